@@ -1,0 +1,3 @@
+from llm_feedback_loop.cli import main
+
+main()

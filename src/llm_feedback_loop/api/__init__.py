@@ -1,0 +1,1 @@
+"""The FastAPI service: the original project's endpoints and the versioned `/v1` API."""

@@ -1,0 +1,37 @@
+"""The FastAPI application: `create_app()`; `llmfl serve` runs it with uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from llm_feedback_loop import __version__
+from llm_feedback_loop.api.errors import BodySizeLimit, install_error_handlers
+from llm_feedback_loop.api.routes import export, feedback, health, legacy
+from llm_feedback_loop.api.state import open_service_state
+from llm_feedback_loop.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_service_state(settings) as state:
+            app.state.service = state
+            yield
+
+    app = FastAPI(
+        title="llm-feedback-loop",
+        version=__version__,
+        description="Collect human feedback on LLM answers and export it as training data.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # export before feedback: `/v1/export/...` must not match `/v1/{collection}/{row_id}`.
+    for module in (health, legacy, export, feedback):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,125 @@
+"""`/v1` feedback: create, list (paginated, filtered), get and delete ratings, comparisons,
+corrections and generations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from llm_feedback_loop.api import schemas
+from llm_feedback_loop.api.deps import SessionDep, StateDep
+from llm_feedback_loop.api.feedback_rows import (
+    comparison_values,
+    correction_values,
+    generation_values,
+    rating_values,
+    row_from_values,
+    to_public,
+)
+from llm_feedback_loop.storage import repository
+from llm_feedback_loop.storage.filters import FeedbackFilter
+from llm_feedback_loop.storage.tables import Comparison, Correction, FeedbackRowMixin, Generation, Rating
+
+router = APIRouter(prefix="/v1", tags=["feedback"])
+
+TABLES: dict[str, type[FeedbackRowMixin]] = {
+    "ratings": Rating,
+    "comparisons": Comparison,
+    "corrections": Correction,
+    "generations": Generation,
+}
+Collection = Literal["ratings", "comparisons", "corrections", "generations"]
+KIND_TABLES: dict[str, type[FeedbackRowMixin]] = {"rating": Rating, "comparison": Comparison, "correction": Correction}
+
+
+def feedback_filter(
+    since: Annotated[datetime | None, Query(description="Only rows created at or after this time (ISO 8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Only rows created before this time (ISO 8601).")] = None,
+    annotator: Annotated[str | None, Query(description="Only rows by this annotator.")] = None,
+    model: Annotated[str | None, Query(description="Only rows about answers of this model.")] = None,
+) -> FeedbackFilter:
+    if since and until and since >= until:
+        raise HTTPException(status_code=422, detail="since must be earlier than until")
+    return FeedbackFilter(since=since, until=until, annotator=annotator, model=model)
+
+
+FilterDep = Annotated[FeedbackFilter, Depends(feedback_filter)]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
+
+
+@router.post("/ratings", status_code=201, response_model=schemas.RatingPublic)
+async def create_rating(payload: schemas.RatingCreate, state: StateDep, session: SessionDep) -> dict[str, Any]:
+    """Store a thumbs up/down on an answer (by text, or by the generation_id of a logged answer)."""
+    return await _create(state, session, Rating, await rating_values(session, payload))
+
+
+@router.post("/comparisons", status_code=201, response_model=schemas.ComparisonPublic)
+async def create_comparison(payload: schemas.ComparisonCreate, state: StateDep, session: SessionDep) -> dict[str, Any]:
+    """Store a comparison: answers ranked best first, or a best pick."""
+    return await _create(state, session, Comparison, await comparison_values(session, payload))
+
+
+@router.post("/corrections", status_code=201, response_model=schemas.CorrectionPublic)
+async def create_correction(payload: schemas.CorrectionCreate, state: StateDep, session: SessionDep) -> dict[str, Any]:
+    """Store an annotator's better answer in place of a model's answer."""
+    return await _create(state, session, Correction, await correction_values(session, payload))
+
+
+@router.post("/generations", status_code=201, response_model=schemas.GenerationPublic)
+async def create_generation(payload: schemas.GenerationCreate, state: StateDep, session: SessionDep) -> dict[str, Any]:
+    """Log an answer a model produced (the chat endpoints do this for their own answers)."""
+    return await _create(state, session, Generation, generation_values(payload))
+
+
+async def _create(state: Any, session: Any, table: type[FeedbackRowMixin], values: dict[str, Any]) -> dict[str, Any]:
+    row_id = await state.writer.insert(table, values)
+    return to_public(row_from_values(table, row_id, values))
+
+
+@router.get("/feedback", response_model=schemas.Page[dict[str, Any]])
+async def list_feedback(
+    session: SessionDep,
+    where: FilterDep,
+    kind: Annotated[list[Literal["rating", "comparison", "correction"]] | None, Query()] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Feedback of every kind (or of the kinds asked for), newest first."""
+    rows: list[FeedbackRowMixin] = []
+    total = 0
+    for name in dict.fromkeys(kind or list(KIND_TABLES)):
+        # Each table's newest offset+limit rows hold every row of the merged page.
+        table_rows, table_total = await repository.list_rows(session, KIND_TABLES[name], where, offset + limit, 0)
+        rows += table_rows
+        total += table_total
+    rows.sort(key=lambda row: row.created_at, reverse=True)
+    page = rows[offset : offset + limit]
+    return {"items": [to_public(row) for row in page], "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{collection}", response_model=schemas.Page[dict[str, Any]])
+async def list_collection(
+    collection: Collection, session: SessionDep, where: FilterDep, limit: Limit = 100, offset: Offset = 0
+) -> dict[str, Any]:
+    """One page of a collection, newest first, filtered by time range, annotator and model."""
+    rows, total = await repository.list_rows(session, TABLES[collection], where, limit, offset)
+    return {"items": [to_public(row) for row in rows], "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{collection}/{row_id}")
+async def get_row(collection: Collection, row_id: int, session: SessionDep) -> dict[str, Any]:
+    """One row by id."""
+    row = await repository.get_row(session, TABLES[collection], row_id)
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"no {collection[:-1]} with id {row_id}")
+    return to_public(row)
+
+
+@router.delete("/{collection}/{row_id}", status_code=204)
+async def delete_row(collection: Collection, row_id: int, session: SessionDep) -> None:
+    """Delete one row by id."""
+    if not await repository.delete_row(session, TABLES[collection], row_id):
+        raise HTTPException(status_code=404, detail=f"no {collection[:-1]} with id {row_id}")

@@ -1,0 +1,211 @@
+"""What the API accepts and returns.
+
+`Legacy*` models are the original project's payloads (camelCase `bestIndex`), kept compatible.
+`*Create` / `*Public` are the `/v1` API's. Both validate the same way (`validation.py`), so a bad
+payload is refused with a message naming the field, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from llm_feedback_loop.api import validation
+
+NonEmptyText = Annotated[str, AfterValidator(validation.non_empty_text)]
+T = TypeVar("T")
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class LegacyRatingIn(BaseModel):
+    """`POST /feedback`, as the original took it."""
+
+    prompt: NonEmptyText
+    response: NonEmptyText
+    rating: Literal["up", "down"]
+    model: str | None = None
+    annotator: str | None = Field(default=None, max_length=200)
+    comment: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class LegacyResponseIn(BaseModel):
+    id: str | int | None = None
+    text: NonEmptyText
+
+
+class LegacyComparisonIn(BaseModel):
+    """`POST /rlhf-feedback`, as the original took it."""
+
+    prompt: NonEmptyText
+    responses: list[LegacyResponseIn]
+    ranking: list[int] | None = None
+    bestIndex: int | None = None
+    comment: str | None = None
+    model: str | None = None
+    annotator: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def check_ranking(self) -> LegacyComparisonIn:
+        validation.check_comparison(
+            [r.id for r in self.responses], self.ranking, self.bestIndex, best_index_field="bestIndex"
+        )
+        return self
+
+
+class PromptIn(BaseModel):
+    """A prompt as text, or a conversation (messages ending with a user turn)."""
+
+    prompt: str | None = None
+    messages: list[Message] | None = None
+
+    @model_validator(mode="after")
+    def check_prompt(self) -> PromptIn:
+        validation.check_prompt(self.prompt, self.messages)
+        return self
+
+    def prompt_messages(self) -> list[dict[str, str]]:
+        if self.messages:
+            return [m.model_dump() for m in self.messages]
+        assert self.prompt is not None
+        return [{"role": "user", "content": self.prompt}]
+
+    def prompt_text(self) -> str:
+        return self.prompt_messages()[-1]["content"]
+
+
+class FeedbackCommon(BaseModel):
+    annotator: str | None = Field(default=None, max_length=200)
+    model: str | None = Field(default=None, max_length=300)
+    comment: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class RatingCreate(PromptIn, FeedbackCommon):
+    model_config = ConfigDict(extra="forbid")
+
+    response: str | None = Field(default=None, description="The answer rated; taken from the generation when omitted.")
+    rating: Literal["up", "down"]
+    generation_id: int | None = None
+
+    @model_validator(mode="after")
+    def check_response(self) -> RatingCreate:
+        validation.check_answer_or_generation(self.response, self.generation_id, "response")
+        return self
+
+
+class ComparisonResponseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | int | None = None
+    text: str | None = Field(default=None, description="Taken from the generation when omitted.")
+    generation_id: int | None = None
+    model: str | None = None
+
+    @model_validator(mode="after")
+    def check_text(self) -> ComparisonResponseIn:
+        validation.check_answer_or_generation(self.text, self.generation_id, "text")
+        return self
+
+
+class ComparisonCreate(PromptIn, FeedbackCommon):
+    model_config = ConfigDict(extra="forbid")
+
+    responses: list[ComparisonResponseIn]
+    ranking: list[int] | None = Field(default=None, description="Indices into responses, best first.")
+    best_index: int | None = None
+
+    @model_validator(mode="after")
+    def check_ranking(self) -> ComparisonCreate:
+        validation.check_comparison([r.id for r in self.responses], self.ranking, self.best_index)
+        return self
+
+
+class CorrectionCreate(PromptIn, FeedbackCommon):
+    model_config = ConfigDict(extra="forbid")
+
+    original_response: str | None = Field(default=None, description="Taken from the generation when omitted.")
+    corrected_response: NonEmptyText
+    generation_id: int | None = None
+
+    @model_validator(mode="after")
+    def check_original(self) -> CorrectionCreate:
+        validation.check_answer_or_generation(self.original_response, self.generation_id, "original_response")
+        return self
+
+
+class GenerationCreate(PromptIn):
+    model_config = ConfigDict(extra="forbid")
+
+    response: str
+    model: str | None = Field(default=None, max_length=300)
+    model_version: str | None = Field(default=None, max_length=300)
+    parameters: dict[str, Any] | None = None
+    annotator: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, Any] | None = None
+
+
+class RowPublic(BaseModel):
+    id: int
+    created_at: datetime
+    updated_at: datetime
+    annotator: str | None
+    metadata: dict[str, Any] | None
+    prompt: str
+    messages: list[Message]
+
+
+class RatingPublic(RowPublic):
+    kind: Literal["rating"] = "rating"
+    response: str
+    rating: Literal["up", "down"]
+    model: str | None
+    comment: str | None
+    generation_id: int | None
+
+
+class ComparisonPublic(RowPublic):
+    kind: Literal["comparison"] = "comparison"
+    responses: list[dict[str, Any]]
+    ranking: list[int] | None
+    best_index: int | None
+    model: str | None
+    comment: str | None
+
+
+class CorrectionPublic(RowPublic):
+    kind: Literal["correction"] = "correction"
+    original_response: str
+    corrected_response: str
+    model: str | None
+    comment: str | None
+    generation_id: int | None
+
+
+class GenerationPublic(RowPublic):
+    kind: Literal["generation"] = "generation"
+    response: str
+    model: str | None
+    model_version: str | None
+    parameters: dict[str, Any] | None
+
+
+class Created(BaseModel):
+    message: str
+    id: int
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,223 @@
+"""`llmfl`: the command line of llm-feedback-loop.
+
+llmfl serve                      # the feedback service on 127.0.0.1:3000
+llmfl export dpo --out data/pairs.jsonl --strategy best-vs-rest --test-size 0.1
+llmfl import feedback.jsonl      # the original project's data (JSON, JSONL, mongoexport)
+llmfl db upgrade                 # apply migrations (serve does this on start)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from llm_feedback_loop import __version__
+from llm_feedback_loop.settings import get_settings
+
+app = typer.Typer(help="Close the loop between human feedback on LLM answers and training.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+def load_settings():
+    from pydantic import ValidationError
+
+    try:
+        return get_settings()
+    except ValidationError as error:
+        raise fail("invalid settings (environment or .env): " + "; ".join(e["msg"] for e in error.errors())) from None
+
+
+def progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default HOST or 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default PORT or 3000).")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Start the feedback service (API docs at /docs). Creates and migrates the database on start."""
+    import uvicorn
+
+    from llm_feedback_loop.api.app import create_app
+
+    settings = load_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=log_level,
+        access_log=log_level == "debug",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the database or bring its schema up to date."""
+    from llm_feedback_loop.storage.engine import create_engine
+    from llm_feedback_loop.storage.migrate import current_revision, upgrade_to_head
+
+    settings = load_settings()
+
+    async def run() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_to_head(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    revision = asyncio.run(run())
+    console.print(f"database at revision {revision}: {settings.database_url}")
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(f"--{name} {value!r} is not an ISO 8601 date or time, e.g. 2026-01-31 or 2026-01-31T12:00") from None
+
+
+@app.command("export")
+def export_command(
+    kind: Annotated[str, typer.Argument(help="sft | dpo | reward | kto")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output JSONL file (or folder with --as-dataset).")],
+    format: Annotated[str, typer.Option(help="standard (text) | conversational (messages).")] = "standard",
+    strategy: Annotated[str, typer.Option(help="all-pairs | best-vs-rest | best-vs-random-lower.")] = "all-pairs",
+    dedupe: Annotated[bool, typer.Option(help="Emit each distinct row once.")] = True,
+    include_comparisons: Annotated[bool, typer.Option(help="sft: add each comparison's best answer.")] = False,
+    test_size: Annotated[float, typer.Option(help="Share of prompts held out (split by prompt hash).")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the split and of random pairing.")] = 0,
+    since: Annotated[str | None, typer.Option(help="Only feedback created at or after (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Only feedback created before (ISO 8601).")] = None,
+    annotator: Annotated[str | None, typer.Option(help="Only feedback by this annotator.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only feedback on this model's answers.")] = None,
+    as_dataset: Annotated[bool, typer.Option(help="Write a Hugging Face datasets folder (save_to_disk).")] = False,
+) -> None:
+    """Export stored feedback as a TRL dataset, with a manifest (counts, options, sha256 of each file)."""
+    from llm_feedback_loop.storage.engine import create_engine
+    from llm_feedback_loop.storage.filters import FeedbackFilter
+    from llm_feedback_loop.storage.migrate import upgrade_to_head
+    from llm_feedback_loop.training_data.export import (
+        export_to_datasets_folder,
+        export_to_jsonl,
+        manifest_path,
+    )
+    from llm_feedback_loop.training_data.records import ExportOptions
+
+    try:
+        options = ExportOptions(kind, format, strategy, dedupe, include_comparisons, test_size, seed)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise fail(str(error)) from None
+    where = FeedbackFilter(parse_time(since, "since"), parse_time(until, "until"), annotator, model)
+    settings = load_settings()
+
+    async def run() -> dict:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_to_head(engine)
+            with progress() as bar:
+                task = bar.add_task(f"exporting {kind}", total=None)
+                writer = export_to_datasets_folder if as_dataset else export_to_jsonl
+                return await writer(engine, options, where, out, lambda: bar.advance(task))
+        finally:
+            await engine.dispose()
+
+    manifest = asyncio.run(run())
+    counts = manifest["counts"]
+    console.print(
+        f"wrote {counts['rows']} {kind} rows ({counts['rows_per_split']}) from {counts['rows_per_source']};"
+        f" {counts['ties_dropped']} ties dropped"
+    )
+    for name in manifest["files" if not as_dataset else "jsonl_files"]:
+        console.print(f"  {out.parent / name if not as_dataset else out}")
+    console.print(f"  manifest: {out / 'manifest.json' if as_dataset else manifest_path(out)}")
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="JSON, JSON Lines or mongoexport output of the original project.")],
+    skip_invalid: Annotated[bool, typer.Option(help="Import the good documents and report the bad ones.")] = False,
+) -> None:
+    """Import feedback in the original project's formats. All or nothing unless --skip-invalid."""
+    from llm_feedback_loop.importing.load import check_documents, load_documents
+    from llm_feedback_loop.importing.original import parse_text
+    from llm_feedback_loop.storage.engine import create_engine
+    from llm_feedback_loop.storage.migrate import upgrade_to_head
+
+    if not file.is_file():
+        raise fail(f"{file} does not exist or is not a file")
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise fail(f"{file} is not UTF-8 text: {error}") from None
+    checked = check_documents(parse_text(text))
+    for error in checked.errors[:50]:
+        console.print(f"[yellow]{file}:{error.line}:[/yellow] {error.message}")
+    if len(checked.errors) > 50:
+        console.print(f"... and {len(checked.errors) - 50} more bad documents")
+    if checked.errors and not skip_invalid:
+        raise fail(
+            f"{len(checked.errors)} bad document(s) in {file}; nothing imported. "
+            "Fix them, or pass --skip-invalid to import the rest."
+        )
+    if checked.total_imported == 0:
+        raise fail(f"{file} holds no feedback documents; nothing imported")
+    settings = load_settings()
+
+    async def run():
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_to_head(engine)
+            with progress() as bar:
+                task = bar.add_task(f"importing {file.name}", total=checked.total_imported)
+                return await load_documents(engine, parse_text(text), lambda: bar.advance(task))
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    skipped = f", skipped {len(report.errors)} bad document(s)" if report.errors else ""
+    console.print(
+        f"imported {report.imported['rating']} rating(s) and {report.imported['comparison']} comparison(s){skipped}"
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Import feedback from the original project (its JSON payloads, or a MongoDB `mongoexport`)."""

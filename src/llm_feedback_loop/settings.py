@@ -1,0 +1,55 @@
+"""One settings object for the whole package, read from the environment and a `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/llmfl.db"
+
+
+class Settings(BaseSettings):
+    """Settings of llm-feedback-loop. Every field can be set as an upper-case environment variable."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL. SQLite (default, a file under ./data/) or PostgreSQL "
+        "(postgresql://user:pass@host/db). Plain driver-less URLs are given the async driver.",
+    )
+    base_model: str | None = Field(default=None, description="Hub id or local folder of the model to start from.")
+    checkpoint_dir: Path = Field(
+        default=Path("./checkpoints"), description="Where training runs write their checkpoints."
+    )
+    host: str = Field(default="127.0.0.1", description="Address `llmfl serve` binds to.")
+    port: int = Field(default=3000, ge=1, le=65535, description="Port `llmfl serve` listens on.")
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body the API accepts (413 above it)."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def use_async_driver(cls, url: str) -> str:
+        """Accept the URLs people write (`sqlite:///x.db`, `postgresql://...`) and pick the async driver."""
+        url = url.strip()
+        for plain, async_url in (
+            ("sqlite://", "sqlite+aiosqlite://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+        ):
+            if url.startswith(plain):
+                return async_url + url[len(plain) :]
+        if url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            return url
+        raise ValueError(
+            f"DATABASE_URL {url!r} is not supported: use sqlite:///path/to.db or postgresql://user:pass@host/db"
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,127 @@
+"""The database tables. Every row has an id, timestamps, an annotator and free-form metadata (JSON).
+
+`prompt_messages` holds the conversation the answers reply to (a list of chat messages ending with a
+user turn); `prompt` is the text of that last user turn, kept for display and for the original API.
+`prompt_hash` identifies the conversation: exports group by it and split train/test by it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; always hands back timezone-aware datetimes (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class FeedbackRowMixin:
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, nullable=False, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now, nullable=False)
+    annotator: Mapped[str | None] = mapped_column(String(200), index=True)
+    # "metadata" is reserved by SQLAlchemy's declarative base, so the attribute is `extra`.
+    extra: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    prompt: Mapped[str] = mapped_column(Text, nullable=False)
+    prompt_messages: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    prompt_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class Generation(FeedbackRowMixin, Base):
+    """An answer the system produced and showed, with the model version that produced it."""
+
+    __tablename__ = "generations"
+
+    response: Mapped[str] = mapped_column(Text, nullable=False)
+    model: Mapped[str | None] = mapped_column(String(300), index=True)
+    model_version: Mapped[str | None] = mapped_column(String(300))
+    parameters: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_generations_prompt_hash", "prompt_hash", "id"),)
+
+
+class Rating(FeedbackRowMixin, Base):
+    """A thumbs up or down on one answer."""
+
+    __tablename__ = "ratings"
+
+    response: Mapped[str] = mapped_column(Text, nullable=False)
+    rating: Mapped[str] = mapped_column(String(8), nullable=False)
+    model: Mapped[str | None] = mapped_column(String(300), index=True)
+    comment: Mapped[str | None] = mapped_column(Text)
+    generation_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("generations.id", ondelete="SET NULL"))
+
+    __table_args__ = (Index("ix_ratings_prompt_hash", "prompt_hash", "id"),)
+
+
+class Comparison(FeedbackRowMixin, Base):
+    """Several answers to one prompt, ranked best first (`ranking`) or with only a best pick."""
+
+    __tablename__ = "comparisons"
+
+    # [{"id": str, "text": str, "generation_id": int | None, "model": str | None}, ...]
+    responses: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    ranking: Mapped[list[Any] | None] = mapped_column(JSON)
+    best_index: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(300), index=True)
+
+    __table_args__ = (Index("ix_comparisons_prompt_hash", "prompt_hash", "id"),)
+
+
+class Correction(FeedbackRowMixin, Base):
+    """An annotator's better answer in place of an answer the model gave."""
+
+    __tablename__ = "corrections"
+
+    original_response: Mapped[str] = mapped_column(Text, nullable=False)
+    corrected_response: Mapped[str] = mapped_column(Text, nullable=False)
+    model: Mapped[str | None] = mapped_column(String(300), index=True)
+    comment: Mapped[str | None] = mapped_column(Text)
+    generation_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("generations.id", ondelete="SET NULL"))
+
+    __table_args__ = (Index("ix_corrections_prompt_hash", "prompt_hash", "id"),)
+
+
+FEEDBACK_TABLES: dict[str, type[FeedbackRowMixin]] = {
+    "rating": Rating,
+    "comparison": Comparison,
+    "correction": Correction,
+}
+
+
+def check_column_names(table: type[Base], values: dict[str, Any]) -> None:
+    """Core inserts ignore keys that are not columns; refuse them instead of losing the data."""
+    unknown = values.keys() - table.__table__.columns.keys()
+    if unknown:
+        raise ValueError(f"not columns of {table.__tablename__}: {', '.join(sorted(unknown))}")

@@ -1,0 +1,156 @@
+"""Preference pairs (chosen ≻ rejected) from comparisons, corrections and opposite thumbs.
+
+Every source casts votes for ordered pairs of answers to one prompt; `aggregate_preference_votes`
+then keeps the majority direction of each pair of answers and drops ties, so the dataset never holds
+both A ≻ B and B ≻ A.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+from llm_feedback_loop.training_data.records import (
+    ComparisonRecord,
+    CorrectionRecord,
+    PairStrategy,
+    PromptGroup,
+    RatingRecord,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PreferenceVote:
+    chosen: str
+    rejected: str
+    source: str  # "comparison" | "correction" | "rating"
+
+
+@dataclass(frozen=True, slots=True)
+class PreferencePair:
+    chosen: str
+    rejected: str
+    source: str
+    votes: int
+    against: int
+
+
+def best_first_order(comparison: ComparisonRecord) -> list[int] | None:
+    """Indices best first, as far as they are known: the full ranking, or just the best pick."""
+    if comparison.ranking is not None:
+        return list(comparison.ranking)
+    if comparison.best_index is not None:
+        return [comparison.best_index]
+    return None
+
+
+def preference_pairs_from_ranking(
+    texts: list[str],
+    ranking: list[int] | None,
+    best_index: int | None,
+    strategy: PairStrategy,
+    rng: random.Random,
+) -> list[tuple[str, str]]:
+    """Ordered (chosen, rejected) pairs of one comparison under a pairing strategy.
+
+    `ranking` lists indices into `texts`, best first. With only `best_index`, the best answer is known
+    to beat each other one and nothing is known among the others, whatever the strategy.
+    """
+    if ranking is not None:
+        order = list(ranking)
+        if strategy == "all-pairs":
+            index_pairs = [(order[i], order[j]) for i in range(len(order)) for j in range(i + 1, len(order))]
+        elif strategy == "best-vs-rest":
+            index_pairs = [(order[0], other) for other in order[1:]]
+        else:
+            index_pairs = [(order[0], rng.choice(order[1:]))] if len(order) > 1 else []
+    elif best_index is not None:
+        others = [i for i in range(len(texts)) if i != best_index]
+        if strategy == "best-vs-random-lower":
+            others = [rng.choice(others)] if others else []
+        index_pairs = [(best_index, other) for other in others]
+    else:
+        return []
+    return [(texts[a], texts[b]) for a, b in index_pairs if texts[a] != texts[b]]
+
+
+def net_votes_by_response(ratings: list[RatingRecord]) -> dict[str, int]:
+    """Up votes minus down votes for each distinct answer text, in order of first appearance."""
+    net: dict[str, int] = {}
+    for rating in ratings:
+        net[rating.response] = net.get(rating.response, 0) + (1 if rating.rating == "up" else -1)
+    return net
+
+
+def votes_from_ratings(ratings: list[RatingRecord]) -> list[PreferenceVote]:
+    """Each answer voted up overall beats each answer voted down overall (same prompt)."""
+    net = net_votes_by_response(ratings)
+    liked = [text for text, score in net.items() if score > 0]
+    disliked = [text for text, score in net.items() if score < 0]
+    return [PreferenceVote(good, bad, "rating") for good in liked for bad in disliked]
+
+
+def votes_from_corrections(corrections: list[CorrectionRecord]) -> list[PreferenceVote]:
+    return [PreferenceVote(c.corrected, c.original, "correction") for c in corrections if c.corrected != c.original]
+
+
+def votes_from_comparisons(
+    comparisons: list[ComparisonRecord], strategy: PairStrategy, seed: int
+) -> list[PreferenceVote]:
+    votes = []
+    for comparison in comparisons:
+        # Seeded per comparison: the same data and seed always give the same random pick.
+        rng = random.Random(f"{seed}:{comparison.id}")
+        pairs = preference_pairs_from_ranking(
+            comparison.responses, comparison.ranking, comparison.best_index, strategy, rng
+        )
+        votes.extend(PreferenceVote(chosen, rejected, "comparison") for chosen, rejected in pairs)
+    return votes
+
+
+def aggregate_preference_votes(votes: list[PreferenceVote]) -> tuple[list[PreferencePair], int]:
+    """Majority direction for each pair of answers; ties dropped. Returns (pairs, number of ties)."""
+    tally: Counter[tuple[str, str]] = Counter()
+    first_source: dict[tuple[str, str], str] = {}
+    order: list[frozenset[str]] = []
+    seen: set[frozenset[str]] = set()
+    for vote in votes:
+        key = (vote.chosen, vote.rejected)
+        tally[key] += 1
+        first_source.setdefault(key, vote.source)
+        unordered = frozenset(key)
+        if unordered not in seen:
+            seen.add(unordered)
+            order.append(unordered)
+    pairs: list[PreferencePair] = []
+    ties = 0
+    for unordered in order:
+        a, b = sorted(unordered)
+        forward, backward = tally[(a, b)], tally[(b, a)]
+        if forward == backward:
+            ties += 1
+            continue
+        chosen, rejected = (a, b) if forward > backward else (b, a)
+        pairs.append(
+            PreferencePair(
+                chosen,
+                rejected,
+                first_source[(chosen, rejected)],
+                votes=max(forward, backward),
+                against=min(forward, backward),
+            )
+        )
+    return pairs, ties
+
+
+def preference_pairs_for_group(
+    group: PromptGroup, strategy: PairStrategy, seed: int
+) -> tuple[list[PreferencePair], int]:
+    """All preference pairs one prompt's feedback supports, aggregated. Returns (pairs, ties dropped)."""
+    votes = (
+        votes_from_comparisons(group.comparisons, strategy, seed)
+        + votes_from_corrections(group.corrections)
+        + votes_from_ratings(group.ratings)
+    )
+    return aggregate_preference_votes(votes)

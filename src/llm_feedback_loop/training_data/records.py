@@ -1,0 +1,98 @@
+"""Plain records of stored feedback, as the conversion functions see them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Message = dict[str, str]
+
+DatasetKind = Literal["sft", "dpo", "reward", "kto"]
+DATASET_KINDS: tuple[DatasetKind, ...] = ("sft", "dpo", "reward", "kto")
+PairStrategy = Literal["all-pairs", "best-vs-rest", "best-vs-random-lower"]
+PAIR_STRATEGIES: tuple[PairStrategy, ...] = ("all-pairs", "best-vs-rest", "best-vs-random-lower")
+RowFormat = Literal["standard", "conversational"]
+
+
+def prompt_messages_from_text(prompt: str) -> list[Message]:
+    return [{"role": "user", "content": prompt}]
+
+
+def prompt_hash(messages: list[Message]) -> str:
+    """A stable id of a conversation: the same messages always give the same hash."""
+    canonical = json.dumps(
+        [{"role": m["role"], "content": m["content"]} for m in messages],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class RatingRecord:
+    id: int
+    response: str
+    rating: str  # "up" | "down"
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonRecord:
+    id: int
+    responses: list[str]
+    ranking: list[int] | None
+    best_index: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionRecord:
+    id: int
+    original: str
+    corrected: str
+
+
+@dataclass(slots=True)
+class PromptGroup:
+    """All feedback on one conversation (one prompt_hash), oldest first within each kind."""
+
+    prompt_hash: str
+    prompt: str
+    prompt_messages: list[Message]
+    ratings: list[RatingRecord] = field(default_factory=list)
+    comparisons: list[ComparisonRecord] = field(default_factory=list)
+    corrections: list[CorrectionRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportOptions:
+    """What an export produces. Filters (time range, annotator, model) select the rows read."""
+
+    kind: DatasetKind
+    format: RowFormat = "standard"
+    strategy: PairStrategy = "all-pairs"
+    dedupe: bool = True
+    sft_include_comparisons: bool = False
+    test_size: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in DATASET_KINDS:
+            raise ValueError(f"unknown dataset kind {self.kind!r}; choose one of {', '.join(DATASET_KINDS)}")
+        if self.strategy not in PAIR_STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(PAIR_STRATEGIES)}")
+        if self.format not in ("standard", "conversational"):
+            raise ValueError(f"unknown format {self.format!r}; choose standard or conversational")
+        if not 0.0 <= self.test_size < 1.0:
+            raise ValueError(f"test_size must be in [0, 1), got {self.test_size}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "format": self.format,
+            "strategy": self.strategy,
+            "dedupe": self.dedupe,
+            "sft_include_comparisons": self.sft_include_comparisons,
+            "test_size": self.test_size,
+            "seed": self.seed,
+        }
