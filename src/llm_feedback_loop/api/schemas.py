@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from llm_feedback_loop.api import validation
 
 NonEmptyText = Annotated[str, AfterValidator(validation.non_empty_text)]
+CleanText = Annotated[str, AfterValidator(validation.no_nul)]
 T = TypeVar("T")
 
 
@@ -22,7 +23,7 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: CleanText
 
 
 class LegacyRatingIn(BaseModel):
@@ -31,14 +32,14 @@ class LegacyRatingIn(BaseModel):
     prompt: NonEmptyText
     response: NonEmptyText
     rating: Literal["up", "down"]
-    model: str | None = None
-    annotator: str | None = Field(default=None, max_length=200)
-    comment: str | None = None
+    model: CleanText | None = None
+    annotator: CleanText | None = Field(default=None, max_length=200)
+    comment: CleanText | None = None
     metadata: dict[str, Any] | None = None
 
 
 class LegacyResponseIn(BaseModel):
-    id: str | int | None = None
+    id: CleanText | int | None = None
     text: NonEmptyText
 
 
@@ -49,9 +50,9 @@ class LegacyComparisonIn(BaseModel):
     responses: list[LegacyResponseIn]
     ranking: list[int] | None = None
     bestIndex: int | None = None
-    comment: str | None = None
-    model: str | None = None
-    annotator: str | None = Field(default=None, max_length=200)
+    comment: CleanText | None = None
+    model: CleanText | None = None
+    annotator: CleanText | None = Field(default=None, max_length=200)
     metadata: dict[str, Any] | None = None
 
     @model_validator(mode="after")
@@ -65,7 +66,7 @@ class LegacyComparisonIn(BaseModel):
 class PromptIn(BaseModel):
     """A prompt as text, or a conversation (messages ending with a user turn)."""
 
-    prompt: str | None = None
+    prompt: CleanText | None = None
     messages: list[Message] | None = None
 
     @model_validator(mode="after")
@@ -84,16 +85,18 @@ class PromptIn(BaseModel):
 
 
 class FeedbackCommon(BaseModel):
-    annotator: str | None = Field(default=None, max_length=200)
-    model: str | None = Field(default=None, max_length=300)
-    comment: str | None = None
+    annotator: CleanText | None = Field(default=None, max_length=200)
+    model: CleanText | None = Field(default=None, max_length=300)
+    comment: CleanText | None = None
     metadata: dict[str, Any] | None = None
 
 
 class RatingCreate(PromptIn, FeedbackCommon):
     model_config = ConfigDict(extra="forbid")
 
-    response: str | None = Field(default=None, description="The answer rated; taken from the generation when omitted.")
+    response: CleanText | None = Field(
+        default=None, description="The answer rated; taken from the generation when omitted."
+    )
     rating: Literal["up", "down"]
     generation_id: int | None = None
 
@@ -106,10 +109,10 @@ class RatingCreate(PromptIn, FeedbackCommon):
 class ComparisonResponseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str | int | None = None
-    text: str | None = Field(default=None, description="Taken from the generation when omitted.")
+    id: CleanText | int | None = None
+    text: CleanText | None = Field(default=None, description="Taken from the generation when omitted.")
     generation_id: int | None = None
-    model: str | None = None
+    model: CleanText | None = None
 
     @model_validator(mode="after")
     def check_text(self) -> ComparisonResponseIn:
@@ -133,7 +136,7 @@ class ComparisonCreate(PromptIn, FeedbackCommon):
 class CorrectionCreate(PromptIn, FeedbackCommon):
     model_config = ConfigDict(extra="forbid")
 
-    original_response: str | None = Field(default=None, description="Taken from the generation when omitted.")
+    original_response: CleanText | None = Field(default=None, description="Taken from the generation when omitted.")
     corrected_response: NonEmptyText
     generation_id: int | None = None
 
@@ -146,11 +149,11 @@ class CorrectionCreate(PromptIn, FeedbackCommon):
 class GenerationCreate(PromptIn):
     model_config = ConfigDict(extra="forbid")
 
-    response: str
-    model: str | None = Field(default=None, max_length=300)
-    model_version: str | None = Field(default=None, max_length=300)
+    response: NonEmptyText
+    model: CleanText | None = Field(default=None, max_length=300)
+    model_version: CleanText | None = Field(default=None, max_length=300)
     parameters: dict[str, Any] | None = None
-    annotator: str | None = Field(default=None, max_length=200)
+    annotator: CleanText | None = Field(default=None, max_length=200)
     metadata: dict[str, Any] | None = None
 
 

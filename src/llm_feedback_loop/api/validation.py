@@ -9,10 +9,16 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (\\u0000)")
+    return value
+
+
 def non_empty_text(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
-    return value
+    return no_nul(value)
 
 
 def check_prompt(prompt: str | None, messages: Sequence[Any] | None) -> None:

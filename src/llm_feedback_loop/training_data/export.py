@@ -36,6 +36,14 @@ class ExportStats:
     ties_dropped: int = 0
 
 
+COLUMNS_OF_KIND = {
+    "sft": ["prompt", "completion"],
+    "dpo": ["prompt", "chosen", "rejected"],
+    "reward": ["prompt", "chosen", "rejected"],
+    "kto": ["prompt", "completion", "label"],
+}
+
+
 def encode_row(row: dict[str, Any]) -> bytes:
     return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
@@ -161,15 +169,24 @@ async def export_to_datasets_folder(
     with tempfile.TemporaryDirectory(prefix="llmfl-export-") as scratch:
         jsonl_manifest = await export_to_jsonl(engine, options, where, Path(scratch) / "rows.jsonl", on_row)
         paths = output_paths(Path(scratch) / "rows.jsonl", options.test_size)
-        splits = {}
-        for split, path in paths.items():
-            if path.stat().st_size == 0:
-                splits[split] = datasets.Dataset.from_dict({})
-            else:
-                splits[split] = datasets.Dataset.from_json(str(path), cache_dir=str(Path(scratch) / "cache"))
+        loaded = {
+            split: datasets.Dataset.from_json(str(path), cache_dir=str(Path(scratch) / "cache"))
+            for split, path in paths.items()
+            if path.stat().st_size > 0
+        }
+        # An empty split gets the columns and features of a filled one (or plain strings if none is filled).
+        template = next(iter(loaded.values()), None)
+        empty = (
+            template.select([])
+            if template is not None
+            else datasets.Dataset.from_dict({column: [] for column in COLUMNS_OF_KIND[options.kind]})
+        )
+        splits = {split: loaded.get(split, empty) for split in paths}
         if out.exists():
             shutil.rmtree(out)
-        datasets.DatasetDict(splits).save_to_disk(str(out))
+        # datasets writes no shard for an empty split and then cannot load it back: ask for one.
+        empty_splits = {split: 1 for split, dataset in splits.items() if len(dataset) == 0}
+        datasets.DatasetDict(splits).save_to_disk(str(out), num_shards=empty_splits or None)
     files = {}
     for data_file in sorted(out.rglob("*")):
         if data_file.is_file():

@@ -1,0 +1,36 @@
+# One command to start the service, one to run the tests. Both create .venv/ on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint format bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is needed (PYTHON=$(PYTHON))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv/ and install the package with its test tools
+
+run: $(STAMP)  ## start the feedback service on http://127.0.0.1:3000 (SQLite under ./data/)
+	$(BIN)/llmfl serve
+
+test: $(STAMP)  ## run the whole test suite (SQLite and a throwaway PostgreSQL server)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)  ## ingest and export benchmark; prints its figures
+	$(BIN)/python bench/bench_feedback.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,130 @@
+"""Preference pairs: strategies, votes from every source, and aggregation across annotators."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from llm_feedback_loop.training_data.preferences import (
+    PreferenceVote,
+    aggregate_preference_votes,
+    preference_pairs_for_group,
+    preference_pairs_from_ranking,
+    votes_from_ratings,
+)
+from llm_feedback_loop.training_data.records import (
+    ComparisonRecord,
+    CorrectionRecord,
+    PromptGroup,
+    RatingRecord,
+)
+
+TEXTS = ["A", "B", "C", "D"]
+
+
+def pairs(strategy: str, ranking=None, best=None, seed: int = 0) -> list[tuple[str, str]]:
+    return preference_pairs_from_ranking(TEXTS, ranking, best, strategy, random.Random(seed))  # type: ignore[arg-type]
+
+
+def test_all_pairs_is_every_ordered_pair_of_the_ranking() -> None:
+    assert pairs("all-pairs", ranking=[2, 0, 3, 1]) == [
+        ("C", "A"),
+        ("C", "D"),
+        ("C", "B"),
+        ("A", "D"),
+        ("A", "B"),
+        ("D", "B"),
+    ]
+
+
+def test_best_vs_rest_pairs_the_best_with_each_other() -> None:
+    assert pairs("best-vs-rest", ranking=[2, 0, 3, 1]) == [("C", "A"), ("C", "D"), ("C", "B")]
+
+
+def test_best_vs_random_lower_is_one_seeded_pair_with_the_best() -> None:
+    chosen = {pairs("best-vs-random-lower", ranking=[2, 0, 3, 1], seed=s)[0] for s in range(30)}
+    assert {c for c, _ in chosen} == {"C"}
+    assert {r for _, r in chosen} == {"A", "D", "B"}
+    assert pairs("best-vs-random-lower", ranking=[2, 0, 3, 1], seed=4) == pairs(
+        "best-vs-random-lower", ranking=[2, 0, 3, 1], seed=4
+    )
+
+
+@pytest.mark.parametrize("strategy", ["all-pairs", "best-vs-rest"])
+def test_best_pick_only_gives_best_vs_each_other(strategy: str) -> None:
+    assert pairs(strategy, best=1) == [("B", "A"), ("B", "C"), ("B", "D")]
+
+
+def test_no_ranking_and_no_best_pick_gives_nothing() -> None:
+    assert pairs("all-pairs") == []
+
+
+def test_identical_answers_make_no_pair() -> None:
+    assert preference_pairs_from_ranking(["same", "same"], [0, 1], None, "all-pairs", random.Random(0)) == []
+
+
+def test_opposite_votes_keep_the_majority_and_drop_ties() -> None:
+    votes = [PreferenceVote("A", "B", "comparison")] * 2 + [PreferenceVote("B", "A", "comparison")]
+    votes += [PreferenceVote("C", "D", "comparison"), PreferenceVote("D", "C", "rating")]
+    aggregated, ties = aggregate_preference_votes(votes)
+    assert [(p.chosen, p.rejected, p.votes, p.against) for p in aggregated] == [("A", "B", 2, 1)]
+    assert ties == 1
+
+
+def test_ratings_pair_liked_against_disliked_answers_by_net_vote() -> None:
+    ratings = [
+        RatingRecord(1, "good", "up"),
+        RatingRecord(2, "bad", "down"),
+        RatingRecord(3, "mixed", "up"),
+        RatingRecord(4, "mixed", "down"),
+        RatingRecord(5, "bad", "up"),
+        RatingRecord(6, "bad", "down"),
+    ]
+    assert [(v.chosen, v.rejected) for v in votes_from_ratings(ratings)] == [("good", "bad")]
+
+
+def test_group_pairs_come_from_comparisons_corrections_and_ratings() -> None:
+    group = PromptGroup(
+        "h",
+        "p",
+        [{"role": "user", "content": "p"}],
+        ratings=[RatingRecord(1, "up-answer", "up"), RatingRecord(2, "down-answer", "down")],
+        comparisons=[ComparisonRecord(3, ["x", "y"], [1, 0], 1)],
+        corrections=[CorrectionRecord(4, "wrong", "right")],
+    )
+    found, ties = preference_pairs_for_group(group, "all-pairs", seed=0)
+    assert {(p.chosen, p.rejected, p.source) for p in found} == {
+        ("y", "x", "comparison"),
+        ("right", "wrong", "correction"),
+        ("up-answer", "down-answer", "rating"),
+    }
+    assert ties == 0
+
+
+def test_a_correction_can_outvote_a_comparison() -> None:
+    group = PromptGroup(
+        "h",
+        "p",
+        [{"role": "user", "content": "p"}],
+        comparisons=[ComparisonRecord(1, ["old", "new"], [0, 1], 0)],
+        corrections=[CorrectionRecord(2, "old", "new"), CorrectionRecord(3, "old", "new")],
+    )
+    found, _ = preference_pairs_for_group(group, "all-pairs", seed=0)
+    assert [(p.chosen, p.rejected) for p in found] == [("new", "old")]
+
+
+answers = st.sampled_from(["a", "b", "c", "d", "e"])
+
+
+@given(st.lists(st.tuples(answers, answers), max_size=40))
+def test_aggregation_never_emits_both_directions_or_self_pairs(raw: list[tuple[str, str]]) -> None:
+    votes = [PreferenceVote(c, r, "comparison") for c, r in raw if c != r]
+    aggregated, _ = aggregate_preference_votes(votes)
+    seen = {(p.chosen, p.rejected) for p in aggregated}
+    assert len(seen) == len(aggregated)
+    for chosen, rejected in seen:
+        assert chosen != rejected
+        assert (rejected, chosen) not in seen
