@@ -109,3 +109,12 @@ def test_export_refuses_bad_options() -> None:
 def test_db_upgrade_reports_the_revision() -> None:
     code, output = invoke("db", "upgrade")
     assert code == 0 and "revision 0001" in output
+
+
+def test_a_database_that_cannot_be_opened_is_reported_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://bob:secret@127.0.0.1:1/nodb")
+    get_settings.cache_clear()
+    code, output = invoke("db", "upgrade")
+    assert code == 1
+    assert "cannot open the database postgresql+asyncpg://bob:***@127.0.0.1:1/nodb" in output
+    assert "secret" not in output and "Traceback" not in output

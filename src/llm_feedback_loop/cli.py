@@ -1,31 +1,30 @@
 """`llmfl`: the command line of llm-feedback-loop.
 
 llmfl serve                      # the feedback service on 127.0.0.1:3000
-llmfl export dpo --out data/pairs.jsonl --strategy best-vs-rest --test-size 0.1
+llmfl export dpo --out exports/pairs.jsonl --strategy best-vs-rest --test-size 0.1
 llmfl import feedback.jsonl      # the original project's data (JSON, JSONL, mongoexport)
-llmfl db upgrade                 # apply migrations (serve does this on start)
+llmfl db upgrade                 # create or migrate the database (every command does this first)
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from llm_feedback_loop import __version__
-from llm_feedback_loop.settings import get_settings
+from llm_feedback_loop.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Close the loop between human feedback on LLM answers and training.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -34,17 +33,43 @@ console = Console(stderr=True)
 
 
 def fail(message: str) -> typer.Exit:
+    """Print an error a user can act on; raise the result to end the command with exit code 1."""
     console.print(f"[red]error:[/red] {message}")
     return typer.Exit(code=1)
 
 
-def load_settings():
+def load_settings() -> Settings:
     from pydantic import ValidationError
 
     try:
         return get_settings()
     except ValidationError as error:
         raise fail("invalid settings (environment or .env): " + "; ".join(e["msg"] for e in error.errors())) from None
+
+
+def with_database(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Open the database (creating or migrating it), run `work` on it, close it. A database that cannot be
+    opened ends the command with a message naming it, not a stack trace."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from llm_feedback_loop.storage.engine import create_engine, describe_database
+    from llm_feedback_loop.storage.migrate import upgrade_to_head
+
+    settings = load_settings()
+
+    async def run() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_to_head(engine)
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except (SQLAlchemyError, OSError) as error:
+        reason = getattr(error, "orig", None) or error
+        raise fail(f"cannot open the database {describe_database(settings.database_url)}: {reason}") from None
 
 
 def progress() -> Progress:
@@ -55,7 +80,6 @@ def progress() -> Progress:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        transient=False,
     )
 
 
@@ -77,6 +101,11 @@ def serve(
     from llm_feedback_loop.api.app import create_app
 
     settings = load_settings()
+
+    async def reachable(engine: AsyncEngine) -> None:
+        return None
+
+    with_database(reachable)  # report a database that cannot be opened here, before uvicorn starts
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
@@ -89,21 +118,11 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create the database or bring its schema up to date."""
-    from llm_feedback_loop.storage.engine import create_engine
-    from llm_feedback_loop.storage.migrate import current_revision, upgrade_to_head
+    from llm_feedback_loop.storage.engine import describe_database
+    from llm_feedback_loop.storage.migrate import current_revision
 
-    settings = load_settings()
-
-    async def run() -> str | None:
-        engine = create_engine(settings.database_url)
-        try:
-            await upgrade_to_head(engine)
-            return await current_revision(engine)
-        finally:
-            await engine.dispose()
-
-    revision = asyncio.run(run())
-    console.print(f"database at revision {revision}: {settings.database_url}")
+    revision = with_database(current_revision)
+    console.print(f"database at revision {revision}: {describe_database(load_settings().database_url)}")
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:
@@ -118,7 +137,7 @@ def parse_time(value: str | None, name: str) -> datetime | None:
 @app.command("export")
 def export_command(
     kind: Annotated[str, typer.Argument(help="sft | dpo | reward | kto")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output JSONL file (or folder with --as-dataset).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output JSONL file (a folder with --as-dataset).")],
     format: Annotated[str, typer.Option(help="standard (text) | conversational (messages).")] = "standard",
     strategy: Annotated[str, typer.Option(help="all-pairs | best-vs-rest | best-vs-random-lower.")] = "all-pairs",
     dedupe: Annotated[bool, typer.Option(help="Emit each distinct row once.")] = True,
@@ -132,14 +151,8 @@ def export_command(
     as_dataset: Annotated[bool, typer.Option(help="Write a Hugging Face datasets folder (save_to_disk).")] = False,
 ) -> None:
     """Export stored feedback as a TRL dataset, with a manifest (counts, options, sha256 of each file)."""
-    from llm_feedback_loop.storage.engine import create_engine
     from llm_feedback_loop.storage.filters import FeedbackFilter
-    from llm_feedback_loop.storage.migrate import upgrade_to_head
-    from llm_feedback_loop.training_data.export import (
-        export_to_datasets_folder,
-        export_to_jsonl,
-        manifest_path,
-    )
+    from llm_feedback_loop.training_data.export import export_to_datasets_folder, export_to_jsonl, manifest_path
     from llm_feedback_loop.training_data.records import ExportOptions
 
     try:
@@ -147,28 +160,25 @@ def export_command(
     except ValueError as error:
         raise fail(str(error)) from None
     where = FeedbackFilter(parse_time(since, "since"), parse_time(until, "until"), annotator, model)
-    settings = load_settings()
 
-    async def run() -> dict:
-        engine = create_engine(settings.database_url)
-        try:
-            await upgrade_to_head(engine)
-            with progress() as bar:
-                task = bar.add_task(f"exporting {kind}", total=None)
-                writer = export_to_datasets_folder if as_dataset else export_to_jsonl
-                return await writer(engine, options, where, out, lambda: bar.advance(task))
-        finally:
-            await engine.dispose()
+    async def run(engine: AsyncEngine) -> dict[str, Any]:
+        with progress() as bar:
+            task = bar.add_task(f"exporting {kind}", total=None)
+            writer = export_to_datasets_folder if as_dataset else export_to_jsonl
+            return await writer(engine, options, where, out, lambda: bar.advance(task))
 
-    manifest = asyncio.run(run())
+    manifest = with_database(run)
     counts = manifest["counts"]
     console.print(
         f"wrote {counts['rows']} {kind} rows ({counts['rows_per_split']}) from {counts['rows_per_source']};"
         f" {counts['ties_dropped']} ties dropped"
     )
-    for name in manifest["files" if not as_dataset else "jsonl_files"]:
-        console.print(f"  {out.parent / name if not as_dataset else out}")
-    console.print(f"  manifest: {out / 'manifest.json' if as_dataset else manifest_path(out)}")
+    if as_dataset:
+        console.print(f"  dataset folder: {out}\n  manifest: {out / 'manifest.json'}")
+    else:
+        for name in manifest["files"]:
+            console.print(f"  {out.parent / name}")
+        console.print(f"  manifest: {manifest_path(out)}")
 
 
 @app.command("import")
@@ -177,10 +187,8 @@ def import_command(
     skip_invalid: Annotated[bool, typer.Option(help="Import the good documents and report the bad ones.")] = False,
 ) -> None:
     """Import feedback in the original project's formats. All or nothing unless --skip-invalid."""
-    from llm_feedback_loop.importing.load import check_documents, load_documents
+    from llm_feedback_loop.importing.load import ImportReport, check_documents, load_documents
     from llm_feedback_loop.importing.original import parse_text
-    from llm_feedback_loop.storage.engine import create_engine
-    from llm_feedback_loop.storage.migrate import upgrade_to_head
 
     if not file.is_file():
         raise fail(f"{file} does not exist or is not a file")
@@ -200,19 +208,13 @@ def import_command(
         )
     if checked.total_imported == 0:
         raise fail(f"{file} holds no feedback documents; nothing imported")
-    settings = load_settings()
 
-    async def run():
-        engine = create_engine(settings.database_url)
-        try:
-            await upgrade_to_head(engine)
-            with progress() as bar:
-                task = bar.add_task(f"importing {file.name}", total=checked.total_imported)
-                return await load_documents(engine, parse_text(text), lambda: bar.advance(task))
-        finally:
-            await engine.dispose()
+    async def run(engine: AsyncEngine) -> ImportReport:
+        with progress() as bar:
+            task = bar.add_task(f"importing {file.name}", total=checked.total_imported)
+            return await load_documents(engine, parse_text(text), lambda: bar.advance(task))
 
-    report = asyncio.run(run())
+    report = with_database(run)
     skipped = f", skipped {len(report.errors)} bad document(s)" if report.errors else ""
     console.print(
         f"imported {report.imported['rating']} rating(s) and {report.imported['comparison']} comparison(s){skipped}"

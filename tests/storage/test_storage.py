@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llm_feedback_loop.api.feedback_rows import common_values
 from llm_feedback_loop.settings import Settings
@@ -34,6 +37,20 @@ def rating(prompt: str, response: str = "r", vote: str = "up", **extra: Any) -> 
         }
         | extra
     )
+
+
+@asynccontextmanager
+async def migrated_writer(database_url: str) -> AsyncIterator[tuple[AsyncEngine, BatchedWriter]]:
+    """A migrated database and a running writer on it, closed afterwards."""
+    engine = create_engine(async_url(database_url))
+    await upgrade_to_head(engine)
+    writer = BatchedWriter(engine)
+    await writer.start()
+    try:
+        yield engine, writer
+    finally:
+        await writer.stop()
+        await engine.dispose()
 
 
 def test_migrations_create_the_schema_and_are_idempotent(database_url: str) -> None:
@@ -72,18 +89,11 @@ def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path) -> None:
 
 def test_concurrent_writes_share_commits_and_all_land(database_url: str) -> None:
     async def run() -> tuple[list[int], int]:
-        engine = create_engine(async_url(database_url))
-        await upgrade_to_head(engine)
-        writer = BatchedWriter(engine)
-        await writer.start()
-        try:
+        async with migrated_writer(database_url) as (engine, writer):
             ids = await asyncio.gather(*(writer.insert(Rating, rating(f"p{i}")) for i in range(200)))
             async with engine.connect() as connection:
                 stored = (await connection.execute(select(func.count()).select_from(Rating))).scalar_one()
             return list(ids), stored
-        finally:
-            await writer.stop()
-            await engine.dispose()
 
     ids, stored = asyncio.run(run())
     assert len(set(ids)) == 200 and stored == 200
@@ -91,11 +101,7 @@ def test_concurrent_writes_share_commits_and_all_land(database_url: str) -> None
 
 def test_one_bad_row_fails_alone(database_url: str) -> None:
     async def run() -> list[Any]:
-        engine = create_engine(async_url(database_url))
-        await upgrade_to_head(engine)
-        writer = BatchedWriter(engine)
-        await writer.start()
-        try:
+        async with migrated_writer(database_url) as (engine, writer):
             results = await asyncio.gather(
                 writer.insert(Rating, rating("good-1")),
                 writer.insert(Rating, rating("bad", generation_id=424242)),  # no such generation
@@ -105,9 +111,6 @@ def test_one_bad_row_fails_alone(database_url: str) -> None:
             async with engine.connect() as connection:
                 prompts = (await connection.execute(select(Rating.prompt).order_by(Rating.id))).scalars().all()
             return [results, prompts]
-        finally:
-            await writer.stop()
-            await engine.dispose()
 
     (first, bad, second), prompts = asyncio.run(run())
     assert isinstance(first, int) and isinstance(second, int)
@@ -132,11 +135,7 @@ def test_writer_refuses_keys_that_are_not_columns(database_url: str) -> None:
 
 def test_prompt_groups_merge_all_kinds_in_prompt_order(database_url: str) -> None:
     async def run() -> list[Any]:
-        engine = create_engine(async_url(database_url))
-        await upgrade_to_head(engine)
-        writer = BatchedWriter(engine)
-        await writer.start()
-        try:
+        async with migrated_writer(database_url) as (engine, writer):
             for prompt in ["alpha", "beta", "gamma"]:
                 await writer.insert(Rating, rating(prompt))
             await writer.insert(Rating, rating("beta", "second", "down", annotator="ana"))
@@ -167,9 +166,6 @@ def test_prompt_groups_merge_all_kinds_in_prompt_order(database_url: str) -> Non
             everything = [g async for g in iter_prompt_groups(engine, FeedbackFilter())]
             by_ana = [g async for g in iter_prompt_groups(engine, FeedbackFilter(annotator="ana"))]
             return [everything, by_ana]
-        finally:
-            await writer.stop()
-            await engine.dispose()
 
     everything, by_ana = asyncio.run(run())
     assert [g.prompt_hash for g in everything] == sorted(g.prompt_hash for g in everything)

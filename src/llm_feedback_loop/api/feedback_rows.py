@@ -72,6 +72,13 @@ async def resolve_generations(session: AsyncSession, ids: list[int | None]) -> d
     return found
 
 
+async def linked_generation(session: AsyncSession, generation_id: int | None) -> Generation | None:
+    """The generation a piece of feedback names, if it names one (422 if it does not exist)."""
+    if generation_id is None:
+        return None
+    return (await resolve_generations(session, [generation_id]))[generation_id]
+
+
 def answer_text(text: str | None, generation: Generation | None, field: str) -> str:
     """The answer's text: as given, or the generation's; both given must agree."""
     if generation is None:
@@ -86,8 +93,7 @@ def answer_text(text: str | None, generation: Generation | None, field: str) -> 
 
 
 async def rating_values(session: AsyncSession, payload: schemas.RatingCreate) -> dict[str, Any]:
-    generations = await resolve_generations(session, [payload.generation_id])
-    generation = generations.get(payload.generation_id) if payload.generation_id else None
+    generation = await linked_generation(session, payload.generation_id)
     return common_values(payload.prompt_messages(), payload.annotator, payload.metadata) | {
         "response": answer_text(payload.response, generation, "response"),
         "rating": payload.rating,
@@ -123,8 +129,7 @@ async def comparison_values(session: AsyncSession, payload: schemas.ComparisonCr
 
 
 async def correction_values(session: AsyncSession, payload: schemas.CorrectionCreate) -> dict[str, Any]:
-    generations = await resolve_generations(session, [payload.generation_id])
-    generation = generations.get(payload.generation_id) if payload.generation_id else None
+    generation = await linked_generation(session, payload.generation_id)
     return common_values(payload.prompt_messages(), payload.annotator, payload.metadata) | {
         "original_response": answer_text(payload.original_response, generation, "original_response"),
         "corrected_response": payload.corrected_response,

@@ -32,6 +32,11 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def describe_database(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for `url`; creates the folder of a SQLite file on first use."""
     if is_sqlite(url):
