@@ -6,6 +6,7 @@ Run from the repository root:
     .venv/bin/python bench/bench_feedback.py --quick           # 4 clients, 3 s, 20,000 rows (well under a minute)
     .venv/bin/python bench/bench_feedback.py --clients 32 --seconds 10 --export-rows 1000000
     .venv/bin/python bench/bench_feedback.py --skip-export     # ingest only (or --skip-ingest)
+    .venv/bin/python bench/bench_feedback.py --skip-export --ingest-runs 3   # run-to-run spread
 
 1. Ingest: starts the real service (`llmfl serve`) on a fresh SQLite database and drives
    `POST /feedback` (the original API's payload) with N closed-loop clients, each on one persistent
@@ -18,8 +19,8 @@ Run from the repository root:
 2. Export: seeds a SQLite database with `--export-rows` feedback rows (60% ratings, 30% comparisons
    of 2-4 ranked answers, 10% corrections; prompts repeat, so groups hold several rows) straight
    through `sqlite3`, then times `llmfl export sft|dpo|kto` as subprocesses: wall time and the
-   child's own peak RSS (from `os.wait4`). The same exports run on a database with 1/10 of the
-   rows, to show whether memory stays flat as the row count grows.
+   child's own peak RSS (its VmHWM, polled from /proc). The same exports run on a database with
+   1/10 of the rows, to show whether memory stays flat as the row count grows.
 
 Figures are printed beside the targets and written as JSON to bench/results/feedback.json.
 """
@@ -30,12 +31,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform
 import random
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,7 +93,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in [0, 100]) of an ascending list; NaN when empty."""
     if not sorted_values:
         return float("nan")
-    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))
     return sorted_values[rank - 1]
 
 
@@ -107,23 +110,47 @@ class ChildRun:
     stderr_tail: str
 
 
-def run_child(command: list[str], env: dict[str, str], cwd: Path) -> ChildRun:
-    """Run a command to completion; its wall time, its own peak RSS and CPU time (os.wait4, exact per child)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert process.stderr is not None
-    stderr = process.stderr.read()  # the child writes little; reading it all before waiting cannot deadlock
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    process.stderr.close()
-    # Linux reports ru_maxrss in KiB.
+def vm_hwm_kib(pid: int) -> int | None:
+    """The process's peak resident set (VmHWM) in KiB, or None once it has exited (or off Linux)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def run_child(command: list[str], env: dict[str, str], cwd: Path, poll_s: float = 0.01) -> ChildRun:
+    """Run a command to completion: its wall time, its own peak RSS and its CPU time.
+
+    Peak RSS is the child's VmHWM, polled until it exits (it only grows, so the last reading is the peak
+    but for the final poll interval). Not `ru_maxrss`: Linux carries the parent's high-water mark over
+    fork + exec, so a child of a large parent would report at least the parent's size.
+    """
+    with tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr)
+        peak_kib = 0
+        while True:
+            peak_kib = max(peak_kib, vm_hwm_kib(process.pid) or 0)
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(poll_s)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if peak_kib == 0:  # no /proc: fall back on ru_maxrss (KiB on Linux), an upper bound
+            peak_kib = usage.ru_maxrss
+        stderr.seek(0)
+        tail = stderr.read()[-2000:].decode("utf-8", "replace")
     return ChildRun(
         returncode=process.returncode,
         wall_s=wall,
-        peak_rss_mb=usage.ru_maxrss / 1024,
+        peak_rss_mb=peak_kib / 1024,
         cpu_s=usage.ru_utime + usage.ru_stime,
-        stderr_tail=stderr.decode("utf-8", "replace")[-2000:],
+        stderr_tail=tail,
     )
 
 
@@ -210,7 +237,12 @@ async def feedback_client(client_id: int, port: int, window_start: float, deadli
     sequence = 0
     while time.perf_counter() < deadline:
         if writer is None:
-            reader, writer = await asyncio.open_connection(HOST, port)
+            try:
+                reader, writer = await asyncio.open_connection(HOST, port)
+            except OSError as error:
+                stats.error(f"connect: {error}")
+                await asyncio.sleep(0.05)
+                continue
         assert reader is not None
         sequence += 1
         body = json.dumps(
@@ -381,6 +413,14 @@ def print_ingest(result: IngestResult) -> None:
     print(f"  server CPU               {result.server_cpu_percent:9.0f} % of one core")
     print(f"  client CPU (this bench)  {result.client_cpu_percent:9.0f} % of one core")
     print(f"  server shutdown          {result.server_shutdown_s:10.2f} s, exit code {result.server_exit_code}")
+
+
+def print_ingest_summary(runs: list[IngestResult]) -> None:
+    rates = [run.writes_per_s for run in runs]
+    p99s = [run.p99_ms for run in runs]
+    print(f"\n  over {len(runs)} ingest runs (min / median / max):")
+    print(f"  acknowledged writes/s    {min(rates):,.0f} / {statistics.median(rates):,.0f} / {max(rates):,.0f}")
+    print(f"  latency p99 ms           {min(p99s):.1f} / {statistics.median(p99s):.1f} / {max(p99s):.1f}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -611,6 +651,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--export-rows", type=int, help="feedback rows to export (default 1,000,000; 20,000 with --quick)"
     )
+    parser.add_argument("--ingest-runs", type=int, default=1, help="repeat the ingest run (fresh database each)")
     parser.add_argument("--skip-ingest", action="store_true", help="run only the export benchmark")
     parser.add_argument("--skip-export", action="store_true", help="run only the ingest benchmark")
     parser.add_argument("--workdir", type=Path, help="where the databases go (default: a temporary folder)")
@@ -622,8 +663,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    if args.clients < 1 or args.seconds <= 0 or args.warmup < 0 or args.export_rows < 10:
-        parser.error("--clients >= 1, --seconds > 0, --warmup >= 0 and --export-rows >= 10 are required")
+    if args.ingest_runs < 1 or args.clients < 1 or args.seconds <= 0 or args.warmup < 0 or args.export_rows < 10:
+        parser.error(
+            "--ingest-runs >= 1, --clients >= 1, --seconds > 0, --warmup >= 0 and --export-rows >= 10 are required"
+        )
     return args
 
 
@@ -644,6 +687,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": args.seconds,
             "warmup_s": args.warmup,
             "export_rows": args.export_rows,
+            "ingest_runs": args.ingest_runs,
         },
         "targets": {
             "ingest_writes_per_s": TARGET_WRITES_PER_S,
@@ -658,11 +702,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="llmfl-bench-", dir=args.workdir) as scratch:
         workdir = Path(scratch)
         if not args.skip_ingest:
-            (workdir / "ingest").mkdir()
-            ingest = bench_ingest(workdir / "ingest", args.clients, args.seconds, args.warmup)
-            print_ingest(ingest)
-            report["ingest"] = asdict(ingest)
-            ok &= ingest.durable and ingest.errors == 0
+            runs: list[IngestResult] = []
+            for number in range(args.ingest_runs):
+                (workdir / f"ingest-{number}").mkdir()
+                runs.append(bench_ingest(workdir / f"ingest-{number}", args.clients, args.seconds, args.warmup))
+                print_ingest(runs[-1])
+                ok &= runs[-1].durable and runs[-1].errors == 0
+            if len(runs) > 1:
+                print_ingest_summary(runs)
+            report["ingest"] = [asdict(run) for run in runs]
         if not args.skip_export:
             (workdir / "export").mkdir()
             export = bench_export(workdir / "export", args.export_rows)

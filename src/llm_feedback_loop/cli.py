@@ -29,6 +29,10 @@ T = TypeVar("T")
 app = typer.Typer(help="Close the loop between human feedback on LLM answers and training.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+model_app = typer.Typer(help="Build models for tests and experiments.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+models_app = typer.Typer(help="The model registry: versions, and which one is active.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 console = Console(stderr=True)
 
 
@@ -165,7 +169,7 @@ def export_command(
         with progress() as bar:
             task = bar.add_task(f"exporting {kind}", total=None)
             writer = export_to_datasets_folder if as_dataset else export_to_jsonl
-            return await writer(engine, options, where, out, lambda: bar.advance(task))
+            return await writer(engine, options, where, out, lambda rows: bar.advance(task, rows))
 
     manifest = with_database(run)
     counts = manifest["counts"]
@@ -219,6 +223,116 @@ def import_command(
     console.print(
         f"imported {report.imported['rating']} rating(s) and {report.imported['comparison']} comparison(s){skipped}"
     )
+
+
+@model_app.command("init-tiny")
+def model_init_tiny(
+    folder: Annotated[Path, typer.Argument(help="Folder to write the model and tokenizer to.")],
+    hidden_size: Annotated[int, typer.Option(help="Hidden size.")] = 128,
+    layers: Annotated[int, typer.Option(help="Number of layers.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the random weights.")] = 0,
+) -> None:
+    """Build a tiny random-weight Llama with a locally trained tokenizer and a chat template (seconds)."""
+    from llm_feedback_loop.models.tiny import build_tiny_model
+
+    if folder.exists() and any(folder.iterdir()):
+        raise fail(f"{folder} exists and is not empty; choose a new folder")
+    build_tiny_model(folder, hidden_size=hidden_size, layers=layers, seed=seed)
+    console.print(f"tiny model written to {folder}; use it with BASE_MODEL={folder} or `llmfl models add {folder}`")
+
+
+def print_versions(versions: list[Any]) -> None:
+    from rich.table import Table
+
+    from llm_feedback_loop.models.registry import describe
+
+    table = Table("id", "name", "status", "method", "parent", "source", "created")
+    for version in versions:
+        row = describe(version)
+        table.add_row(
+            str(row["id"]),
+            row["name"],
+            row["status"],
+            row["method"],
+            str(row["parent_id"] or ""),
+            row["source"],
+            row["created_at"].strftime("%Y-%m-%d %H:%M"),
+        )
+    Console().print(table)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """List the registered model versions."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from llm_feedback_loop.models.registry import list_versions
+
+    async def run(engine: AsyncEngine) -> list[Any]:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            return await list_versions(session)
+
+    versions = with_database(run)
+    if not versions:
+        console.print("no model versions yet: the base model is registered on first use, or `llmfl models add`")
+        return
+    print_versions(versions)
+
+
+@models_app.command("add")
+def models_add(
+    source: Annotated[str, typer.Argument(help="A hub id, a local model folder, a .gguf file or a LoRA adapter.")],
+    name: Annotated[str | None, typer.Option(help="Version name (default: from the source).")] = None,
+    parent: Annotated[str | None, typer.Option(help="Parent version (id or name).")] = None,
+    method: Annotated[str, typer.Option(help="How it was made: base, sft, dpo, ... or manual.")] = "manual",
+    description: Annotated[str | None, typer.Option(help="A note about this version.")] = None,
+    activate: Annotated[bool, typer.Option(help="Make it the active version now.")] = False,
+) -> None:
+    """Register a model version (a candidate unless --activate)."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from llm_feedback_loop.models.registry import RegistryError, add_version, find_version
+
+    async def run(engine: AsyncEngine) -> Any:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            parent_version = None
+            if parent is not None:
+                parent_version = await find_version(session, parent)
+                if parent_version is None:
+                    raise RegistryError(f"no parent version {parent!r}; `llmfl models list` shows them")
+            return await add_version(
+                session,
+                source,
+                name=name,
+                method=method,
+                parent=parent_version,
+                description=description,
+                activate=activate,
+            )
+
+    try:
+        version = with_database(run)
+    except RegistryError as error:
+        raise fail(str(error)) from None
+    console.print(f"registered {version.name} (id {version.id}, {version.status})")
+
+
+@models_app.command("activate")
+def models_activate(ref: Annotated[str, typer.Argument(help="Version id or name.")]) -> None:
+    """Make a version the active one: chat and the inference server use it."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from llm_feedback_loop.models.registry import RegistryError, activate_version
+
+    async def run(engine: AsyncEngine) -> Any:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            return await activate_version(session, ref)
+
+    try:
+        version = with_database(run)
+    except RegistryError as error:
+        raise fail(str(error)) from None
+    console.print(f"active model version: {version.name} (id {version.id})")
 
 
 def main() -> None:

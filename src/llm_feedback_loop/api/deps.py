@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from llm_feedback_loop.api.state import ServiceState
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
+    # async: a plain def would run in the threadpool, a thread hop on every request.
     return request.app.state.service
 
 

@@ -26,6 +26,13 @@ async def upgrade_to_head(engine: AsyncEngine) -> None:
         await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
 
 
+def head_revision() -> str | None:
+    """The newest migration this code knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 async def current_revision(engine: AsyncEngine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

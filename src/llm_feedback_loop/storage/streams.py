@@ -1,15 +1,17 @@
 """Feedback read in prompt order, one `PromptGroup` at a time: what every export consumes.
 
-Each feedback table is read with a server-side cursor ordered by (prompt_hash, id) and the three
-streams are merged, so memory holds one prompt's feedback at a time whatever the table sizes.
+Each feedback table is read with a server-side cursor ordered by (prompt_hash, id), in batches, and the
+three streams are merged prompt by prompt, so memory holds one batch and one prompt's feedback at a time
+whatever the table sizes.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llm_feedback_loop.storage.filters import FeedbackFilter
@@ -22,45 +24,64 @@ from llm_feedback_loop.training_data.records import (
 )
 
 STREAM_BATCH = 5000
+# Columns every stream starts with: prompt_hash, prompt, prompt_messages (raw JSON text), id.
+HASH, PROMPT, MESSAGES, ID = range(4)
 
 
-async def _rows_by_prompt(
+async def _groups_of(
     engine: AsyncEngine, table: type[FeedbackRowMixin], columns: list[Any], where: FeedbackFilter
-) -> AsyncIterator[Any]:
-    statement = select(table.prompt_hash, table.prompt, table.prompt_messages, table.id, *columns)
+) -> AsyncIterator[tuple[str, list[Sequence[Any]]]]:
+    """(prompt_hash, rows) for each prompt with rows in `table`, in prompt_hash order."""
+    # The messages stay raw text here and are decoded once per prompt, not once per row.
+    raw_messages = cast(table.prompt_messages, Text)
+    statement = select(table.prompt_hash, table.prompt, raw_messages, table.id, *columns)
     statement = where.apply(statement, table).order_by(table.prompt_hash, table.id)
     async with engine.connect() as connection:
         result = await connection.stream(statement.execution_options(yield_per=STREAM_BATCH))
-        async for row in result:
-            yield row
+        current: str | None = None
+        rows: list[Sequence[Any]] = []
+        async for partition in result.partitions():
+            for row in partition:
+                if row[HASH] != current:
+                    if rows:
+                        yield current, rows  # type: ignore[misc]
+                    current, rows = row[HASH], []
+                rows.append(row)
+        if rows:
+            yield current, rows  # type: ignore[misc]
 
 
 async def iter_prompt_groups(engine: AsyncEngine, where: FeedbackFilter) -> AsyncIterator[PromptGroup]:
     """Every prompt with feedback matching `where`, in prompt_hash order, with all its feedback."""
     streams = {
-        "rating": _rows_by_prompt(engine, Rating, [Rating.response, Rating.rating], where),
-        "comparison": _rows_by_prompt(
+        "rating": _groups_of(engine, Rating, [Rating.response, Rating.rating], where),
+        "comparison": _groups_of(
             engine, Comparison, [Comparison.responses, Comparison.ranking, Comparison.best_index], where
         ),
-        "correction": _rows_by_prompt(
+        "correction": _groups_of(
             engine, Correction, [Correction.original_response, Correction.corrected_response], where
         ),
     }
-    heads: dict[str, Any] = {}
+    heads: dict[str, tuple[str, list[Sequence[Any]]] | None] = {}
     for name, stream in streams.items():
         heads[name] = await anext(stream, None)
     try:
-        while any(head is not None for head in heads.values()):
-            current = min(head.prompt_hash for head in heads.values() if head is not None)
+        while True:
+            present = [head for head in heads.values() if head is not None]
+            if not present:
+                return
+            current = min(prompt_hash for prompt_hash, _ in present)
             group: PromptGroup | None = None
             for name, stream in streams.items():
-                row = heads[name]
-                while row is not None and row.prompt_hash == current:
-                    if group is None:
-                        group = PromptGroup(row.prompt_hash, row.prompt, row.prompt_messages)
-                    _add_to_group(group, name, row)
-                    row = await anext(stream, None)
-                heads[name] = row
+                head = heads[name]
+                if head is None or head[0] != current:
+                    continue
+                rows = head[1]
+                if group is None:
+                    first = rows[0]
+                    group = PromptGroup(current, first[PROMPT], orjson.loads(first[MESSAGES]))
+                _add_rows(group, name, rows)
+                heads[name] = await anext(stream, None)
             assert group is not None
             yield group
     finally:
@@ -68,11 +89,13 @@ async def iter_prompt_groups(engine: AsyncEngine, where: FeedbackFilter) -> Asyn
             await stream.aclose()  # type: ignore[attr-defined]
 
 
-def _add_to_group(group: PromptGroup, kind: str, row: Any) -> None:
+def _add_rows(group: PromptGroup, kind: str, rows: list[Sequence[Any]]) -> None:
+    first = ID + 1
     if kind == "rating":
-        group.ratings.append(RatingRecord(row.id, row.response, row.rating))
+        group.ratings.extend(RatingRecord(row[ID], row[first], row[first + 1]) for row in rows)
     elif kind == "comparison":
-        texts = [response["text"] for response in row.responses]
-        group.comparisons.append(ComparisonRecord(row.id, texts, row.ranking, row.best_index))
+        group.comparisons.extend(
+            ComparisonRecord(row[ID], [r["text"] for r in row[first]], row[first + 1], row[first + 2]) for row in rows
+        )
     else:
-        group.corrections.append(CorrectionRecord(row.id, row.original_response, row.corrected_response))
+        group.corrections.extend(CorrectionRecord(row[ID], row[first], row[first + 1]) for row in rows)

@@ -125,3 +125,24 @@ def check_column_names(table: type[Base], values: dict[str, Any]) -> None:
     unknown = values.keys() - table.__table__.columns.keys()
     if unknown:
         raise ValueError(f"not columns of {table.__tablename__}: {', '.join(sorted(unknown))}")
+
+
+class ModelVersion(Base):
+    """A model the loop can use: the base model, or one trained from feedback.
+
+    `source` is what the loader takes: a hub id, a local folder, a GGUF file, or a LoRA adapter folder
+    (whose base is then the parent's source). Exactly one version is `active`: chat and serving use it.
+    """
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now, nullable=False)
+    name: Mapped[str] = mapped_column(String(300), nullable=False, unique=True)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    parent_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("model_versions.id", ondelete="SET NULL"))
+    method: Mapped[str] = mapped_column(String(50), nullable=False)  # base | sft | dpo | kto | reward | ...
+    status: Mapped[str] = mapped_column(String(20), nullable=False, index=True)  # candidate | active | retired
+    description: Mapped[str | None] = mapped_column(Text)
+    extra: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)

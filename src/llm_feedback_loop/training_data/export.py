@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llm_feedback_loop import __version__
@@ -36,6 +37,8 @@ class ExportStats:
     ties_dropped: int = 0
 
 
+PROGRESS_EVERY = 1000  # rows between progress callbacks: a callback per row costs more than the row
+
 COLUMNS_OF_KIND = {
     "sft": ["prompt", "completion"],
     "dpo": ["prompt", "chosen", "rejected"],
@@ -45,7 +48,8 @@ COLUMNS_OF_KIND = {
 
 
 def encode_row(row: dict[str, Any]) -> bytes:
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    """One JSONL line: compact, UTF-8, non-ASCII kept as is."""
+    return orjson.dumps(row) + b"\n"
 
 
 async def iter_export_lines(
@@ -117,7 +121,7 @@ async def export_to_jsonl(
     options: ExportOptions,
     where: FeedbackFilter,
     out: Path,
-    on_row: Callable[[], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Write the export as JSONL (one file per split) and its manifest; returns the manifest."""
     paths = output_paths(out, options.test_size)
@@ -129,10 +133,14 @@ async def export_to_jsonl(
     try:
         for split, path in partial.items():
             handles[split] = path.open("wb")
+        written = 0
         async for split, line in iter_export_lines(engine, options, where, stats):
             handles[split].write(line)
-            if on_row is not None:
-                on_row()
+            written += 1
+            if on_progress is not None and written % PROGRESS_EVERY == 0:
+                on_progress(PROGRESS_EVERY)
+        if on_progress is not None:
+            on_progress(written % PROGRESS_EVERY)
     except BaseException:
         for handle in handles.values():
             handle.close()
@@ -161,13 +169,13 @@ async def export_to_datasets_folder(
     options: ExportOptions,
     where: FeedbackFilter,
     out: Path,
-    on_row: Callable[[], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Write the export as a Hugging Face `datasets` folder (`DatasetDict.save_to_disk`) + manifest."""
     import datasets
 
     with tempfile.TemporaryDirectory(prefix="llmfl-export-") as scratch:
-        jsonl_manifest = await export_to_jsonl(engine, options, where, Path(scratch) / "rows.jsonl", on_row)
+        jsonl_manifest = await export_to_jsonl(engine, options, where, Path(scratch) / "rows.jsonl", on_progress)
         paths = output_paths(Path(scratch) / "rows.jsonl", options.test_size)
         loaded = {
             split: datasets.Dataset.from_json(str(path), cache_dir=str(Path(scratch) / "cache"))

@@ -8,7 +8,6 @@ both A ≻ B and B ≻ A.
 from __future__ import annotations
 
 import random
-from collections import Counter
 from dataclasses import dataclass
 
 from llm_feedback_loop.training_data.records import (
@@ -19,8 +18,10 @@ from llm_feedback_loop.training_data.records import (
     RatingRecord,
 )
 
+_UNUSED_RNG = random.Random(0)  # strategies without a random draw never touch it
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class PreferenceVote:
     chosen: str
     rejected: str
@@ -101,7 +102,7 @@ def votes_from_comparisons(
     votes = []
     for comparison in comparisons:
         # Seeded per comparison: the same data and seed always give the same random pick.
-        rng = random.Random(f"{seed}:{comparison.id}")
+        rng = random.Random(f"{seed}:{comparison.id}") if strategy == "best-vs-random-lower" else _UNUSED_RNG
         pairs = preference_pairs_from_ranking(
             comparison.responses, comparison.ranking, comparison.best_index, strategy, rng
         )
@@ -111,23 +112,21 @@ def votes_from_comparisons(
 
 def aggregate_preference_votes(votes: list[PreferenceVote]) -> tuple[list[PreferencePair], int]:
     """Majority direction for each pair of answers; ties dropped. Returns (pairs, number of ties)."""
-    tally: Counter[tuple[str, str]] = Counter()
+    tally: dict[tuple[str, str], int] = {}
     first_source: dict[tuple[str, str], str] = {}
-    order: list[frozenset[str]] = []
-    seen: set[frozenset[str]] = set()
+    unordered_pairs: dict[tuple[str, str], None] = {}  # in order of first vote
     for vote in votes:
         key = (vote.chosen, vote.rejected)
-        tally[key] += 1
-        first_source.setdefault(key, vote.source)
-        unordered = frozenset(key)
-        if unordered not in seen:
-            seen.add(unordered)
-            order.append(unordered)
+        if key in tally:
+            tally[key] += 1
+        else:
+            tally[key] = 1
+            first_source[key] = vote.source
+        unordered_pairs[(key[0], key[1]) if key[0] < key[1] else (key[1], key[0])] = None
     pairs: list[PreferencePair] = []
     ties = 0
-    for unordered in order:
-        a, b = sorted(unordered)
-        forward, backward = tally[(a, b)], tally[(b, a)]
+    for a, b in unordered_pairs:
+        forward, backward = tally.get((a, b), 0), tally.get((b, a), 0)
         if forward == backward:
             ties += 1
             continue

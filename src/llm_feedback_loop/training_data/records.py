@@ -30,14 +30,14 @@ def prompt_hash(messages: list[Message]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RatingRecord:
     id: int
     response: str
     rating: str  # "up" | "down"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ComparisonRecord:
     id: int
     responses: list[str]
@@ -45,7 +45,7 @@ class ComparisonRecord:
     best_index: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CorrectionRecord:
     id: int
     original: str

@@ -1,0 +1,1 @@
+"""Models: the one loader used by chat, training, evaluation and serving; the tiny test model; the registry."""
