@@ -119,6 +119,45 @@ def serve(
     )
 
 
+@app.command("serve-model")
+def serve_model(
+    model: Annotated[
+        str | None,
+        typer.Option(help="A registered version (id or name), a hub id or a folder. Default: the active version."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (the original inference server's was 5005).")] = 5005,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
+    engine: Annotated[str, typer.Option(help="transformers (in-process, continuous batching) | vllm")] = "transformers",
+    watch_registry: Annotated[float, typer.Option(help="Seconds between checks for a newly activated version.")] = 5.0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Start the OpenAI-compatible inference server (and the original POST /generate)."""
+    import uvicorn
+
+    from llm_feedback_loop.models.loader import ModelLoadError
+    from llm_feedback_loop.serving.server import create_serving_app
+
+    if engine == "vllm":
+        raise fail(
+            "vLLM runs as its own server: start it with `vllm serve MODEL --port 8000` on a GPU machine, then point "
+            "the chat provider at it (CHAT_PROVIDER_URL=http://HOST:8000/v1). The in-process engine is `transformers`."
+        )
+    if engine != "transformers":
+        raise fail(f"unknown engine {engine!r}; choose transformers or vllm")
+    settings = load_settings()
+    with_database(lambda engine_: asyncio.sleep(0))  # report a database that cannot be opened, before loading
+    try:
+        uvicorn.run(
+            create_serving_app(settings, model=model, watch_registry_s=watch_registry, device=device),
+            host=host,
+            port=port,
+            log_level=log_level,
+        )
+    except ModelLoadError as error:
+        raise fail(str(error)) from None
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create the database or bring its schema up to date."""

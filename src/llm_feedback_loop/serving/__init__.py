@@ -1,0 +1,1 @@
+"""Serving: the generation engine (continuous batching) and the OpenAI-compatible inference server."""

@@ -1,0 +1,219 @@
+"""Generation with continuous batching: concurrent requests share the model's forward passes.
+
+Built on transformers' continuous-batching manager (a background thread that schedules every request
+in flight into each forward pass); what is ours: an asyncio interface with token streaming, stop strings,
+per-request sampling, `n` candidates, usage counts, and a seeded path.
+
+The manager offers no per-request seed (its sampler is shared), so a request with a `seed` pauses the
+batch and is generated on its own with that seed: reproducible, at the cost of the others waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from llm_feedback_loop.models.loader import LoadedModel
+
+
+class GenerationError(RuntimeError):
+    """Generation failed inside the engine."""
+
+
+class PromptTooLong(ValueError):
+    """The prompt plus the answer budget does not fit the model's context."""
+
+
+@dataclass
+class SamplingParams:
+    max_tokens: int = 256
+    temperature: float = 0.8
+    top_p: float = 0.95
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str  # "stop" | "length"
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass
+class Delta:
+    text: str
+    finish_reason: str | None
+    completion_tokens: int
+
+
+class GenerationEngine:
+    """One loaded model behind a continuous-batching manager."""
+
+    def __init__(self, loaded: LoadedModel, *, num_blocks: int = 32, max_batch_tokens: int = 256) -> None:
+        from transformers import ContinuousBatchingConfig, GenerationConfig
+
+        self.loaded = loaded
+        self.tokenizer = loaded.tokenizer
+        self.eos_ids = self._eos_ids()
+        # Sampling processors exist only if the manager's config samples; each request sets its own values.
+        generation_config = GenerationConfig(
+            do_sample=True, temperature=0.7, top_p=0.9, top_k=50, max_new_tokens=256, eos_token_id=self.eos_ids
+        )
+        batching = ContinuousBatchingConfig(
+            num_blocks=num_blocks,  # the KV cache; the default sizes it from 60% of RAM on CPU
+            max_batch_tokens=max_batch_tokens,
+            per_request_processors=True,
+            allow_block_sharing=False,  # prefix reuse would serve stale cache after weights change
+        )
+        self._manager = loaded.model.init_continuous_batching(
+            generation_config=generation_config, continuous_batching_config=batching
+        )
+        self._seeded_lock = threading.Lock()
+        self.in_flight = 0
+
+    def _eos_ids(self) -> list[int]:
+        ids = {self.tokenizer.eos_token_id}
+        configured = getattr(self.loaded.model.generation_config, "eos_token_id", None)
+        ids.update(configured if isinstance(configured, list) else [configured])
+        return sorted(i for i in ids if i is not None)
+
+    def start(self) -> None:
+        self._manager.start()
+
+    def stop(self) -> None:
+        self._manager.stop(block=True, timeout=30)
+
+    # ---- prompts -------------------------------------------------------------------------------------------
+    def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
+        encoded = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=True
+        )
+        return list(encoded["input_ids"])
+
+    def encode_text(self, prompt: str) -> list[int]:
+        return list(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+    def check_fits(self, input_ids: list[int], max_tokens: int) -> None:
+        limit = self.loaded.context_length
+        if len(input_ids) + max_tokens > limit:
+            raise PromptTooLong(
+                f"the prompt has {len(input_ids)} tokens and max_tokens is {max_tokens}: together more than the "
+                f"model's context of {limit} tokens; shorten the prompt or lower max_tokens"
+            )
+
+    # ---- generation ----------------------------------------------------------------------------------------
+    async def complete(self, input_ids: list[int], params: SamplingParams) -> Completion:
+        parts: list[str] = []
+        finish, tokens = "length", 0
+        async for delta in self.stream(input_ids, params):
+            parts.append(delta.text)
+            tokens = delta.completion_tokens
+            if delta.finish_reason:
+                finish = delta.finish_reason
+        return Completion("".join(parts), finish, len(input_ids), tokens)
+
+    async def stream(self, input_ids: list[int], params: SamplingParams) -> AsyncIterator[Delta]:
+        """Text as it is generated; the last delta carries the finish reason."""
+        self.check_fits(input_ids, params.max_tokens)
+        self.in_flight += 1
+        try:
+            if params.seed is not None:
+                yield await asyncio.to_thread(self._generate_seeded, input_ids, params)
+                return
+            async for delta in self._stream_batched(input_ids, params):
+                yield delta
+        finally:
+            self.in_flight -= 1
+
+    async def _stream_batched(self, input_ids: list[int], params: SamplingParams) -> AsyncIterator[Delta]:
+        from tokenizers.decoders import DecodeStream
+
+        request_id = f"req-{uuid.uuid4().hex}"
+        outputs: asyncio.Queue[Any] = asyncio.Queue()
+        self._manager.register_result_handler(request_id, outputs.put_nowait)  # before add_request: no race
+        sampling: dict[str, Any] = (
+            {"top_k": 1}  # temperature 0: greedy
+            if params.temperature <= 0
+            else {"temperature": float(params.temperature), "top_p": float(params.top_p), "top_k": 0}
+        )
+        self._manager.add_request(
+            input_ids,
+            request_id=request_id,
+            max_new_tokens=params.max_tokens,
+            streaming=True,
+            eos_token_id=self.eos_ids,
+            **sampling,
+        )
+        decoder = DecodeStream(skip_special_tokens=True)
+        seen, text, finished = 0, "", False
+        try:
+            while True:
+                output = await outputs.get()
+                if output.error:
+                    finished = True
+                    raise GenerationError(str(output.error))
+                new_tokens = output.generated_tokens[seen:]
+                seen = len(output.generated_tokens)
+                piece = "".join(s for t in new_tokens if (s := decoder.step(self.tokenizer._tokenizer, t)))
+                delta, stop_at = self._apply_stop(text, piece, params.stop)
+                text += delta
+                if stop_at:
+                    yield Delta(delta, "stop", seen)
+                    return
+                if output.is_finished():
+                    finished = True
+                    ended_on_eos = bool(output.generated_tokens) and output.generated_tokens[-1] in self.eos_ids
+                    yield Delta(delta, "stop" if ended_on_eos else "length", seen)
+                    return
+                if delta:
+                    yield Delta(delta, None, seen)
+        finally:
+            if not finished:  # stopped early, cancelled or disconnected: free the slot
+                self._manager.cancel_request(request_id)
+                with self._manager.output_router._lock:
+                    self._manager.output_router.result_handlers.pop(request_id, None)
+
+    @staticmethod
+    def _apply_stop(text: str, piece: str, stops: list[str]) -> tuple[str, bool]:
+        """The part of `piece` before the first stop string, and whether one was reached."""
+        if not stops or not piece:
+            return piece, False
+        combined = text + piece
+        positions = [combined.find(s, max(0, len(text) - len(s) + 1)) for s in stops if s]
+        hits = [p for p in positions if p >= 0]
+        if not hits:
+            return piece, False
+        return combined[len(text) : min(hits)], True
+
+    def _generate_seeded(self, input_ids: list[int], params: SamplingParams) -> Delta:
+        import torch
+
+        with self._seeded_lock, self._manager.pause():
+            torch.manual_seed(params.seed)
+            inputs = torch.tensor([input_ids], device=self.loaded.device)
+            sampling: dict[str, Any] = (
+                {"do_sample": False}
+                if params.temperature <= 0
+                else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
+            )
+            with torch.no_grad():
+                output = self.loaded.model.generate(
+                    input_ids=inputs,
+                    attention_mask=torch.ones_like(inputs),
+                    max_new_tokens=params.max_tokens,
+                    eos_token_id=self.eos_ids,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                    **sampling,
+                )
+        generated = output[0][len(input_ids) :].tolist()
+        ended_on_eos = bool(generated) and generated[-1] in self.eos_ids
+        text = self.tokenizer.decode(generated, skip_special_tokens=True)
+        cut, stopped = self._apply_stop("", text, params.stop)
+        finish = "stop" if stopped or ended_on_eos else "length"
+        return Delta(cut, finish, len(generated))

@@ -1,0 +1,261 @@
+"""The inference server, `llmfl serve-model`: OpenAI-compatible endpoints and the original `/generate`.
+
+GET  /v1/models                  the served model
+POST /v1/chat/completions        messages → n answers; `stream: true` for server-sent events
+POST /v1/completions             plain text continuation, same options
+POST /generate                   the original: {"prompt", "max_tokens"} → {"response"}
+POST /admin/reload               serve the active version (or the one named) from now on
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from llm_feedback_loop.api.errors import install_error_handlers
+from llm_feedback_loop.serving.engine import Completion, GenerationError, PromptTooLong, SamplingParams
+from llm_feedback_loop.serving.openai_schemas import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    GenerateRequest,
+    ReloadRequest,
+)
+from llm_feedback_loop.serving.slot import ModelSlot, ServedModel
+from llm_feedback_loop.settings import Settings
+from llm_feedback_loop.storage.engine import create_engine
+from llm_feedback_loop.storage.migrate import upgrade_to_head
+
+DEFAULT_MAX_TOKENS = 256
+# The original server's sampling: temperature 0.8, top_p 0.95.
+ORIGINAL_SAMPLING = {"temperature": 0.8, "top_p": 0.95}
+
+
+def create_serving_app(
+    settings: Settings, model: str | None = None, watch_registry_s: float = 0.0, device: str = "auto"
+) -> FastAPI:
+    """The app; `model` is a version, hub id or folder (default: the registry's active version)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = create_engine(settings.database_url)
+        await upgrade_to_head(database)
+        slot = ModelSlot(database, settings.base_model, device=device)
+        app.state.slot = slot
+        await (slot.switch(model) if model else slot.current())
+        watcher = asyncio.create_task(_watch(slot, watch_registry_s)) if watch_registry_s > 0 and not model else None
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            await slot.close()
+            await database.dispose()
+
+    app = FastAPI(title="llm-feedback-loop inference server", lifespan=lifespan)
+    install_error_handlers(app)
+
+    @app.exception_handler(PromptTooLong)
+    async def prompt_too_long(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"message": str(exc), "detail": str(exc)})
+
+    @app.exception_handler(GenerationError)
+    async def generation_failed(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(status_code=500, content={"message": f"generation failed: {exc}"})
+
+    def slot_of(request: Request) -> ModelSlot:
+        return request.app.state.slot
+
+    async def served(request: Request, asked: str | None) -> ServedModel:
+        current = await slot_of(request).current()
+        if asked and asked not in (current.name, current.source):
+            raise HTTPException(
+                status_code=404,
+                detail=f"model {asked!r} is not served here; this server serves {current.name!r} (GET /v1/models)",
+            )
+        return current
+
+    @app.get("/health")
+    async def health(request: Request) -> dict[str, Any]:
+        current = slot_of(request).loaded
+        return {"status": "ok" if current else "loading", "model": current.name if current else None}
+
+    @app.get("/v1/models")
+    async def list_models(request: Request) -> dict[str, Any]:
+        current = await slot_of(request).current()
+        return {
+            "object": "list",
+            "data": [{"id": current.name, "object": "model", "created": 0, "owned_by": "llm-feedback-loop"}],
+        }
+
+    @app.post("/admin/reload")
+    async def reload(request: Request, body: ReloadRequest | None = None) -> dict[str, Any]:
+        """Serve the registry's active version (or `model`) from now on; requests in flight finish first."""
+        current = await slot_of(request).switch(body.model if body else None)
+        return {"model": current.name, "version_id": current.version_id, "source": current.source}
+
+    @app.post("/generate")
+    async def generate(body: GenerateRequest, request: Request) -> dict[str, str]:
+        current = await served(request, None)
+        engine = current.engine
+        params = SamplingParams(max_tokens=body.max_tokens, **ORIGINAL_SAMPLING)
+        result = await engine.complete(engine.encode_chat([{"role": "user", "content": body.prompt}]), params)
+        return {"response": result.text}
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
+        current = await served(request, body.model)
+        input_ids = current.engine.encode_chat([m.model_dump() for m in body.messages])
+        return await _respond(current, input_ids, body, "chat.completion")
+
+    @app.post("/v1/completions", response_model=None)
+    async def completions(body: CompletionRequest, request: Request) -> Any:
+        current = await served(request, body.model)
+        prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt)
+        input_ids = current.engine.encode_text(prompt)
+        if not input_ids:
+            raise HTTPException(status_code=422, detail="prompt must not be empty")
+        return await _respond(current, input_ids, body, "text_completion")
+
+    return app
+
+
+async def _watch(slot: ModelSlot, every_s: float) -> None:
+    """Switch to a newly activated version without a restart."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            if await slot.active_changed():
+                await slot.switch(None)
+        except Exception:  # a failed check must not end the watcher
+            import logging
+
+            logging.getLogger(__name__).exception("watching the registry failed")
+
+
+async def _respond(
+    current: ServedModel, input_ids: list[int], body: ChatCompletionRequest | CompletionRequest, kind: str
+) -> Any:
+    params = body.sampling(DEFAULT_MAX_TOKENS)
+    current.engine.check_fits(input_ids, params.max_tokens)  # a 400 before any stream starts
+    request_id = f"{'chatcmpl' if kind == 'chat.completion' else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(
+            _sse(current, input_ids, params, body.n, kind, request_id, include_usage),
+            media_type="text/event-stream",
+        )
+    results: list[Completion] = await asyncio.gather(
+        *(current.engine.complete(input_ids, _for_choice(params, i)) for i in range(body.n))
+    )
+    choices = [
+        {"index": i, "message": {"role": "assistant", "content": r.text}, "finish_reason": r.finish_reason}
+        if kind == "chat.completion"
+        else {"index": i, "text": r.text, "finish_reason": r.finish_reason, "logprobs": None}
+        for i, r in enumerate(results)
+    ]
+    completion_tokens = sum(r.completion_tokens for r in results)
+    return {
+        "id": request_id,
+        "object": kind,
+        "created": int(time.time()),
+        "model": current.name,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": len(input_ids),
+            "completion_tokens": completion_tokens,
+            "total_tokens": len(input_ids) + completion_tokens,
+        },
+    }
+
+
+def _for_choice(params: SamplingParams, index: int) -> SamplingParams:
+    """The n choices of one request differ: a seeded request seeds choice i with seed + i."""
+    if params.seed is None or index == 0:
+        return params
+    return SamplingParams(params.max_tokens, params.temperature, params.top_p, params.stop, params.seed + index)
+
+
+async def _sse(
+    current: ServedModel,
+    input_ids: list[int],
+    params: SamplingParams,
+    n: int,
+    kind: str,
+    request_id: str,
+    include_usage: bool,
+) -> AsyncIterator[bytes]:
+    """Server-sent events: one chunk per piece of text of any choice, then usage if asked, then [DONE]."""
+    chunk_kind = "chat.completion.chunk" if kind == "chat.completion" else "text_completion"
+    created = int(time.time())
+    queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
+    tokens = [0] * n
+
+    async def run(index: int) -> None:
+        try:
+            async for delta in current.engine.stream(input_ids, _for_choice(params, index)):
+                await queue.put((index, delta))
+        except Exception as error:  # reported in the stream: headers are already sent
+            await queue.put((index, error))
+        finally:
+            await queue.put((index, None))
+
+    def event(payload: dict[str, Any]) -> bytes:
+        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+
+    def chunk(index: int, text: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
+        if kind == "chat.completion":
+            delta: dict[str, Any] = (
+                {"role": "assistant", "content": text or ""} if first else ({"content": text} if text else {})
+            )
+            choice = {"index": index, "delta": delta, "finish_reason": finish}
+        else:
+            choice = {"index": index, "text": text or "", "finish_reason": finish, "logprobs": None}
+        return {"id": request_id, "object": chunk_kind, "created": created, "model": current.name, "choices": [choice]}
+
+    tasks = [asyncio.create_task(run(i)) for i in range(n)]
+    try:
+        if kind == "chat.completion":
+            for index in range(n):
+                yield event(chunk(index, "", None, first=True))
+        running = n
+        while running:
+            index, item = await queue.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, Exception):
+                yield event({"error": {"message": f"generation failed: {item}", "type": "server_error"}})
+            else:
+                tokens[index] = item.completion_tokens
+                if item.text or item.finish_reason:
+                    yield event(chunk(index, item.text, item.finish_reason))
+        if include_usage:
+            usage = {
+                "prompt_tokens": len(input_ids),
+                "completion_tokens": sum(tokens),
+                "total_tokens": len(input_ids) + sum(tokens),
+            }
+            yield event(
+                {
+                    "id": request_id,
+                    "object": chunk_kind,
+                    "created": created,
+                    "model": current.name,
+                    "choices": [],
+                    "usage": usage,
+                }
+            )
+        yield b"data: [DONE]\n\n"
+    finally:
+        for task in tasks:  # a client that disconnects cancels its generations
+            task.cancel()

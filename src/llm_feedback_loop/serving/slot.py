@@ -1,0 +1,120 @@
+"""The model a process serves right now, and switching it without dropping a request.
+
+A switch loads the new version beside the old one, points new requests at it, and stops the old engine
+once its last request in flight has finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from llm_feedback_loop.models.loader import DEFAULT_MODEL_NAME, DEFAULT_SOURCE, load_model
+from llm_feedback_loop.models.registry import default_name, ensure_active_version, find_version
+from llm_feedback_loop.serving.engine import GenerationEngine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServedModel:
+    name: str
+    version_id: int | None
+    source: str
+    engine: GenerationEngine
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    name: str
+    version_id: int | None
+    source: str | None
+
+
+async def choose_model(database: AsyncEngine, ref: str | None, base_model: str | None) -> ModelChoice:
+    """What `ref` names: a registered version (id or name), else a hub id or folder; no ref: the active
+    version (the base model, registered on first use)."""
+    async with AsyncSession(database, expire_on_commit=False) as session:
+        if ref is None:
+            version = await ensure_active_version(
+                session, base_model or DEFAULT_SOURCE, None if base_model else DEFAULT_MODEL_NAME
+            )
+        else:
+            version = await find_version(session, ref)
+            if version is None:
+                return ModelChoice(default_name(ref), None, ref)
+    return ModelChoice(version.name, version.id, version.source)
+
+
+class ModelSlot:
+    """Holds the served model; loads lazily on first use; `switch` swaps it without dropping requests."""
+
+    def __init__(
+        self, database: AsyncEngine, base_model: str | None, device: str = "auto", dtype: str = "auto"
+    ) -> None:
+        self._database = database
+        self._base_model = base_model
+        self._device = device
+        self._dtype = dtype
+        self._current: ServedModel | None = None
+        self._lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    @property
+    def loaded(self) -> ServedModel | None:
+        return self._current
+
+    async def current(self) -> ServedModel:
+        if self._current is None:
+            async with self._lock:
+                if self._current is None:
+                    self._current = await self._load(await choose_model(self._database, None, self._base_model))
+        return self._current
+
+    async def switch(self, ref: str | None = None) -> ServedModel:
+        """Serve `ref` (default: the active version) from now on."""
+        choice = await choose_model(self._database, ref, self._base_model)
+        async with self._lock:
+            if self._current is not None and self._current.name == choice.name:
+                return self._current
+            new = await self._load(choice)
+            old, self._current = self._current, new
+        if old is not None:
+            task = asyncio.create_task(self._retire(old))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        return new
+
+    async def active_changed(self) -> bool:
+        """Whether the registry's active version differs from the one served."""
+        if self._current is None:
+            return False
+        choice = await choose_model(self._database, None, self._base_model)
+        return choice.version_id != self._current.version_id
+
+    async def _load(self, choice: ModelChoice) -> ServedModel:
+        log.warning("loading model %s (%s)", choice.name, choice.source or "default")
+
+        def load() -> ServedModel:
+            loaded = load_model(choice.source, device=self._device, dtype=self._dtype)
+            engine = GenerationEngine(loaded)
+            engine.start()
+            return ServedModel(choice.name, choice.version_id, loaded.source, engine)
+
+        return await asyncio.to_thread(load)
+
+    async def _retire(self, old: ServedModel) -> None:
+        while old.engine.in_flight > 0:  # let every request on the old model finish
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(old.engine.stop)
+        log.warning("stopped model %s", old.name)
+
+    async def close(self) -> None:
+        for task in list(self._retiring):
+            await task
+        if self._current is not None:
+            await asyncio.to_thread(self._current.engine.stop)
+            self._current = None
