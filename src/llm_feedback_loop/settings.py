@@ -27,6 +27,24 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `llmfl serve` binds to.")
     port: int = Field(default=3000, ge=1, le=65535, description="Port `llmfl serve` listens on.")
+    model_device: str = Field(default="auto", description="Where the local model runs: auto, cpu, cuda, cuda:N.")
+    chat_provider_url: str | None = Field(
+        default=None,
+        description="An OpenAI-compatible endpoint that answers chat when asked for a remote provider "
+        "(our `llmfl serve-model` at http://127.0.0.1:5005/v1, vLLM, Ollama, ...). Unset: the local model answers.",
+    )
+    chat_provider_model: str | None = Field(default=None, description="Model name sent to CHAT_PROVIDER_URL.")
+    chat_provider_api_key: str | None = Field(default=None, description="Bearer token for CHAT_PROVIDER_URL.")
+    openrouter_api_key: str | None = Field(
+        default=None, description="Use OpenRouter as the remote provider (when CHAT_PROVIDER_URL is unset)."
+    )
+    openrouter_model: str = Field(default="meta-llama/llama-3.1-8b-instruct", description="Model asked of OpenRouter.")
+    local_inference_url: str | None = Field(
+        default=None,
+        description="Where `provider=local` chat goes: a running `llmfl serve-model` (e.g. http://127.0.0.1:5005/v1). "
+        "Unset: the active model version is loaded into the service process.",
+    )
+    chat_timeout_s: float = Field(default=120.0, gt=0, description="Seconds a chat provider may take per answer.")
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body the API accepts (413 above it)."
     )
@@ -48,6 +66,18 @@ class Settings(BaseSettings):
         raise ValueError(
             f"DATABASE_URL {url!r} is not supported: use sqlite:///path/to.db or postgresql://user:pass@host/db"
         )
+
+
+OPENROUTER_URL = "https://openrouter.ai/api/v1"
+
+
+def remote_chat_endpoint(settings: Settings) -> tuple[str, str | None, str | None] | None:
+    """(base URL, model, API key) of the remote chat provider, or None if none is configured."""
+    if settings.chat_provider_url:
+        return settings.chat_provider_url, settings.chat_provider_model, settings.chat_provider_api_key
+    if settings.openrouter_api_key:
+        return OPENROUTER_URL, settings.openrouter_model, settings.openrouter_api_key
+    return None
 
 
 @lru_cache

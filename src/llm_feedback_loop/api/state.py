@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from llm_feedback_loop.chat.service import ChatService
 from llm_feedback_loop.settings import Settings
 from llm_feedback_loop.storage.engine import create_engine, create_session_factory
 from llm_feedback_loop.storage.migrate import upgrade_to_head
@@ -20,6 +21,7 @@ class ServiceState:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     writer: BatchedWriter
+    chat: ChatService
 
 
 @asynccontextmanager
@@ -30,9 +32,11 @@ async def open_service_state(settings: Settings) -> AsyncIterator[ServiceState]:
         await upgrade_to_head(engine)
         writer = BatchedWriter(engine)
         await writer.start()
+        chat = ChatService(settings, engine)  # loads no model until the first local chat
         try:
-            yield ServiceState(settings, engine, create_session_factory(engine), writer)
+            yield ServiceState(settings, engine, create_session_factory(engine), writer, chat)
         finally:
+            await chat.close()
             await writer.stop()
     finally:
         await engine.dispose()

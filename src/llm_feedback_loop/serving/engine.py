@@ -36,6 +36,13 @@ class SamplingParams:
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
 
+    def for_choice(self, index: int) -> SamplingParams:
+        """Parameters of the index-th of n answers: a seeded request seeds answer i with seed + i, so the
+        n answers differ and each is reproducible."""
+        if self.seed is None or index == 0:
+            return self
+        return SamplingParams(self.max_tokens, self.temperature, self.top_p, self.stop, self.seed + index)
+
 
 @dataclass
 class Completion:
@@ -61,6 +68,7 @@ class GenerationEngine:
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
         self.eos_ids = self._eos_ids()
+        self.vocab_size = int(loaded.model.config.vocab_size)
         # Sampling processors exist only if the manager's config samples; each request sets its own values.
         generation_config = GenerationConfig(
             do_sample=True, temperature=0.7, top_p=0.9, top_k=50, max_new_tokens=256, eos_token_id=self.eos_ids
@@ -140,7 +148,8 @@ class GenerationEngine:
         sampling: dict[str, Any] = (
             {"top_k": 1}  # temperature 0: greedy
             if params.temperature <= 0
-            else {"temperature": float(params.temperature), "top_p": float(params.top_p), "top_k": 0}
+            # top_k: the batch's top-k filter takes 0 as "keep 1"; the whole vocabulary means no filter.
+            else {"temperature": float(params.temperature), "top_p": float(params.top_p), "top_k": self.vocab_size}
         )
         self._manager.add_request(
             input_ids,
@@ -151,7 +160,7 @@ class GenerationEngine:
             **sampling,
         )
         decoder = DecodeStream(skip_special_tokens=True)
-        seen, text, finished = 0, "", False
+        seen, held, finished = 0, "", False  # held: text that may be the start of a stop string
         try:
             while True:
                 output = await outputs.get()
@@ -160,36 +169,25 @@ class GenerationEngine:
                     raise GenerationError(str(output.error))
                 new_tokens = output.generated_tokens[seen:]
                 seen = len(output.generated_tokens)
-                piece = "".join(s for t in new_tokens if (s := decoder.step(self.tokenizer._tokenizer, t)))
-                delta, stop_at = self._apply_stop(text, piece, params.stop)
-                text += delta
-                if stop_at:
-                    yield Delta(delta, "stop", seen)
+                held += "".join(s for t in new_tokens if (s := decoder.step(self.tokenizer._tokenizer, t)))
+                cut = cut_at_stop(held, params.stop)
+                if cut is not None:
+                    yield Delta(cut, "stop", seen)
                     return
                 if output.is_finished():
                     finished = True
                     ended_on_eos = bool(output.generated_tokens) and output.generated_tokens[-1] in self.eos_ids
-                    yield Delta(delta, "stop" if ended_on_eos else "length", seen)
+                    yield Delta(held, "stop" if ended_on_eos else "length", seen)
                     return
-                if delta:
-                    yield Delta(delta, None, seen)
+                keep = stop_prefix_length(held, params.stop)
+                ready, held = held[: len(held) - keep], held[len(held) - keep :]
+                if ready:
+                    yield Delta(ready, None, seen)
         finally:
             if not finished:  # stopped early, cancelled or disconnected: free the slot
                 self._manager.cancel_request(request_id)
                 with self._manager.output_router._lock:
                     self._manager.output_router.result_handlers.pop(request_id, None)
-
-    @staticmethod
-    def _apply_stop(text: str, piece: str, stops: list[str]) -> tuple[str, bool]:
-        """The part of `piece` before the first stop string, and whether one was reached."""
-        if not stops or not piece:
-            return piece, False
-        combined = text + piece
-        positions = [combined.find(s, max(0, len(text) - len(s) + 1)) for s in stops if s]
-        hits = [p for p in positions if p >= 0]
-        if not hits:
-            return piece, False
-        return combined[len(text) : min(hits)], True
 
     def _generate_seeded(self, input_ids: list[int], params: SamplingParams) -> Delta:
         import torch
@@ -214,6 +212,24 @@ class GenerationEngine:
         generated = output[0][len(input_ids) :].tolist()
         ended_on_eos = bool(generated) and generated[-1] in self.eos_ids
         text = self.tokenizer.decode(generated, skip_special_tokens=True)
-        cut, stopped = self._apply_stop("", text, params.stop)
-        finish = "stop" if stopped or ended_on_eos else "length"
-        return Delta(cut, finish, len(generated))
+        cut = cut_at_stop(text, params.stop)
+        finish = "stop" if cut is not None or ended_on_eos else "length"
+        return Delta(text if cut is None else cut, finish, len(generated))
+
+
+def cut_at_stop(text: str, stops: list[str]) -> str | None:
+    """`text` up to the first stop string, or None if it holds none."""
+    positions = [position for stop in stops if stop and (position := text.find(stop)) >= 0]
+    return text[: min(positions)] if positions else None
+
+
+def stop_prefix_length(text: str, stops: list[str]) -> int:
+    """How many characters at the end of `text` could begin a stop string: they are held back until
+    the next tokens tell, so a stop string is never partly streamed."""
+    longest = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:size]):
+                longest = size
+                break
+    return longest

@@ -156,7 +156,7 @@ async def _respond(
             media_type="text/event-stream",
         )
     results: list[Completion] = await asyncio.gather(
-        *(current.engine.complete(input_ids, _for_choice(params, i)) for i in range(body.n))
+        *(current.engine.complete(input_ids, params.for_choice(i)) for i in range(body.n))
     )
     choices = [
         {"index": i, "message": {"role": "assistant", "content": r.text}, "finish_reason": r.finish_reason}
@@ -179,13 +179,6 @@ async def _respond(
     }
 
 
-def _for_choice(params: SamplingParams, index: int) -> SamplingParams:
-    """The n choices of one request differ: a seeded request seeds choice i with seed + i."""
-    if params.seed is None or index == 0:
-        return params
-    return SamplingParams(params.max_tokens, params.temperature, params.top_p, params.stop, params.seed + index)
-
-
 async def _sse(
     current: ServedModel,
     input_ids: list[int],
@@ -203,7 +196,7 @@ async def _sse(
 
     async def run(index: int) -> None:
         try:
-            async for delta in current.engine.stream(input_ids, _for_choice(params, index)):
+            async for delta in current.engine.stream(input_ids, params.for_choice(index)):
                 await queue.put((index, delta))
         except Exception as error:  # reported in the stream: headers are already sent
             await queue.put((index, error))

@@ -1,0 +1,80 @@
+"""The continuous-batching engine: concurrent requests, streaming, stop strings, seeds, context limits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llm_feedback_loop.models.loader import load_model
+from llm_feedback_loop.serving.engine import GenerationEngine, PromptTooLong, SamplingParams
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model: Path) -> Iterator[GenerationEngine]:
+    running = GenerationEngine(load_model(str(tiny_model)))
+    running.start()
+    yield running
+    running.stop()
+
+
+def run(coroutine):  # noqa: ANN001, ANN201
+    return asyncio.run(coroutine)
+
+
+def test_concurrent_greedy_requests_match_plain_generate(engine: GenerationEngine) -> None:
+    import torch
+
+    ids = engine.encode_chat([{"role": "user", "content": "What is the capital of France?"}])
+    greedy = SamplingParams(max_tokens=12, temperature=0)
+
+    async def many():  # noqa: ANN202
+        return await asyncio.gather(*(engine.complete(ids, greedy) for _ in range(6)))
+
+    results = run(many())
+    assert len({r.text for r in results}) == 1
+    assert all(r.completion_tokens == 12 and r.prompt_tokens == len(ids) for r in results)
+    with torch.no_grad():
+        reference = engine.loaded.model.generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False)
+    expected = engine.tokenizer.decode(reference[0][len(ids) :], skip_special_tokens=True)
+    assert results[0].text == expected
+
+
+def test_sampling_varies_and_a_seed_reproduces(engine: GenerationEngine) -> None:
+    ids = engine.encode_chat([{"role": "user", "content": "Tell me something."}])
+    sampled = SamplingParams(max_tokens=16, temperature=1.0, top_p=1.0)
+
+    async def answers():  # noqa: ANN202
+        return await asyncio.gather(*(engine.complete(ids, sampled) for _ in range(4)))
+
+    assert len({r.text for r in run(answers())}) > 1
+    seeded = SamplingParams(max_tokens=16, temperature=1.0, top_p=1.0, seed=42)
+    first, second = run(engine.complete(ids, seeded)), run(engine.complete(ids, seeded))
+    assert first.text == second.text
+    assert run(engine.complete(ids, seeded.for_choice(1))).text != first.text
+
+
+def test_stream_deltas_add_up_to_the_answer_and_stop_strings_cut_it(engine: GenerationEngine) -> None:
+    ids = engine.encode_chat([{"role": "user", "content": "Count."}])
+    greedy = SamplingParams(max_tokens=20, temperature=0)
+    full = run(engine.complete(ids, greedy)).text
+
+    async def collect(params: SamplingParams) -> list:  # noqa: ANN202
+        return [delta async for delta in engine.stream(ids, params)]
+
+    deltas = run(collect(greedy))
+    assert "".join(d.text for d in deltas) == full
+    assert deltas[-1].finish_reason == "length" and all(d.finish_reason is None for d in deltas[:-1])
+    stop = full[4:6]
+    cut = run(engine.complete(ids, SamplingParams(max_tokens=20, temperature=0, stop=[stop])))
+    assert cut.finish_reason == "stop"
+    assert cut.text == full[: full.index(stop)]
+    assert engine.in_flight == 0
+
+
+def test_a_prompt_longer_than_the_context_is_refused(engine: GenerationEngine) -> None:
+    ids = engine.encode_text("word " * 600)
+    with pytest.raises(PromptTooLong, match="more than the model's context of 512 tokens"):
+        run(engine.complete(ids, SamplingParams(max_tokens=10)))

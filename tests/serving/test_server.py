@@ -1,0 +1,143 @@
+"""`llmfl serve-model` as a real process on the tiny model, driven by the official `openai` client."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.support.servers import running_llmfl
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    workdir = tmp_path_factory.mktemp("serve-model")
+    env = {"DATABASE_URL": f"sqlite:///{workdir}/registry.db", "BASE_MODEL": str(tiny_model)}
+    with running_llmfl(["serve-model", "--watch-registry", "0"], workdir, env) as base:
+        yield base, workdir
+
+
+@pytest.fixture
+def client(server: tuple[str, Path]) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server[0]}/v1", api_key="not-needed", max_retries=0)
+
+
+def served_name(client: openai.OpenAI) -> str:
+    return client.models.list().data[0].id
+
+
+def test_lists_the_active_version_registered_on_first_use(client: openai.OpenAI, server: tuple[str, Path]) -> None:
+    assert served_name(client) == "tiny"
+    with sqlite3.connect(server[1] / "registry.db") as connection:
+        rows = connection.execute("SELECT name, method, status FROM model_versions").fetchall()
+    assert rows == [("tiny", "base", "active")]
+
+
+def test_chat_completion_with_n_and_usage(client: openai.OpenAI) -> None:
+    response = client.chat.completions.create(
+        model=served_name(client), messages=[{"role": "user", "content": "Hello"}], n=3, max_tokens=8, temperature=1.0
+    )
+    assert [choice.index for choice in response.choices] == [0, 1, 2]
+    assert all(choice.finish_reason in ("stop", "length") for choice in response.choices)
+    assert response.usage.prompt_tokens > 0
+    assert response.usage.total_tokens == response.usage.prompt_tokens + response.usage.completion_tokens
+
+
+def test_streamed_chat_adds_up_to_the_same_answer(client: openai.OpenAI) -> None:
+    model = served_name(client)
+    messages = [{"role": "user", "content": "Say something"}]
+    whole = client.chat.completions.create(model=model, messages=messages, max_tokens=10, temperature=0)
+    stream = client.chat.completions.create(
+        model=model, messages=messages, max_tokens=10, temperature=0, stream=True, stream_options={"include_usage": True}
+    )
+    pieces, finish, usage = [], None, None
+    for chunk in stream:
+        if chunk.usage:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            pieces.append(choice.delta.content or "")
+            finish = choice.finish_reason or finish
+    assert "".join(pieces) == whole.choices[0].message.content
+    assert finish == whole.choices[0].finish_reason
+    assert usage is not None and usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_completions_with_seed_and_stop(client: openai.OpenAI) -> None:
+    model = served_name(client)
+    first = client.completions.create(model=model, prompt="The capital of", max_tokens=8, seed=7, temperature=1.0)
+    again = client.completions.create(model=model, prompt="The capital of", max_tokens=8, seed=7, temperature=1.0)
+    assert first.choices[0].text == again.choices[0].text
+    greedy = client.completions.create(model=model, prompt="The capital of", max_tokens=12, temperature=0)
+    text = greedy.choices[0].text
+    stop = text[3:5] or text[:1]
+    stopped = client.completions.create(model=model, prompt="The capital of", max_tokens=12, temperature=0, stop=[stop])
+    assert stopped.choices[0].finish_reason == "stop" and stop not in stopped.choices[0].text
+
+
+def test_the_original_generate_request(server: tuple[str, Path]) -> None:
+    request = urllib.request.Request(
+        f"{server[0]}/generate",
+        data=json.dumps({"prompt": "Apa itu Kubernetes?", "max_tokens": 16}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert isinstance(json.loads(response.read())["response"], str)
+
+
+def test_bad_parameters_are_4xx_with_a_message(client: openai.OpenAI) -> None:
+    model = served_name(client)
+    with pytest.raises(openai.UnprocessableEntityError, match="temperature"):
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}], temperature=3)
+    with pytest.raises(openai.UnprocessableEntityError, match="n"):
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}], n=50)
+    with pytest.raises(openai.BadRequestError, match="context of 512 tokens"):
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}], max_tokens=5000)
+    with pytest.raises(openai.NotFoundError, match="not served here"):
+        client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "x"}])
+
+
+def test_switching_to_a_newly_activated_version_drops_no_request(
+    client: openai.OpenAI, server: tuple[str, Path], tiny_model: Path
+) -> None:
+    base, workdir = server
+    second = workdir / "tiny-v2"
+    shutil.copytree(tiny_model, second)
+    with sqlite3.connect(workdir / "registry.db") as connection:
+        connection.execute("UPDATE model_versions SET status = 'retired'")
+        connection.execute(
+            "INSERT INTO model_versions (created_at, updated_at, name, source, method, status) "
+            "VALUES ('2026-01-01 00:00:00', '2026-01-01 00:00:00', 'tiny-v2', ?, 'sft', 'active')",
+            (str(second),),
+        )
+    model = served_name(client)
+    failures: list[Exception] = []
+
+    def keep_asking() -> None:
+        for _ in range(6):
+            try:
+                client.chat.completions.create(
+                    model=served_name(client), messages=[{"role": "user", "content": "hi"}], max_tokens=16
+                )
+            except Exception as error:  # counted, not raised: the thread reports through `failures`
+                failures.append(error)
+
+    threads = [threading.Thread(target=keep_asking) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    request = urllib.request.Request(f"{base}/admin/reload", data=b"{}", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert json.loads(response.read())["model"] == "tiny-v2"
+    for thread in threads:
+        thread.join()
+    assert model == "tiny"
+    assert served_name(client) == "tiny-v2"
+    # Nothing fails, but a request that named the old version just after the switch (404, once per thread at most).
+    assert not [f for f in failures if not isinstance(f, openai.NotFoundError)]
+    assert len(failures) <= len(threads)
