@@ -23,7 +23,9 @@ def test_init_tiny_builds_a_loadable_model_with_chat_template(tmp_path: Path) ->
     mask = encoded["assistant_masks"]
     assistant_ids = [t for t, m in zip(encoded["input_ids"], mask, strict=True) if m]
     assert tokenizer.decode(assistant_ids) == "4<|im_end|>"  # loss only on the answer and its end
-    prompt = tokenizer.apply_chat_template(messages[:1], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    prompt = tokenizer.apply_chat_template(
+        messages[:1], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     output = model.generate(**prompt, max_new_tokens=5, do_sample=False)
     assert output.shape[1] > prompt["input_ids"].shape[1]
 

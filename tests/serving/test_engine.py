@@ -20,7 +20,7 @@ def engine(tiny_model: Path) -> Iterator[GenerationEngine]:
     running.stop()
 
 
-def run(coroutine):  # noqa: ANN001, ANN201
+def run(coroutine):
     return asyncio.run(coroutine)
 
 
@@ -30,7 +30,7 @@ def test_concurrent_greedy_requests_match_plain_generate(engine: GenerationEngin
     ids = engine.encode_chat([{"role": "user", "content": "What is the capital of France?"}])
     greedy = SamplingParams(max_tokens=12, temperature=0)
 
-    async def many():  # noqa: ANN202
+    async def many():
         return await asyncio.gather(*(engine.complete(ids, greedy) for _ in range(6)))
 
     results = run(many())
@@ -46,7 +46,7 @@ def test_sampling_varies_and_a_seed_reproduces(engine: GenerationEngine) -> None
     ids = engine.encode_chat([{"role": "user", "content": "Tell me something."}])
     sampled = SamplingParams(max_tokens=16, temperature=1.0, top_p=1.0)
 
-    async def answers():  # noqa: ANN202
+    async def answers():
         return await asyncio.gather(*(engine.complete(ids, sampled) for _ in range(4)))
 
     assert len({r.text for r in run(answers())}) > 1
@@ -61,7 +61,7 @@ def test_stream_deltas_add_up_to_the_answer_and_stop_strings_cut_it(engine: Gene
     greedy = SamplingParams(max_tokens=20, temperature=0)
     full = run(engine.complete(ids, greedy)).text
 
-    async def collect(params: SamplingParams) -> list:  # noqa: ANN202
+    async def collect(params: SamplingParams) -> list:
         return [delta async for delta in engine.stream(ids, params)]
 
     deltas = run(collect(greedy))

@@ -55,7 +55,12 @@ def test_streamed_chat_adds_up_to_the_same_answer(client: openai.OpenAI) -> None
     messages = [{"role": "user", "content": "Say something"}]
     whole = client.chat.completions.create(model=model, messages=messages, max_tokens=10, temperature=0)
     stream = client.chat.completions.create(
-        model=model, messages=messages, max_tokens=10, temperature=0, stream=True, stream_options={"include_usage": True}
+        model=model,
+        messages=messages,
+        max_tokens=10,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
     )
     pieces, finish, usage = [], None, None
     for chunk in stream:

@@ -15,7 +15,9 @@ from tests.support.postgres import free_port
 
 
 @contextlib.contextmanager
-def running_llmfl(args: list[str], workdir: Path, env: dict[str, str] | None = None, ready_s: float = 120) -> Iterator[str]:
+def running_llmfl(
+    args: list[str], workdir: Path, env: dict[str, str] | None = None, ready_s: float = 120
+) -> Iterator[str]:
     """Run `python -m llm_feedback_loop ARGS --port PORT`; yield its base URL once /health says ok."""
     port = free_port()
     environment = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"} | (env or {})

@@ -64,6 +64,8 @@ async def answer(
     }
     ids = []
     for candidate in outcome.candidates:
+        # PostgreSQL cannot store NUL; a model can emit one. Shown and stored the same: as U+FFFD.
+        candidate.text = candidate.text.replace("\x00", "\ufffd")
         values = common_values(messages, annotator, None) | {
             "response": candidate.text,
             "model": candidate.model,

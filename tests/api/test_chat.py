@@ -1,0 +1,104 @@
+"""Chat in the feedback service: the original `POST /chat` and `/v1/chat`, local and remote providers,
+every answer stored as a generation with its model version, and provider failures as 502/504."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from llm_feedback_loop.api.app import create_app
+from llm_feedback_loop.settings import Settings
+from tests.support.fake_openai import fake_openai_server
+from tests.support.servers import running_llmfl
+
+
+def service(settings: Settings, **overrides: object) -> TestClient:
+    return TestClient(create_app(settings.model_copy(update=overrides)))
+
+
+@pytest.fixture
+def local_chat(settings: Settings, tiny_model: Path) -> Iterator[TestClient]:
+    with service(settings, base_model=str(tiny_model)) as client:
+        yield client
+
+
+def generations(client: TestClient) -> list[dict]:
+    return client.get("/v1/generations").json()["items"]
+
+
+def test_original_local_chat_answers_and_logs_the_generation(local_chat: TestClient) -> None:
+    response = local_chat.post("/chat", params={"provider": "local"}, json={"prompt": "Apa itu Kubernetes?"})
+    assert response.status_code == 200
+    body = response.json()
+    assert isinstance(body["response"], str)
+    (logged,) = generations(local_chat)
+    assert logged["id"] == body["generation_id"] and logged["response"] == body["response"]
+    assert logged["model_version"] == "tiny" and logged["prompt"] == "Apa itu Kubernetes?"
+    rating = local_chat.post(
+        "/v1/ratings", json={"prompt": "Apa itu Kubernetes?", "rating": "up", "generation_id": body["generation_id"]}
+    )
+    assert rating.status_code == 201 and rating.json()["response"] == body["response"]
+
+
+def test_without_a_remote_provider_every_chat_is_local(local_chat: TestClient) -> None:
+    body = local_chat.post("/chat", params={"provider": "openrouter", "count": 3}, json={"prompt": "Halo"}).json()
+    assert len(body["responses"]) == 3 and body["failed"] == 0
+    assert {g["model_version"] for g in generations(local_chat)} == {"tiny"}
+
+
+def test_v1_chat_gives_n_candidates_with_generation_ids(local_chat: TestClient) -> None:
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    body = local_chat.post("/v1/chat", json={"messages": messages, "n": 3, "max_tokens": 8, "annotator": "ana"}).json()
+    ids = [c["generation_id"] for c in body["candidates"]]
+    assert len(set(ids)) == 3
+    stored = {g["id"]: g for g in generations(local_chat)}
+    assert all(stored[i]["messages"] == messages and stored[i]["annotator"] == "ana" for i in ids)
+    assert stored[ids[0]]["parameters"]["max_tokens"] == 8
+
+
+def test_bad_chat_requests_are_4xx(local_chat: TestClient) -> None:
+    assert local_chat.post("/chat", json={"prompt": " "}).status_code == 422
+    assert local_chat.post("/chat", params={"count": 4}, json={"prompt": "x"}).status_code == 422
+    too_long = local_chat.post("/v1/chat", json={"prompt": "x", "max_tokens": 4000})
+    assert too_long.status_code == 400 and "context" in too_long.json()["message"]
+    assert local_chat.post("/v1/chat", json={"prompt": "x", "temperature": 9}).status_code == 422
+    assert generations(local_chat) == []
+
+
+def test_remote_provider_is_our_own_inference_server(settings: Settings, tiny_model: Path, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/server.db", "BASE_MODEL": str(tiny_model)}
+    with (
+        running_llmfl(["serve-model"], tmp_path, env) as base,
+        service(settings, chat_provider_url=f"{base}/v1", base_model=str(tiny_model)) as client,
+    ):
+        body = client.post("/chat", params={"count": 2}, json={"prompt": "Halo"}).json()
+        assert len(body["responses"]) == 2
+        assert {g["model_version"] for g in generations(client)} == {"tiny"}
+
+
+def test_partial_failures_keep_the_answers_that_came(settings: Settings) -> None:
+    with fake_openai_server(fail_every=2) as url, service(settings, chat_provider_url=url) as client:
+        body = client.post("/chat", params={"count": 3}, json={"prompt": "Halo"}).json()
+        assert len(body["responses"]) == 2 and body["failed"] == 1
+        assert {g["model_version"] for g in generations(client)} == {"fake-model-v3"}
+
+
+def test_an_unreachable_provider_is_a_502(settings: Settings) -> None:
+    with service(settings, chat_provider_url="http://127.0.0.1:9/v1") as client:
+        response = client.post("/chat", params={"count": 2}, json={"prompt": "Halo"})
+        assert response.status_code == 502
+        assert "127.0.0.1:9" in response.json()["message"]
+        assert generations(client) == []
+
+
+def test_a_provider_that_times_out_is_a_504(settings: Settings) -> None:
+    with (
+        fake_openai_server(hang_s=2.0) as url,
+        service(settings, chat_provider_url=url, chat_provider_model="m", chat_timeout_s=0.3) as client,
+    ):
+        response = client.post("/chat", params={"count": 2}, json={"prompt": "Halo"})
+        assert response.status_code == 504
+        assert "timed out" in response.json()["message"]
