@@ -145,17 +145,24 @@ def serve_model(
         )
     if engine != "transformers":
         raise fail(f"unknown engine {engine!r}; choose transformers or vllm")
+    from llm_feedback_loop.serving.slot import choose_model, start_model
+
     settings = load_settings()
-    with_database(lambda engine_: asyncio.sleep(0))  # report a database that cannot be opened, before loading
-    try:
-        uvicorn.run(
-            create_serving_app(settings, model=model, watch_registry_s=watch_registry, device=device),
-            host=host,
-            port=port,
-            log_level=log_level,
-        )
+
+    async def pick(database: AsyncEngine) -> Any:
+        return await choose_model(database, model, settings.base_model)
+
+    choice = with_database(pick)
+    try:  # loaded here, so that a model that cannot be loaded is reported plainly, not by a traceback
+        served = start_model(choice, device=device)
     except ModelLoadError as error:
         raise fail(str(error)) from None
+    uvicorn.run(
+        create_serving_app(settings, model=model, watch_registry_s=watch_registry, device=device, preloaded=served),
+        host=host,
+        port=port,
+        log_level=log_level,
+    )
 
 
 @db_app.command("upgrade")

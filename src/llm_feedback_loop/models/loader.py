@@ -125,7 +125,11 @@ def resolve_source(source: str | None, cache_dir: Path | None = None) -> str:
         if not path.is_file():
             raise ModelLoadError(f"GGUF file {source} does not exist")
         return str(gguf_to_folder(path, cache_dir))
-    return str(path) if path.exists() else source
+    if path.exists():
+        return str(path)
+    if source.startswith(("/", "./", "../", "~")):
+        raise ModelLoadError(f"model folder {source} does not exist")
+    return source  # a hub id
 
 
 def adapter_base(folder: Path) -> str | None:

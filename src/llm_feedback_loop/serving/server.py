@@ -40,17 +40,23 @@ ORIGINAL_SAMPLING = {"temperature": 0.8, "top_p": 0.95}
 
 
 def create_serving_app(
-    settings: Settings, model: str | None = None, watch_registry_s: float = 0.0, device: str = "auto"
+    settings: Settings,
+    model: str | None = None,
+    watch_registry_s: float = 0.0,
+    device: str = "auto",
+    preloaded: ServedModel | None = None,
 ) -> FastAPI:
-    """The app; `model` is a version, hub id or folder (default: the registry's active version)."""
+    """The app; `model` is a version, hub id or folder (default: the registry's active version).
+    `preloaded`: the model already loaded (the CLI loads it first, to report a bad model plainly)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = create_engine(settings.database_url)
         await upgrade_to_head(database)
-        slot = ModelSlot(database, settings.base_model, device=device)
+        slot = ModelSlot(database, settings.base_model, device=device, current=preloaded)
         app.state.slot = slot
-        await (slot.switch(model) if model else slot.current())
+        if preloaded is None:
+            await (slot.switch(model) if model else slot.current())
         watcher = asyncio.create_task(_watch(slot, watch_registry_s)) if watch_registry_s > 0 and not model else None
         try:
             yield

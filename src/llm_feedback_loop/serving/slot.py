@@ -49,17 +49,31 @@ async def choose_model(database: AsyncEngine, ref: str | None, base_model: str |
     return ModelChoice(version.name, version.id, version.source)
 
 
+def start_model(choice: ModelChoice, device: str = "auto", dtype: str = "auto") -> ServedModel:
+    """Load a model and start its engine (blocking; raises ModelLoadError with a readable message)."""
+    log.warning("loading model %s (%s)", choice.name, choice.source)
+    loaded = load_model(choice.source, device=device, dtype=dtype)
+    engine = GenerationEngine(loaded)
+    engine.start()
+    return ServedModel(choice.name, choice.version_id, loaded.source, engine)
+
+
 class ModelSlot:
     """Holds the served model; loads lazily on first use; `switch` swaps it without dropping requests."""
 
     def __init__(
-        self, database: AsyncEngine, base_model: str | None, device: str = "auto", dtype: str = "auto"
+        self,
+        database: AsyncEngine,
+        base_model: str | None,
+        device: str = "auto",
+        dtype: str = "auto",
+        current: ServedModel | None = None,
     ) -> None:
         self._database = database
         self._base_model = base_model
         self._device = device
         self._dtype = dtype
-        self._current: ServedModel | None = None
+        self._current = current
         self._lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -96,15 +110,7 @@ class ModelSlot:
         return choice.version_id != self._current.version_id
 
     async def _load(self, choice: ModelChoice) -> ServedModel:
-        log.warning("loading model %s (%s)", choice.name, choice.source or "default")
-
-        def load() -> ServedModel:
-            loaded = load_model(choice.source, device=self._device, dtype=self._dtype)
-            engine = GenerationEngine(loaded)
-            engine.start()
-            return ServedModel(choice.name, choice.version_id, loaded.source, engine)
-
-        return await asyncio.to_thread(load)
+        return await asyncio.to_thread(start_model, choice, self._device, self._dtype)
 
     async def _retire(self, old: ServedModel) -> None:
         while old.engine.in_flight > 0:  # let every request on the old model finish
