@@ -31,7 +31,7 @@ def test_loads_a_lora_adapter_on_top_of_its_base(tiny_model: Path, tmp_path: Pat
 
 
 def test_a_missing_model_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError, match="model folder .*no-such-model does not exist"):
+    with pytest.raises(ModelLoadError, match=r"model folder .*no-such-model does not exist"):
         load_model(str(tmp_path / "no-such-model"))
     with pytest.raises(ModelLoadError, match="cannot load model 'not-a/real-model'") as error:
         load_model("not-a/real-model")  # offline: no hub
