@@ -74,6 +74,23 @@ def test_stream_deltas_add_up_to_the_answer_and_stop_strings_cut_it(engine: Gene
     assert engine.in_flight == 0
 
 
+def test_batched_requests_stream_and_stop_like_a_lone_one(engine: GenerationEngine) -> None:
+    ids = engine.encode_chat([{"role": "user", "content": "Count."}])
+    greedy = SamplingParams(max_tokens=20, temperature=0)
+    full = run(engine.complete(ids, greedy)).text  # alone: plain generate
+    stop = full[4:6]
+    stopped = SamplingParams(max_tokens=20, temperature=0, stop=[stop])
+
+    async def together():  # noqa: ANN202 - several in flight: the batching loop serves all but the first
+        return await asyncio.gather(*(engine.complete(ids, p) for p in [greedy, greedy, stopped, stopped]))
+
+    results = run(together())
+    assert [r.text for r in results[:2]] == [full, full]
+    assert [r.text for r in results[2:]] == [full[: full.index(stop)]] * 2
+    assert {r.finish_reason for r in results[2:]} == {"stop"}
+    assert engine.in_flight == 0
+
+
 def test_a_prompt_longer_than_the_context_is_refused(engine: GenerationEngine) -> None:
     ids = engine.encode_text("word " * 600)
     with pytest.raises(PromptTooLong, match="more than the model's context of 512 tokens"):

@@ -4,8 +4,10 @@ Built on transformers' continuous-batching manager (a background thread that sch
 in flight into each forward pass); what is ours: an asyncio interface with token streaming, stop strings,
 per-request sampling, `n` candidates, usage counts, and a seeded path.
 
-The manager offers no per-request seed (its sampler is shared), so a request with a `seed` pauses the
-batch and is generated on its own with that seed: reproducible, at the cost of the others waiting.
+A request that arrives while no other is in flight is generated on its own with plain `generate` (the
+batching loop costs more than it gives for one sequence on a CPU), with the batch paused; so is a request
+with a `seed`, since the manager's sampler is shared and has no per-request seed: reproducible, at the cost
+of requests arriving meanwhile waiting for it.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class GenerationEngine:
         self._manager = loaded.model.init_continuous_batching(
             generation_config=generation_config, continuous_batching_config=batching
         )
-        self._seeded_lock = threading.Lock()
+        self._alone_lock = threading.Lock()
         self.in_flight = 0
 
     def _eos_ids(self) -> list[int]:
@@ -131,17 +133,15 @@ class GenerationEngine:
         self.check_fits(input_ids, params.max_tokens)
         self.in_flight += 1
         try:
-            if params.seed is not None:
-                yield await asyncio.to_thread(self._generate_seeded, input_ids, params)
-                return
-            async for delta in self._stream_batched(input_ids, params):
+            # Alone, plain `generate` is faster than the batching loop on a CPU; a seed needs it too.
+            alone = self.in_flight == 1
+            generate = self._stream_alone if alone or params.seed is not None else self._stream_batched
+            async for delta in generate(input_ids, params):
                 yield delta
         finally:
             self.in_flight -= 1
 
     async def _stream_batched(self, input_ids: list[int], params: SamplingParams) -> AsyncIterator[Delta]:
-        from tokenizers.decoders import DecodeStream
-
         request_id = f"req-{uuid.uuid4().hex}"
         outputs: asyncio.Queue[Any] = asyncio.Queue()
         self._manager.register_result_handler(request_id, outputs.put_nowait)  # before add_request: no race
@@ -159,8 +159,8 @@ class GenerationEngine:
             eos_token_id=self.eos_ids,
             **sampling,
         )
-        decoder = DecodeStream(skip_special_tokens=True)
-        seen, held, finished = 0, "", False  # held: text that may be the start of a stop string
+        text = StreamText(self.tokenizer, params.stop)
+        seen, finished = 0, False
         try:
             while True:
                 output = await outputs.get()
@@ -169,18 +169,14 @@ class GenerationEngine:
                     raise GenerationError(str(output.error))
                 new_tokens = output.generated_tokens[seen:]
                 seen = len(output.generated_tokens)
-                held += "".join(s for t in new_tokens if (s := decoder.step(self.tokenizer._tokenizer, t)))
-                cut = cut_at_stop(held, params.stop)
-                if cut is not None:
-                    yield Delta(cut, "stop", seen)
+                ready, stopped = text.add(new_tokens)
+                if stopped:
+                    yield Delta(ready, "stop", seen)
                     return
                 if output.is_finished():
                     finished = True
-                    ended_on_eos = bool(output.generated_tokens) and output.generated_tokens[-1] in self.eos_ids
-                    yield Delta(held, "stop" if ended_on_eos else "length", seen)
+                    yield Delta(ready + text.rest(), self._finish_reason(output.generated_tokens), seen)
                     return
-                keep = stop_prefix_length(held, params.stop)
-                ready, held = held[: len(held) - keep], held[len(held) - keep :]
                 if ready:
                     yield Delta(ready, None, seen)
         finally:
@@ -189,32 +185,112 @@ class GenerationEngine:
                 with self._manager.output_router._lock:
                     self._manager.output_router.result_handlers.pop(request_id, None)
 
-    def _generate_seeded(self, input_ids: list[int], params: SamplingParams) -> Delta:
-        import torch
+    async def _stream_alone(self, input_ids: list[int], params: SamplingParams) -> AsyncIterator[Delta]:
+        """`generate` on this request alone, with the batch paused; tokens stream through a queue."""
+        loop = asyncio.get_running_loop()
+        tokens: asyncio.Queue[int | None] = asyncio.Queue()
+        halt = threading.Event()
+        worker = asyncio.create_task(
+            asyncio.to_thread(self._generate_alone, input_ids, params, loop, tokens.put_nowait, halt)
+        )
+        text = StreamText(self.tokenizer, params.stop)
+        generated: list[int] = []
+        try:
+            while (token := await tokens.get()) is not None:
+                generated.append(token)
+                ready, stopped = text.add([token])
+                if stopped:
+                    yield Delta(ready, "stop", len(generated))
+                    return
+                if ready:
+                    yield Delta(ready, None, len(generated))
+            await worker  # raises what generate raised
+            yield Delta(text.rest(), self._finish_reason(generated), len(generated))
+        finally:
+            halt.set()  # a stop string, a cancelled request or a closed stream ends generate at the next token
 
-        with self._seeded_lock, self._manager.pause():
-            torch.manual_seed(params.seed)
-            inputs = torch.tensor([input_ids], device=self.loaded.device)
-            sampling: dict[str, Any] = (
-                {"do_sample": False}
-                if params.temperature <= 0
-                else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
-            )
-            with torch.no_grad():
-                output = self.loaded.model.generate(
-                    input_ids=inputs,
-                    attention_mask=torch.ones_like(inputs),
-                    max_new_tokens=params.max_tokens,
-                    eos_token_id=self.eos_ids,
-                    pad_token_id=self.tokenizer.pad_token_id,
-                    **sampling,
-                )
-        generated = output[0][len(input_ids) :].tolist()
-        ended_on_eos = bool(generated) and generated[-1] in self.eos_ids
-        text = self.tokenizer.decode(generated, skip_special_tokens=True)
-        cut = cut_at_stop(text, params.stop)
-        finish = "stop" if cut is not None or ended_on_eos else "length"
-        return Delta(text if cut is None else cut, finish, len(generated))
+    def _generate_alone(
+        self,
+        input_ids: list[int],
+        params: SamplingParams,
+        loop: asyncio.AbstractEventLoop,
+        emit: Any,
+        halt: threading.Event,
+    ) -> None:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers.generation.streamers import BaseStreamer
+
+        class Emit(BaseStreamer):
+            prompt_seen = False
+
+            def put(self, value: torch.Tensor) -> None:
+                if not self.prompt_seen:  # generate hands the prompt over first
+                    self.prompt_seen = True
+                    return
+                for token in value.reshape(-1).tolist():
+                    loop.call_soon_threadsafe(emit, token)
+
+            def end(self) -> None:
+                pass
+
+        class Halt(StoppingCriteria):
+            def __call__(self, ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+                return torch.full((ids.shape[0],), halt.is_set(), dtype=torch.bool, device=ids.device)
+
+        sampling: dict[str, Any] = (
+            {"do_sample": False}
+            if params.temperature <= 0
+            else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
+        )
+        try:
+            with self._alone_lock, self._manager.pause():
+                if params.seed is not None:
+                    torch.manual_seed(params.seed)
+                inputs = torch.tensor([input_ids], device=self.loaded.device)
+                with torch.no_grad():
+                    self.loaded.model.generate(
+                        input_ids=inputs,
+                        attention_mask=torch.ones_like(inputs),
+                        max_new_tokens=params.max_tokens,
+                        eos_token_id=self.eos_ids,
+                        pad_token_id=self.tokenizer.pad_token_id,
+                        streamer=Emit(),
+                        stopping_criteria=StoppingCriteriaList([Halt()]),
+                        **sampling,
+                    )
+        finally:
+            loop.call_soon_threadsafe(emit, None)  # the end, also after an error
+
+    def _finish_reason(self, generated: list[int]) -> str:
+        return "stop" if generated and generated[-1] in self.eos_ids else "length"
+
+
+class StreamText:
+    """Token ids → text, holding back the end that may begin a stop string."""
+
+    def __init__(self, tokenizer: Any, stops: list[str]) -> None:
+        from tokenizers.decoders import DecodeStream
+
+        self._decoder = DecodeStream(skip_special_tokens=True)
+        self._tokenizer = tokenizer._tokenizer
+        self._stops = stops
+        self._held = ""
+
+    def add(self, token_ids: list[int]) -> tuple[str, bool]:
+        """(text ready to send, whether a stop string was reached: then the text ends before it)."""
+        self._held += "".join(s for t in token_ids if (s := self._decoder.step(self._tokenizer, t)))
+        cut = cut_at_stop(self._held, self._stops)
+        if cut is not None:
+            self._held = ""
+            return cut, True
+        keep = stop_prefix_length(self._held, self._stops)
+        ready, self._held = self._held[: len(self._held) - keep], self._held[len(self._held) - keep :]
+        return ready, False
+
+    def rest(self) -> str:
+        rest, self._held = self._held, ""
+        return rest
 
 
 def cut_at_stop(text: str, stops: list[str]) -> str | None:
