@@ -81,7 +81,7 @@ def test_batched_requests_stream_and_stop_like_a_lone_one(engine: GenerationEngi
     stop = full[4:6]
     stopped = SamplingParams(max_tokens=20, temperature=0, stop=[stop])
 
-    async def together():  # noqa: ANN202 - several in flight: the batching loop serves all but the first
+    async def together():  # several in flight: the batching loop serves all but the first
         return await asyncio.gather(*(engine.complete(ids, p) for p in [greedy, greedy, stopped, stopped]))
 
     results = run(together())

@@ -6,6 +6,7 @@ import json
 import shutil
 import sqlite3
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,3 +147,21 @@ def test_switching_to_a_newly_activated_version_drops_no_request(
     # Nothing fails, but a request that named the old version just after the switch (404, once per thread at most).
     assert not [f for f in failures if not isinstance(f, openai.NotFoundError)]
     assert len(failures) <= len(threads)
+
+
+def test_watching_the_registry_switches_without_a_reload_call(tiny_model: Path, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/registry.db", "BASE_MODEL": str(tiny_model)}
+    with running_llmfl(["serve-model", "--watch-registry", "0.3"], tmp_path, env) as base:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="not-needed", max_retries=0)
+        assert served_name(client) == "tiny"
+        with sqlite3.connect(tmp_path / "registry.db") as connection:
+            connection.execute("UPDATE model_versions SET status = 'retired'")
+            connection.execute(
+                "INSERT INTO model_versions (created_at, updated_at, name, source, method, status) "
+                "VALUES ('2026-01-01 00:00:00', '2026-01-01 00:00:00', 'tiny-dpo', ?, 'dpo', 'active')",
+                (str(tiny_model),),
+            )
+        deadline = time.monotonic() + 30
+        while served_name(client) != "tiny-dpo":
+            assert time.monotonic() < deadline, "the server did not switch to the activated version"
+            time.sleep(0.2)
