@@ -74,14 +74,14 @@ def test_stream_deltas_add_up_to_the_answer_and_stop_strings_cut_it(engine: Gene
     assert engine.in_flight == 0
 
 
-def test_batched_requests_stream_and_stop_like_a_lone_one(engine: GenerationEngine) -> None:
+def test_concurrent_requests_stream_and_stop_like_a_lone_one(engine: GenerationEngine) -> None:
     ids = engine.encode_chat([{"role": "user", "content": "Count."}])
     greedy = SamplingParams(max_tokens=20, temperature=0)
-    full = run(engine.complete(ids, greedy)).text  # alone: plain generate
+    full = run(engine.complete(ids, greedy)).text
     stop = full[4:6]
     stopped = SamplingParams(max_tokens=20, temperature=0, stop=[stop])
 
-    async def together():  # several in flight: the batching loop serves all but the first
+    async def together():  # several in flight at once
         return await asyncio.gather(*(engine.complete(ids, p) for p in [greedy, greedy, stopped, stopped]))
 
     results = run(together())
@@ -95,3 +95,23 @@ def test_a_prompt_longer_than_the_context_is_refused(engine: GenerationEngine) -
     ids = engine.encode_text("word " * 600)
     with pytest.raises(PromptTooLong, match="more than the model's context of 512 tokens"):
         run(engine.complete(ids, SamplingParams(max_tokens=10)))
+
+
+def test_one_off_work_runs_on_a_thread_of_its_own_and_reports_errors() -> None:
+    import threading
+
+    from llm_feedback_loop.serving.engine import in_own_thread
+
+    def whoami() -> str:
+        return threading.current_thread().name
+
+    def broken() -> None:
+        raise ValueError("no such model")
+
+    assert run(in_own_thread(whoami)) == "llmfl-one-off"
+
+    async def failing() -> None:
+        await in_own_thread(broken)
+
+    with pytest.raises(ValueError, match="no such model"):
+        run(failing())

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from llm_feedback_loop.models.loader import DEFAULT_MODEL_NAME, DEFAULT_SOURCE, load_model
 from llm_feedback_loop.models.registry import default_name, ensure_active_version, find_version
-from llm_feedback_loop.serving.engine import GenerationEngine
+from llm_feedback_loop.serving.engine import GenerationEngine, in_own_thread
 
 log = logging.getLogger(__name__)
 
@@ -110,17 +110,17 @@ class ModelSlot:
         return choice.version_id != self._current.version_id
 
     async def _load(self, choice: ModelChoice) -> ServedModel:
-        return await asyncio.to_thread(start_model, choice, self._device, self._dtype)
+        return await in_own_thread(start_model, choice, self._device, self._dtype)
 
     async def _retire(self, old: ServedModel) -> None:
         while old.engine.in_flight > 0:  # let every request on the old model finish
             await asyncio.sleep(0.05)
-        await asyncio.to_thread(old.engine.stop)
+        await in_own_thread(old.engine.stop)
         log.warning("stopped model %s", old.name)
 
     async def close(self) -> None:
         for task in list(self._retiring):
             await task
         if self._current is not None:
-            await asyncio.to_thread(self._current.engine.stop)
+            await in_own_thread(self._current.engine.stop)
             self._current = None
