@@ -108,10 +108,13 @@ def test_one_off_work_runs_on_a_thread_of_its_own_and_reports_errors() -> None:
     def broken() -> None:
         raise ValueError("no such model")
 
-    assert run(in_own_thread(whoami)) == "llmfl-one-off"
+    async def name() -> str:
+        return await in_own_thread(whoami)
 
     async def failing() -> None:
         await in_own_thread(broken)
+
+    assert run(name()) == "llmfl-one-off"
 
     with pytest.raises(ValueError, match="no such model"):
         run(failing())
