@@ -31,12 +31,10 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import platform
 import random
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -50,13 +48,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench_common import HOST, free_port, percentile, verdict
+
 from llm_feedback_loop.training_data.records import prompt_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "feedback.json"
 VENV_BIN = Path(sys.executable).parent
 LLMFL = VENV_BIN / "llmfl"
-HOST = "127.0.0.1"
 
 TARGET_WRITES_PER_S = 1500.0
 TARGET_P99_MS = 50.0
@@ -81,24 +80,6 @@ def child_env(database_url: str) -> dict[str, str]:
         }
     )
     return env
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in [0, 100]) of an ascending list; NaN when empty."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))
-    return sorted_values[rank - 1]
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 @dataclass

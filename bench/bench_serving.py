@@ -48,12 +48,10 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import platform
 import queue
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -67,10 +65,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench_common import HOST, free_port, percentile, verdict
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "serving.json"
 VENV_BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
 MAX_TOKENS = 64
 SERVERS = ("ours", "baseline", "transformers")
 
@@ -231,24 +230,6 @@ def serve_baseline(model_path: str, port: int, mode: str = "worker") -> None:
 
 # --------------------------------------------------------------------------------------------------
 # Helpers
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in [0, 100]) of an ascending list; NaN when empty."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))
-    return sorted_values[rank - 1]
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 def server_command(kind: str, model: str, port: int, baseline_mode: str = "worker") -> list[str]:

@@ -34,6 +34,17 @@ def served_name(client: openai.OpenAI) -> str:
     return client.models.list().data[0].id
 
 
+def activate_new_version(registry: Path, name: str, source: Path, method: str) -> None:
+    """What training plus `llmfl models activate` leave in the registry, written behind the server's back."""
+    with sqlite3.connect(registry) as connection:
+        connection.execute("UPDATE model_versions SET status = 'retired'")
+        connection.execute(
+            "INSERT INTO model_versions (created_at, updated_at, name, source, method, status) "
+            "VALUES ('2026-01-01 00:00:00', '2026-01-01 00:00:00', ?, ?, ?, 'active')",
+            (name, str(source), method),
+        )
+
+
 def test_lists_the_active_version_registered_on_first_use(client: openai.OpenAI, server: tuple[str, Path]) -> None:
     assert served_name(client) == "tiny"
     with sqlite3.connect(server[1] / "registry.db") as connection:
@@ -115,13 +126,7 @@ def test_switching_to_a_newly_activated_version_drops_no_request(
     base, workdir = server
     second = workdir / "tiny-v2"
     shutil.copytree(tiny_model, second)
-    with sqlite3.connect(workdir / "registry.db") as connection:
-        connection.execute("UPDATE model_versions SET status = 'retired'")
-        connection.execute(
-            "INSERT INTO model_versions (created_at, updated_at, name, source, method, status) "
-            "VALUES ('2026-01-01 00:00:00', '2026-01-01 00:00:00', 'tiny-v2', ?, 'sft', 'active')",
-            (str(second),),
-        )
+    activate_new_version(workdir / "registry.db", "tiny-v2", second, "sft")
     model = served_name(client)
     failures: list[Exception] = []
 
@@ -154,13 +159,7 @@ def test_watching_the_registry_switches_without_a_reload_call(tiny_model: Path, 
     with running_llmfl(["serve-model", "--watch-registry", "0.3"], tmp_path, env) as base:
         client = openai.OpenAI(base_url=f"{base}/v1", api_key="not-needed", max_retries=0)
         assert served_name(client) == "tiny"
-        with sqlite3.connect(tmp_path / "registry.db") as connection:
-            connection.execute("UPDATE model_versions SET status = 'retired'")
-            connection.execute(
-                "INSERT INTO model_versions (created_at, updated_at, name, source, method, status) "
-                "VALUES ('2026-01-01 00:00:00', '2026-01-01 00:00:00', 'tiny-dpo', ?, 'dpo', 'active')",
-                (str(tiny_model),),
-            )
+        activate_new_version(tmp_path / "registry.db", "tiny-dpo", tiny_model, "dpo")
         deadline = time.monotonic() + 30
         while served_name(client) != "tiny-dpo":
             assert time.monotonic() < deadline, "the server did not switch to the activated version"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -33,6 +34,8 @@ from llm_feedback_loop.serving.slot import ModelSlot, ServedModel
 from llm_feedback_loop.settings import Settings
 from llm_feedback_loop.storage.engine import create_engine
 from llm_feedback_loop.storage.migrate import upgrade_to_head
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 256
 # The original server's sampling: temperature 0.8, top_p 0.95.
@@ -144,9 +147,7 @@ async def _watch(slot: ModelSlot, every_s: float) -> None:
             if await slot.active_changed():
                 await slot.switch(None)
         except Exception:  # a failed check must not end the watcher
-            import logging
-
-            logging.getLogger(__name__).exception("watching the registry failed")
+            log.exception("watching the registry failed")
 
 
 async def _respond(

@@ -18,6 +18,7 @@ from llm_feedback_loop.api.feedback_rows import (
     row_from_values,
     to_public,
 )
+from llm_feedback_loop.api.state import ServiceState
 from llm_feedback_loop.storage import repository
 from llm_feedback_loop.storage.filters import FeedbackFilter
 from llm_feedback_loop.storage.tables import Comparison, Correction, FeedbackRowMixin, Generation, Rating
@@ -53,28 +54,28 @@ Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
 @router.post("/ratings", status_code=201, response_model=schemas.RatingPublic)
 async def create_rating(payload: schemas.RatingCreate, state: StateDep, session: SessionDep) -> dict[str, Any]:
     """Store a thumbs up/down on an answer (by text, or by the generation_id of a logged answer)."""
-    return await _create(state, session, Rating, await rating_values(session, payload))
+    return await _create(state, Rating, await rating_values(session, payload))
 
 
 @router.post("/comparisons", status_code=201, response_model=schemas.ComparisonPublic)
 async def create_comparison(payload: schemas.ComparisonCreate, state: StateDep, session: SessionDep) -> dict[str, Any]:
     """Store a comparison: answers ranked best first, or a best pick."""
-    return await _create(state, session, Comparison, await comparison_values(session, payload))
+    return await _create(state, Comparison, await comparison_values(session, payload))
 
 
 @router.post("/corrections", status_code=201, response_model=schemas.CorrectionPublic)
 async def create_correction(payload: schemas.CorrectionCreate, state: StateDep, session: SessionDep) -> dict[str, Any]:
     """Store an annotator's better answer in place of a model's answer."""
-    return await _create(state, session, Correction, await correction_values(session, payload))
+    return await _create(state, Correction, await correction_values(session, payload))
 
 
 @router.post("/generations", status_code=201, response_model=schemas.GenerationPublic)
-async def create_generation(payload: schemas.GenerationCreate, state: StateDep, session: SessionDep) -> dict[str, Any]:
+async def create_generation(payload: schemas.GenerationCreate, state: StateDep) -> dict[str, Any]:
     """Log an answer a model produced (the chat endpoints do this for their own answers)."""
-    return await _create(state, session, Generation, generation_values(payload))
+    return await _create(state, Generation, generation_values(payload))
 
 
-async def _create(state: Any, session: Any, table: type[FeedbackRowMixin], values: dict[str, Any]) -> dict[str, Any]:
+async def _create(state: ServiceState, table: type[FeedbackRowMixin], values: dict[str, Any]) -> dict[str, Any]:
     row_id = await state.writer.insert(table, values)
     return to_public(row_from_values(table, row_id, values))
 
