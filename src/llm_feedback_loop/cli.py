@@ -3,28 +3,25 @@
 llmfl serve                      # the feedback service on 127.0.0.1:3000
 llmfl export dpo --out exports/pairs.jsonl --strategy best-vs-rest --test-size 0.1
 llmfl import feedback.jsonl      # the original project's data (JSON, JSONL, mongoexport)
+llmfl train sft --data exports/sft.jsonl --lora   # then: llmfl train dpo --model <that version> ...
 llmfl db upgrade                 # create or migrate the database (every command does this first)
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from llm_feedback_loop import __version__
-from llm_feedback_loop.settings import Settings, get_settings
+from llm_feedback_loop.cli_common import console, fail, load_settings, progress, with_database
+from llm_feedback_loop.cli_train import runs_app, train_command
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
-
-T = TypeVar("T")
 
 app = typer.Typer(help="Close the loop between human feedback on LLM answers and training.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -33,58 +30,8 @@ model_app = typer.Typer(help="Build models for tests and experiments.", no_args_
 app.add_typer(model_app, name="model")
 models_app = typer.Typer(help="The model registry: versions, and which one is active.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-console = Console(stderr=True)
-
-
-def fail(message: str) -> typer.Exit:
-    """Print an error a user can act on; raise the result to end the command with exit code 1."""
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=1)
-
-
-def load_settings() -> Settings:
-    from pydantic import ValidationError
-
-    try:
-        return get_settings()
-    except ValidationError as error:
-        raise fail("invalid settings (environment or .env): " + "; ".join(e["msg"] for e in error.errors())) from None
-
-
-def with_database(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """Open the database (creating or migrating it), run `work` on it, close it. A database that cannot be
-    opened ends the command with a message naming it, not a stack trace."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from llm_feedback_loop.storage.engine import create_engine, describe_database
-    from llm_feedback_loop.storage.migrate import upgrade_to_head
-
-    settings = load_settings()
-
-    async def run() -> T:
-        engine = create_engine(settings.database_url)
-        try:
-            await upgrade_to_head(engine)
-            return await work(engine)
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(run())
-    except (SQLAlchemyError, OSError) as error:
-        reason = getattr(error, "orig", None) or error
-        raise fail(f"cannot open the database {describe_database(settings.database_url)}: {reason}") from None
-
-
-def progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
+app.add_typer(runs_app, name="runs")
+app.command("train")(train_command)
 
 
 @app.command()

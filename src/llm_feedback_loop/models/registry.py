@@ -95,6 +95,8 @@ async def activate_version(session: AsyncSession, ref: str | int) -> ModelVersio
 
 
 async def _make_active(session: AsyncSession, version: ModelVersion) -> None:
+    if version.method == "reward":
+        raise RegistryError(f"{version.name} is a reward model: it scores answers, it cannot be the chat model")
     now = utc_now()
     await session.execute(
         update(ModelVersion)

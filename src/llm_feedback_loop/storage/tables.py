@@ -146,3 +146,31 @@ class ModelVersion(Base):
     status: Mapped[str] = mapped_column(String(20), nullable=False, index=True)  # candidate | active | retired
     description: Mapped[str | None] = mapped_column(Text)
     extra: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+
+
+class TrainingRun(Base):
+    """One training run: what it trained (method, effective config), on what (dataset manifest and file
+    hashes), from which model version, what came out (output folder, the registered candidate version,
+    metrics) and how it went (status, error, timings).
+
+    status: queued → running → completed | failed | interrupted (resumable from its last checkpoint).
+    """
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now, nullable=False)
+    method: Mapped[str] = mapped_column(String(50), nullable=False)  # sft | dpo | kto | reward
+    status: Mapped[str] = mapped_column(String(20), nullable=False, index=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    dataset: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    parent_version_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("model_versions.id", ondelete="SET NULL"))
+    base_source: Mapped[str | None] = mapped_column(Text)
+    output_dir: Mapped[str] = mapped_column(Text, nullable=False)
+    output_version_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("model_versions.id", ondelete="SET NULL"))
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pid: Mapped[int | None] = mapped_column(Integer)  # the process training it, while queued or running

@@ -1,0 +1,117 @@
+"""The settings of a training run: defaults for small models on small data, a YAML file, then flags.
+
+Precedence, lowest first: these defaults (and BASE_MODEL / CHECKPOINT_DIR from `.env`), the YAML file
+given with `--config`, the command's flags. The effective settings are saved with the run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Method = Literal["sft", "dpo", "kto", "reward"]
+METHODS: tuple[Method, ...] = ("sft", "dpo", "kto", "reward")
+
+# TRL's defaults (SFT 2e-5, DPO/KTO 1e-6) suit large pretrained models; small ones need larger steps.
+FULL_FINE_TUNING_LEARNING_RATE: dict[Method, float] = {"sft": 5e-5, "dpo": 5e-6, "kto": 5e-6, "reward": 5e-5}
+LORA_LEARNING_RATE: dict[Method, float] = {"sft": 2e-4, "dpo": 5e-5, "kto": 5e-5, "reward": 2e-4}
+
+
+class ConfigError(ValueError):
+    """Settings that cannot be used; the message names the setting."""
+
+
+class TrainConfig(BaseModel):
+    """Every setting of a run. Unknown keys are refused (a typo in a YAML file must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Method
+    # What to train on: an export (JSONL file or datasets folder), or export from the database first.
+    data: str | None = None
+    from_db: bool = False
+    strategy: str = Field(default="best-vs-rest", description="--from-db: how rankings become pairs.")
+    test_size: float = Field(default=0.1, ge=0.0, lt=1.0, description="--from-db: share of prompts held out.")
+    split_seed: int = 0
+    # What to start from: a registered version (id or name), a hub id or a folder. None: the active version.
+    model: str | None = None
+    output_dir: str | None = None
+    name: str | None = Field(default=None, description="Name of the registered version (default: from the run).")
+    description: str | None = None
+    register_output: bool = Field(default=True, description="Register the result as a candidate version.")
+
+    epochs: float = Field(default=2.0, gt=0)
+    max_steps: int = Field(default=-1, description="Stop after this many optimizer steps (-1: run the epochs).")
+    learning_rate: float | None = Field(default=None, gt=0, description="Default: by method, and LoRA or not.")
+    batch_size: int = Field(default=8, ge=1)
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    max_length: int = Field(default=1024, ge=8, description="Tokens per example; longer ones are truncated.")
+    warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    seed: int = 42
+
+    lora: bool = False
+    merge: bool = Field(default=False, description="With --lora: save the base with the adapter merged in.")
+    lora_r: int = Field(default=16, ge=1)
+    lora_alpha: int = Field(default=32, ge=1)
+    lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    lora_target_modules: str | list[str] = "all-linear"
+
+    beta: float = Field(default=0.1, gt=0, description="DPO/KTO: strength of the pull toward the reference model.")
+    chat_template: bool = Field(default=True, description="Plain-text rows become chat messages (user, assistant).")
+
+    logging_steps: int = Field(default=5, ge=1)
+    save_steps: int = Field(default=50, ge=1)
+    save_total_limit: int | None = Field(default=2, ge=1)
+    evaluate: bool = Field(default=True, description="Evaluate on the test split when there is one.")
+    report_to: list[str] = Field(default_factory=list, description="e.g. [tensorboard]; default none.")
+    device: str = "auto"
+
+    @model_validator(mode="after")
+    def check_source(self) -> TrainConfig:
+        if self.data is None and not self.from_db:
+            raise ValueError("give --data PATH (an export) or --from-db")
+        if self.data is not None and self.from_db:
+            raise ValueError("give either --data or --from-db, not both")
+        if self.merge and not self.lora:
+            raise ValueError("--merge only applies with --lora")
+        return self
+
+    @property
+    def effective_learning_rate(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return (LORA_LEARNING_RATE if self.lora else FULL_FINE_TUNING_LEARNING_RATE)[self.method]
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The settings in a YAML file (keys as in TrainConfig; dashes allowed, e.g. learning-rate)."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror or error}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings, not {type(loaded).__name__}")
+    return {str(key).replace("-", "_"): value for key, value in loaded.items()}
+
+
+def build_config(*layers: dict[str, Any]) -> TrainConfig:
+    """Merge layers of settings (later ones win; None values are skipped) into a checked TrainConfig."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update({key: value for key, value in layer.items() if value is not None})
+    try:
+        return TrainConfig(**merged)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            where = ".".join(str(part) for part in item["loc"])
+            problems.append(f"{where}: {item['msg']}" if where else item["msg"].removeprefix("Value error, "))
+        raise ConfigError("invalid training settings: " + "; ".join(problems)) from None

@@ -1,0 +1,32 @@
+"""Direct preference optimisation on chosen/rejected pairs (TRL's DPOTrainer).
+
+One model in memory: with LoRA the reference is the base with the adapter disabled; with full
+fine-tuning the reference log-probabilities are computed once before training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trl import DPOConfig, DPOTrainer
+
+from llm_feedback_loop.training.job import TrainingJob, shared_arguments
+
+
+def build_trainer(job: TrainingJob) -> Any:
+    args = DPOConfig(
+        **shared_arguments(job),
+        beta=job.config.beta,
+        max_length=job.config.max_length,
+        precompute_ref_log_probs=job.peft_config is None,
+    )
+    return DPOTrainer(
+        model=job.model,
+        ref_model=None,
+        args=args,
+        train_dataset=job.train_dataset,
+        eval_dataset=job.eval_dataset,
+        processing_class=job.tokenizer,
+        peft_config=job.peft_config,
+        callbacks=job.callbacks,
+    )

@@ -1,0 +1,66 @@
+"""What every method's trainer is built from, and the TrainingArguments all methods share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llm_feedback_loop.training.config import TrainConfig
+
+
+@dataclass
+class TrainingJob:
+    """A model, its tokenizer and the data, ready for one method's trainer."""
+
+    config: TrainConfig
+    model: Any
+    tokenizer: Any
+    train_dataset: Any
+    eval_dataset: Any | None
+    output_dir: Path
+    device: str
+    peft_config: Any | None = None
+    callbacks: list[Any] = field(default_factory=list)
+
+
+def shared_arguments(job: TrainingJob) -> dict[str, Any]:
+    """TrainingArguments common to every method, set for small models on small data.
+
+    TRL's defaults assume a GPU: bf16 on, gradient checkpointing on (~30% slower per step on a small model).
+    On CPU: fp32, no checkpointing. Checkpoints every `save_steps` keep a run resumable.
+    """
+    config = job.config
+    on_cpu = job.device == "cpu"
+    bf16 = False
+    if not on_cpu:
+        import torch
+
+        bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return {
+        "output_dir": str(job.output_dir),
+        "use_cpu": on_cpu,
+        "bf16": bf16,
+        "fp16": False,
+        "gradient_checkpointing": False,
+        "num_train_epochs": config.epochs,
+        "max_steps": config.max_steps,
+        "learning_rate": config.effective_learning_rate,
+        "per_device_train_batch_size": config.batch_size,
+        "per_device_eval_batch_size": config.batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "warmup_steps": config.warmup_ratio,  # below 1: a share of the total steps
+        "weight_decay": config.weight_decay,
+        "lr_scheduler_type": "linear",
+        "seed": config.seed,
+        "logging_steps": config.logging_steps,
+        "logging_first_step": True,
+        "save_strategy": "steps",
+        "save_steps": config.save_steps,
+        "save_total_limit": config.save_total_limit,
+        "eval_strategy": "no",  # evaluated once at the end, on the held-out split
+        "report_to": config.report_to or "none",
+        "dataloader_num_workers": 0,
+        "remove_unused_columns": True,
+        "disable_tqdm": False,
+    }

@@ -1,0 +1,24 @@
+"""A reward model from chosen/rejected pairs (TRL's RewardTrainer): the base model with a one-output
+scoring head (`AutoModelForSequenceClassification(num_labels=1)`), trained so chosen scores above rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trl import RewardConfig, RewardTrainer
+
+from llm_feedback_loop.training.job import TrainingJob, shared_arguments
+
+
+def build_trainer(job: TrainingJob) -> Any:
+    args = RewardConfig(**shared_arguments(job), max_length=job.config.max_length)
+    return RewardTrainer(
+        model=job.model,
+        args=args,
+        train_dataset=job.train_dataset,
+        eval_dataset=job.eval_dataset,
+        processing_class=job.tokenizer,
+        peft_config=job.peft_config,
+        callbacks=job.callbacks,
+    )

@@ -1,0 +1,184 @@
+"""One training run, start to end, without the database: prepare the base model, build the method's
+trainer, train (resuming from the last checkpoint if asked), save the result, evaluate on the held-out
+split. The CLI and the API job record what this returns.
+
+Output folder layout:
+    OUTPUT_DIR/run.yaml         the effective settings
+    OUTPUT_DIR/checkpoint-N/    checkpoints (resume from the last one)
+    OUTPUT_DIR/metrics.jsonl    every logged loss, learning rate, ...
+    OUTPUT_DIR/model/           the trained model (or LoRA adapter) and its tokenizer
+    OUTPUT_DIR/base/            only when the parent was a LoRA adapter: the parent merged into its base
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from llm_feedback_loop.models.loader import adapter_base, load_model, load_tokenizer, resolve_device, resolve_source
+from llm_feedback_loop.training.callbacks import MetricsLog, StopOnSignal
+from llm_feedback_loop.training.config import TrainConfig
+from llm_feedback_loop.training.data import TrainingData, to_dataset
+from llm_feedback_loop.training.job import TrainingJob
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "run.yaml"
+MODEL_FOLDER = "model"
+
+
+class ResumeError(ValueError):
+    """--resume asked for, but there is nothing to resume from."""
+
+
+@dataclass
+class RunOutcome:
+    status: Literal["completed", "interrupted"]
+    output_dir: Path
+    model_dir: Path | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    resumed_from: str | None = None
+
+
+def save_config(config: TrainConfig, output_dir: Path) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    (output_dir / CONFIG_FILE).write_text(text, encoding="utf-8")
+
+
+def saved_config(output_dir: Path) -> dict[str, Any]:
+    path = output_dir / CONFIG_FILE
+    if not path.is_file():
+        raise ResumeError(f"{output_dir} holds no run to resume ({CONFIG_FILE} is missing)")
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return Path(found) if output_dir.is_dir() and (found := get_last_checkpoint(str(output_dir))) else None
+
+
+def prepare_base(source: str | None, output_dir: Path) -> str:
+    """A folder (or hub id) `from_pretrained` can load. A LoRA adapter parent is merged into its base
+    once and saved under OUTPUT_DIR/base, so every method (and a new adapter) can start from it."""
+    resolved = resolve_source(source)
+    path = Path(resolved)
+    if not (path.is_dir() and adapter_base(path) is not None):
+        return str(path.resolve()) if path.exists() else resolved
+    merged = output_dir / "base"
+    if not (merged / "config.json").is_file():
+        log.warning("the parent %s is a LoRA adapter: merging it into its base, in %s", source, merged)
+        loaded = load_model(resolved, device="cpu", dtype="float32")
+        model = loaded.model.merge_and_unload()
+        model.save_pretrained(merged)
+        loaded.tokenizer.save_pretrained(merged)
+    return str(merged.resolve())
+
+
+def load_for_method(config: TrainConfig, base: str, device: str) -> tuple[Any, Any]:
+    """The model to train and its tokenizer: a causal LM, or for `reward` the same base with a
+    one-output scoring head."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    tokenizer = load_tokenizer(base)
+    dtype = torch.float32
+    if config.method == "reward":
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype=dtype)
+        model.config.pad_token_id = tokenizer.pad_token_id
+    else:
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+    if getattr(model, "generation_config", None) is not None and model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def lora_config(config: TrainConfig) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.lora_target_modules,
+        task_type="SEQ_CLS" if config.method == "reward" else "CAUSAL_LM",
+    )
+
+
+def summarize(trainer: Any, train_output: Any | None) -> dict[str, Any]:
+    """The figures a run is judged by: losses, speed, steps (and eval_* when evaluated)."""
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    metrics: dict[str, Any] = {
+        "global_step": trainer.state.global_step,
+        "epoch": trainer.state.epoch,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+    }
+    if train_output is not None:
+        metrics.update({key: value for key, value in train_output.metrics.items() if isinstance(value, int | float)})
+    return metrics
+
+
+def save_result(trainer: Any, config: TrainConfig, tokenizer: Any, model_dir: Path) -> None:
+    """The trained model, LoRA adapter, or base with the adapter merged in, with its tokenizer."""
+    if config.lora and config.merge:
+        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        merged.save_pretrained(model_dir)
+    else:
+        trainer.save_model(str(model_dir))
+    tokenizer.save_pretrained(model_dir)
+
+
+def train(
+    config: TrainConfig, data: TrainingData, output_dir: Path, base_source: str | None, *, resume: bool = False
+) -> RunOutcome:
+    """Train `config.method` on `data` from `base_source` (what the loader takes; None: the default model),
+    writing under `output_dir`. Blocking; raises on failure."""
+    import torch
+
+    checkpoint = last_checkpoint(output_dir) if resume else None
+    if resume and checkpoint is None:
+        raise ResumeError(f"no checkpoint in {output_dir} to resume from; start the run again without --resume")
+    save_config(config, output_dir)
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    base = prepare_base(base_source, output_dir)
+    model, tokenizer = load_for_method(config, base, device)
+    test_rows = data.test if config.evaluate else []
+    stopper = StopOnSignal()
+    job = TrainingJob(
+        config=config,
+        model=model,
+        tokenizer=tokenizer,
+        train_dataset=to_dataset(data.train, config.method, config.chat_template),
+        eval_dataset=to_dataset(test_rows, config.method, config.chat_template) if test_rows else None,
+        output_dir=output_dir,
+        device=device,
+        peft_config=lora_config(config) if config.lora else None,
+        callbacks=[stopper, MetricsLog(output_dir / "metrics.jsonl")],
+    )
+    trainer = import_module(f"llm_feedback_loop.training.{config.method}").build_trainer(job)
+    started = time.perf_counter()
+    train_output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    metrics = summarize(trainer, train_output)
+    metrics["wall_seconds"] = round(time.perf_counter() - started, 3)
+    resumed_from = checkpoint.name if checkpoint else None
+    if stopper.stopped:
+        return RunOutcome("interrupted", output_dir, None, metrics, resumed_from)
+    model_dir = output_dir / MODEL_FOLDER
+    if trainer.is_world_process_zero():
+        save_result(trainer, config, tokenizer, model_dir)
+    if job.eval_dataset is not None:
+        metrics.update(trainer.evaluate())
+        if "eval_rewards/accuracies" in metrics:  # DPO: chosen scored above rejected by the implicit reward
+            metrics["preference_accuracy"] = metrics["eval_rewards/accuracies"]
+        elif "eval_accuracy" in metrics:  # reward model: chosen scored above rejected
+            metrics["preference_accuracy"] = metrics["eval_accuracy"]
+    return RunOutcome("completed", output_dir, model_dir, metrics, resumed_from)

@@ -1,0 +1,220 @@
+"""The lineage of training: a row per run in `training_runs`, and the candidate version each run registers.
+
+A run goes queued (API) → running → completed | failed | interrupted. `interrupted` runs keep their last
+checkpoint: `llmfl train --resume` continues them in the same row.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from llm_feedback_loop.models.loader import DEFAULT_MODEL_NAME, DEFAULT_SOURCE
+from llm_feedback_loop.models.registry import (
+    RegistryError,
+    add_version,
+    default_name,
+    ensure_active_version,
+    find_version,
+    unique_name,
+)
+from llm_feedback_loop.storage.tables import ModelVersion, TrainingRun, utc_now
+from llm_feedback_loop.training.config import TrainConfig
+
+RUN_STATUSES = ("queued", "running", "completed", "failed", "interrupted")
+UNFINISHED = ("queued", "running")
+RESUMABLE = ("interrupted", "failed", "running")
+
+
+class RunError(ValueError):
+    """A run request that cannot be carried out; the message says why."""
+
+
+async def parent_of(session: AsyncSession, ref: str | None, base_model: str | None) -> tuple[ModelVersion | None, str]:
+    """(the parent version, or None for an unregistered hub id or folder; the source to load).
+
+    No ref: the active version (the base model, registered on first use)."""
+    if ref is None:
+        version = await ensure_active_version(
+            session, base_model or DEFAULT_SOURCE, None if base_model else DEFAULT_MODEL_NAME
+        )
+        return version, version.source
+    version = await find_version(session, ref)
+    if version is None:
+        return None, ref
+    if version.method == "reward":
+        raise RegistryError(f"{version.name} is a reward model; train from a chat model version")
+    return version, version.source
+
+
+async def create_run(
+    session: AsyncSession,
+    config: TrainConfig,
+    output_dir: Path,
+    *,
+    status: str = "running",
+    parent: ModelVersion | None = None,
+    base_source: str | None = None,
+    dataset: dict[str, Any] | None = None,
+) -> TrainingRun:
+    now = utc_now()
+    run = TrainingRun(
+        method=config.method,
+        status=status,
+        config=config.model_dump(mode="json"),
+        dataset=dataset,
+        parent_version_id=parent.id if parent else None,
+        base_source=base_source,
+        output_dir=str(output_dir),
+        started_at=now if status == "running" else None,
+        pid=os.getpid() if status == "running" else None,
+    )
+    session.add(run)
+    await session.commit()
+    return run
+
+
+async def resumable_run(session: AsyncSession, output_dir: Path) -> TrainingRun | None:
+    """The newest run that wrote to `output_dir` and did not complete."""
+    return await session.scalar(
+        select(TrainingRun)
+        .where(TrainingRun.output_dir == str(output_dir), TrainingRun.status.in_(RESUMABLE))
+        .order_by(TrainingRun.id.desc())
+    )
+
+
+async def latest_interrupted(session: AsyncSession) -> TrainingRun | None:
+    return await session.scalar(
+        select(TrainingRun).where(TrainingRun.status == "interrupted").order_by(TrainingRun.id.desc())
+    )
+
+
+async def mark_running(
+    session: AsyncSession,
+    run: TrainingRun,
+    config: TrainConfig,
+    *,
+    parent: ModelVersion | None,
+    base_source: str | None,
+    dataset: dict[str, Any] | None,
+) -> TrainingRun:
+    run.status = "running"
+    run.config = config.model_dump(mode="json")
+    run.parent_version_id = parent.id if parent else None
+    run.base_source = base_source
+    run.dataset = dataset
+    run.error = None
+    run.started_at = run.started_at or utc_now()
+    run.finished_at = None
+    run.pid = os.getpid()
+    await session.commit()
+    return run
+
+
+async def finish_run(
+    session: AsyncSession,
+    run_id: int,
+    status: str,
+    *,
+    metrics: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> TrainingRun:
+    run = await session.get(TrainingRun, run_id)
+    if run is None:
+        raise RunError(f"training run {run_id} no longer exists")
+    run.status = status
+    run.metrics = metrics if metrics is not None else run.metrics
+    run.error = error
+    run.finished_at = utc_now()
+    run.pid = None
+    await session.commit()
+    return run
+
+
+async def register_output(session: AsyncSession, run_id: int, model_dir: Path) -> ModelVersion:
+    """Register a completed run's model as a `candidate` version whose parent is the run's parent."""
+    run = await session.get(TrainingRun, run_id)
+    if run is None:
+        raise RunError(f"training run {run_id} no longer exists")
+    config = TrainConfig(**run.config)
+    parent = await session.get(ModelVersion, run.parent_version_id) if run.parent_version_id else None
+    stem = parent.name if parent else default_name(run.base_source or "model")
+    name = config.name or await unique_name(session, f"{stem}-{run.method}-run{run.id}")
+    version = await add_version(
+        session,
+        str(model_dir.resolve()),
+        name=name,
+        method=run.method,
+        parent=parent,
+        description=config.description,
+        metadata={
+            "run_id": run.id,
+            "adapter": config.lora and not config.merge,
+            "kind": "reward-model" if run.method == "reward" else "chat-model",
+            "dataset": {key: (run.dataset or {}).get(key) for key in ("path", "files", "rows")},
+            "metrics": run.metrics,
+        },
+    )
+    run.output_version_id = version.id
+    await session.commit()
+    return version
+
+
+def process_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def settle_orphans(session: AsyncSession) -> None:
+    """Runs still marked queued/running whose process is gone (killed, machine restarted) become failed."""
+    orphans = await session.scalars(select(TrainingRun).where(TrainingRun.status.in_(UNFINISHED)))
+    changed = False
+    for run in orphans:
+        if not process_alive(run.pid):
+            run.status = "failed"
+            run.error = run.error or "the training process ended without reporting (killed, or the machine restarted)"
+            run.finished_at = run.finished_at or utc_now()
+            run.pid = None
+            changed = True
+    if changed:
+        await session.commit()
+
+
+async def list_runs(session: AsyncSession, limit: int = 50, offset: int = 0) -> list[TrainingRun]:
+    await settle_orphans(session)
+    return list(await session.scalars(select(TrainingRun).order_by(TrainingRun.id.desc()).limit(limit).offset(offset)))
+
+
+async def get_run(session: AsyncSession, run_id: int) -> TrainingRun | None:
+    await settle_orphans(session)
+    return await session.get(TrainingRun, run_id)
+
+
+def describe_run(run: TrainingRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "method": run.method,
+        "status": run.status,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "parent_version_id": run.parent_version_id,
+        "base_source": run.base_source,
+        "output_dir": run.output_dir,
+        "output_version_id": run.output_version_id,
+        "config": run.config,
+        "dataset": run.dataset,
+        "metrics": run.metrics,
+        "error": run.error,
+    }

@@ -1,0 +1,60 @@
+"""Training settings: defaults, YAML file, flags on top; unknown or bad settings are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llm_feedback_loop.training.config import (
+    FULL_FINE_TUNING_LEARNING_RATE,
+    LORA_LEARNING_RATE,
+    ConfigError,
+    build_config,
+    read_yaml,
+)
+
+
+def test_flags_override_the_yaml_file_which_overrides_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("method: dpo\ndata: pairs.jsonl\nepochs: 3\nlearning-rate: 0.001\nlora: true\n")
+    config = build_config(read_yaml(path), {"epochs": 1, "batch_size": None})
+    assert config.method == "dpo" and config.lora
+    assert config.epochs == 1  # the flag
+    assert config.effective_learning_rate == 0.001  # the file
+    assert config.batch_size == 8  # the default (a None flag does not override)
+
+
+def test_learning_rate_defaults_depend_on_method_and_lora() -> None:
+    full = build_config({"method": "dpo", "data": "x.jsonl"})
+    lora = build_config({"method": "dpo", "data": "x.jsonl", "lora": True})
+    assert full.effective_learning_rate == FULL_FINE_TUNING_LEARNING_RATE["dpo"]
+    assert lora.effective_learning_rate == LORA_LEARNING_RATE["dpo"]
+    assert lora.effective_learning_rate > full.effective_learning_rate
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"method": "sft", "data": "x", "epochz": 2}, "epochz"),
+        ({"method": "ppo", "data": "x"}, "method"),
+        ({"method": "sft"}, "--data"),
+        ({"method": "sft", "data": "x", "from_db": True}, "not both"),
+        ({"method": "sft", "data": "x", "merge": True}, "--merge"),
+        ({"method": "sft", "data": "x", "batch_size": 0}, "batch_size"),
+        ({"method": "sft", "data": "x", "test_size": 1.5}, "test_size"),
+    ],
+)
+def test_bad_settings_are_named(settings: dict, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        build_config(settings)
+
+
+def test_a_config_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("- sft\n- dpo\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        read_yaml(path)
+    path.write_text("method: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        read_yaml(path)

@@ -1,0 +1,125 @@
+"""`llmfl train` on the tiny model: every method trains, logs a loss, changes the weights, and registers
+a candidate version with its lineage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from llm_feedback_loop.models.loader import load_model
+from tests.training.conftest import invoke, write_export
+
+FAST = ("--max-steps", "4", "--batch-size", "4", "--learning-rate", "1e-3", "--save-steps", "2", "--device", "cpu")
+
+
+def run_show(run_id: int) -> dict:
+    code, output = invoke("runs", "show", str(run_id))
+    assert code == 0, output
+    return json.loads(output)
+
+
+def logged_losses(output_dir: Path) -> list[float]:
+    lines = (output_dir / "metrics.jsonl").read_text().splitlines()
+    return [entry["loss"] for entry in map(json.loads, lines) if "loss" in entry]
+
+
+def weights_changed(base: Path, trained: Path) -> bool:
+    """Whether any weight the two models share differs (a reward model shares its backbone)."""
+    before, after = load_file(base / "model.safetensors"), load_file(trained / "model.safetensors")
+    shared = before.keys() & after.keys()
+    assert shared, "the models share no weights"
+    return any(not torch.equal(before[name], after[name]) for name in shared)
+
+
+@pytest.mark.parametrize("method", ["sft", "dpo", "kto", "reward"])
+def test_each_method_trains_and_registers_a_candidate(
+    method: str, training_database: str, tmp_path: Path, tiny_model: Path
+) -> None:
+    data = write_export(tmp_path / "exports", method, count=24, test=8)
+    out = tmp_path / "runs" / method
+    code, output = invoke("train", method, "--data", str(data), "--output-dir", str(out), *FAST)
+    assert code == 0, output
+    assert "run 1 completed" in output and "registered candidate version" in output
+
+    losses = logged_losses(out)
+    assert losses and all(loss == loss for loss in losses)  # logged, and not NaN
+    assert weights_changed(tiny_model, out / "model")
+    assert (out / "checkpoint-4").is_dir() and (out / "run.yaml").is_file()
+
+    run = run_show(1)
+    assert run["status"] == "completed" and run["method"] == method
+    assert run["parent_version_id"] == 1 and run["output_version_id"] == 2
+    assert run["config"]["max_steps"] == 4 and run["config"]["learning_rate"] == 1e-3
+    kind = "dpo" if method == "reward" else method
+    files = run["dataset"]["files"]
+    assert set(files) == {f"{kind}.train.jsonl", f"{kind}.test.jsonl"}
+    assert run["dataset"]["rows"] == {"train": 24, "test": 8}
+    assert run["metrics"]["global_step"] == 4 and run["metrics"]["first_loss"] == losses[0]
+    if method in ("dpo", "reward"):
+        assert 0.0 <= run["metrics"]["preference_accuracy"] <= 1.0  # held-out: chosen scored above rejected
+    code, listed = invoke("models", "list")
+    assert f"tiny-{method}-run1" in listed and "candidate" in listed
+
+
+def test_lora_then_dpo_on_the_result(training_database: str, tmp_path: Path, tiny_model: Path) -> None:
+    """SFT with LoRA, then DPO on that version with one flag: the adapter parent is merged into its base."""
+    sft_data = write_export(tmp_path / "exports", "sft")
+    code, output = invoke("train", "sft", "--data", str(sft_data), "--lora", "--output-dir", "sft", *FAST)
+    assert code == 0, output
+    adapter = tmp_path / "sft" / "model"
+    assert (adapter / "adapter_config.json").is_file()
+    merged = load_model(str(adapter), device="cpu").model.merge_and_unload()
+    base = load_model(str(tiny_model), device="cpu").model
+    assert any(
+        not torch.equal(p, q) for p, q in zip(merged.state_dict().values(), base.state_dict().values(), strict=True)
+    )
+
+    dpo_data = write_export(tmp_path / "exports", "dpo")
+    code, output = invoke(
+        "train", "dpo", "--data", str(dpo_data), "--model", "2", "--lora", "--merge", "--output-dir", "dpo", *FAST
+    )
+    assert code == 0, output
+    assert (tmp_path / "dpo" / "base" / "config.json").is_file()  # the SFT adapter merged into the tiny base
+    assert (tmp_path / "dpo" / "model" / "model.safetensors").is_file()  # --merge: a full model
+    run = run_show(2)
+    assert run["parent_version_id"] == 2 and run["output_version_id"] == 3
+
+
+def test_mode_alias_of_the_original_trainer(training_database: str, tmp_path: Path) -> None:
+    data = write_export(tmp_path / "exports", "sft")
+    code, output = invoke("train", "--mode", "sft", "--data", str(data), "--output-dir", "out", "--no-register", *FAST)
+    assert code == 0, output
+    assert run_show(1)["output_version_id"] is None
+
+
+def test_a_bad_dataset_stops_before_the_model_is_loaded(training_database: str, tmp_path: Path) -> None:
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q", "chosen": "a"}\n')
+    code, output = invoke("train", "dpo", "--data", str(data), "--model", "/nonexistent/model", *FAST)
+    assert code == 1
+    assert 'pairs.jsonl:2: field "rejected" is missing' in output  # not a model-loading error: data first
+    code, output = invoke("runs", "list")
+    assert "no training runs" in output
+
+
+def test_the_yaml_config_is_used_and_saved_with_the_run(training_database: str, tmp_path: Path) -> None:
+    data = write_export(tmp_path / "exports", "sft")
+    config = tmp_path / "sft.yaml"
+    config.write_text(f"data: {data}\nmax-steps: 3\nbatch_size: 2\nlearning_rate: 0.002\ndevice: cpu\n")
+    code, output = invoke("train", "sft", "--config", str(config), "--max-steps", "2", "--output-dir", "out")
+    assert code == 0, output
+    saved = run_show(1)["config"]
+    assert saved["max_steps"] == 2 and saved["batch_size"] == 2 and saved["learning_rate"] == 0.002
+    code, output = invoke("train", "sft", "--config", str(config), "--output-dir", "out")
+    assert code == 1 and "--resume" in output  # never silently overwrites a run
+
+
+def test_unknown_method_and_missing_data_are_explained(training_database: str) -> None:
+    code, output = invoke("train", "ppo", "--data", "x.jsonl")
+    assert code == 1 and "unknown method 'ppo'" in output
+    code, output = invoke("train", "sft")
+    assert code == 1 and "--data" in output
