@@ -42,7 +42,7 @@ def shared_arguments(job: TrainingJob) -> dict[str, Any]:
         "use_cpu": on_cpu,
         "bf16": bf16,
         "fp16": False,
-        "gradient_checkpointing": False,
+        "activation_checkpointing": False,  # TRL turns it on; ~30% slower per step on small models
         "num_train_epochs": config.epochs,
         "max_steps": config.max_steps,
         "learning_rate": config.effective_learning_rate,

@@ -1,0 +1,75 @@
+"""What the trainers see: loss only on answer tokens (never prompt or padding), batches padded to their
+longest example (not to a fixed 512), the chat template applied, one model in memory for DPO."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llm_feedback_loop.training.config import build_config
+from llm_feedback_loop.training.data import to_dataset
+from llm_feedback_loop.training.job import TrainingJob
+from llm_feedback_loop.training.runner import load_for_method, lora_config
+from tests.training.conftest import arithmetic_rows
+
+
+def job_for(method: str, tiny_model: Path, tmp_path: Path, **settings: object) -> TrainingJob:
+    config = build_config({"method": method, "data": "unused", "batch_size": 4, "device": "cpu", **settings})
+    model, tokenizer = load_for_method(config, str(tiny_model), "cpu")
+    return TrainingJob(
+        config=config,
+        model=model,
+        tokenizer=tokenizer,
+        train_dataset=to_dataset(arithmetic_rows(method, 8), config.method, chat_template=True),
+        eval_dataset=None,
+        output_dir=tmp_path / "out",
+        device="cpu",
+        peft_config=lora_config(config) if config.lora else None,
+    )
+
+
+def first_batch(trainer) -> dict:
+    return next(iter(trainer.get_train_dataloader()))
+
+
+def test_sft_loss_is_on_the_answer_and_its_end_token_only(tiny_model: Path, tmp_path: Path) -> None:
+    from llm_feedback_loop.training.sft import build_trainer
+
+    job = job_for("sft", tiny_model, tmp_path)
+    batch = first_batch(build_trainer(job))
+    tokenizer = job.tokenizer
+    longest = int(batch["attention_mask"].sum(dim=1).max())
+    assert batch["input_ids"].shape[1] == longest < 512  # padded to the longest example in the batch
+    for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"], strict=True):
+        assert all(label == -100 for label, keep in zip(labels, mask, strict=True) if not keep)  # no padding
+        trained = tokenizer.decode([token for token, label in zip(ids, labels, strict=True) if label != -100])
+        text = tokenizer.decode([token for token, keep in zip(ids, mask, strict=True) if keep])
+        assert text.startswith("<|im_start|>user\nWhat is")  # the chat template was applied
+        assert trained.endswith("<|im_end|>") and "What is" not in trained and "user" not in trained
+        assert trained.removesuffix("<|im_end|>").strip().endswith(".")  # the whole answer, e.g. "3 + 0 = 3."
+
+
+def test_dpo_pads_to_the_longest_pair_and_keeps_one_model(tiny_model: Path, tmp_path: Path) -> None:
+    from llm_feedback_loop.training.dpo import build_trainer
+
+    trainer = build_trainer(job_for("dpo", tiny_model, tmp_path, lora=True))
+    assert trainer.ref_model is None  # the reference is the base with the adapter disabled
+    batch = first_batch(trainer)
+    assert batch["input_ids"].shape[1] < 64
+
+
+def test_full_fine_tuning_dpo_precomputes_the_reference(tiny_model: Path, tmp_path: Path) -> None:
+    from llm_feedback_loop.training.dpo import build_trainer
+
+    trainer = build_trainer(job_for("dpo", tiny_model, tmp_path))
+    assert trainer.ref_model is None
+    assert "ref_chosen_logps" in trainer.train_dataset.column_names
+
+
+@pytest.mark.parametrize("method", ["kto", "reward"])
+def test_other_methods_pad_to_the_longest_example(method: str, tiny_model: Path, tmp_path: Path) -> None:
+    module = __import__(f"llm_feedback_loop.training.{method}", fromlist=["build_trainer"])
+    batch = first_batch(module.build_trainer(job_for(method, tiny_model, tmp_path)))
+    widths = [value.shape[1] for key, value in batch.items() if key.endswith("input_ids")]
+    assert widths and max(widths) < 64

@@ -1,0 +1,106 @@
+"""Training as real processes: Ctrl-C leaves a checkpoint and `--resume` continues from it; the same
+command under `accelerate launch` trains in 2 CPU processes (DDP) and records one run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.training.conftest import invoke, write_export
+
+
+def environment(database_url: str) -> dict[str, str]:
+    return os.environ | {
+        "DATABASE_URL": database_url,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def without_progress_bars(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if "it/s]" not in line and "examples/s]" not in line)
+
+
+def trainer_step(checkpoint: Path) -> int:
+    return json.loads((checkpoint / "trainer_state.json").read_text())["global_step"]
+
+
+def test_ctrl_c_leaves_a_checkpoint_and_resume_continues_it(training_database: str, tmp_path: Path) -> None:
+    data = write_export(tmp_path / "exports", "sft", count=24)
+    out = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "llm_feedback_loop", "train", "sft", "--data", str(data), "--lora"]
+    command += ["--output-dir", str(out), "--max-steps", "2000", "--batch-size", "4", "--save-steps", "5"]
+    process = subprocess.Popen(
+        command, env=environment(training_database), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    wait_for(out / "checkpoint-5" / "trainer_state.json", process)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    assert "interrupted" in output and "--resume" in output and "Traceback" not in output
+    checkpoints = sorted(out.glob("checkpoint-*"), key=trainer_step)
+    stopped_at = trainer_step(checkpoints[-1])
+    assert 5 < stopped_at < 2000  # a checkpoint of the step it stopped at, not only the periodic one
+    assert not (out / "model").exists()
+    code, shown = invoke("runs", "show", "1")
+    assert json.loads(shown)["status"] == "interrupted"
+
+    code, output = invoke("train", "--resume", "--output-dir", str(out), "--max-steps", str(stopped_at + 4))
+    assert code == 0, output
+    run = json.loads(invoke("runs", "show", "1")[1])  # the same run, continued
+    assert run["status"] == "completed" and run["metrics"]["global_step"] == stopped_at + 4
+    assert run["config"]["lora"] is True  # the interrupted run's settings, kept
+    assert (out / "model" / "adapter_config.json").is_file()
+    logged_steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert min(step for step in logged_steps if step > stopped_at) > stopped_at  # continued, not restarted
+    assert invoke("runs", "list")[1].count("completed") == 1
+
+
+def test_resume_without_a_checkpoint_is_explained(training_database: str, tmp_path: Path) -> None:
+    code, output = invoke("train", "--resume", "--output-dir", str(tmp_path / "nothing"))
+    assert code == 1 and "no run to resume" in output
+    code, output = invoke("train", "--resume")
+    assert code == 1 and "no interrupted run" in output
+
+
+def test_two_processes_under_accelerate_launch(training_database: str, tmp_path: Path) -> None:
+    data = write_export(tmp_path / "exports", "sft", count=24)
+    out = tmp_path / "ddp"
+    launcher = Path(sys.executable).with_name("accelerate")
+    command = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
+    command += ["--main_process_port", str(free_port())]
+    command += ["--mixed_precision", "no", "--dynamo_backend", "no", "-m", "llm_feedback_loop", "train", "sft"]
+    command += ["--data", str(data), "--output-dir", str(out), "--max-steps", "3", "--batch-size", "4"]
+    command += ["--device", "cpu", "--save-steps", "100"]
+    result = subprocess.run(
+        command, env=environment(training_database), capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, without_progress_bars(result.stdout + result.stderr)[-8000:]
+    assert "training in 2 processes" in result.stderr
+    run = json.loads(invoke("runs", "show", "1")[1])
+    assert run["status"] == "completed"
+    # 3 steps × 4 examples × 2 processes = 24 examples: one full epoch of the 24 rows.
+    assert run["metrics"]["epoch"] == 1.0
+    assert invoke("runs", "list")[1].count("completed") == 1  # one run recorded, by the main process only
+    assert (out / "model" / "model.safetensors").is_file()
