@@ -291,8 +291,7 @@ def train_command(
         console.print(
             f"run {run_id}: {run_config.method} on {len(training_data.train)} examples"
             f" ({len(training_data.test)} held out) from {parent_name or source}{' (LoRA)' if run_config.lora else ''}"
-            f"\n  output: {output_dir}"
-            + (f"\n  training in {world_size} processes" if world_size > 1 else "")
+            f"\n  output: {output_dir}" + (f"\n  training in {world_size} processes" if world_size > 1 else "")
         )
     if world_size > 1:
         from accelerate import PartialState

@@ -26,7 +26,7 @@ PAIR = {"prompt": "What is 2+2?", "chosen": "2 + 2 = 4.", "rejected": "5"}
         ("dpo", [PAIR, {"prompt": "q", "chosen": "a"}], 'pairs.jsonl:2: field "rejected" is missing'),
         ("dpo", [{"prompt": "", "chosen": "a", "rejected": "b"}], 'pairs.jsonl:1: field "prompt" is empty'),
         ("dpo", [{"prompt": "q", "chosen": 3, "rejected": "b"}], 'pairs.jsonl:1: field "chosen" must be text'),
-        ("dpo", [{"prompt": "q", "chosen": "a", "rejected": "a"}], "pairs.jsonl:1: fields \"chosen\" and"),
+        ("dpo", [{"prompt": "q", "chosen": "a", "rejected": "a"}], 'pairs.jsonl:1: fields "chosen" and'),
         ("sft", [{"prompt": "q", "chosen": "a", "rejected": "b"}], 'pairs.jsonl:1: field "completion" is missing'),
         ("kto", [{"prompt": "q", "completion": "a", "label": "yes"}], 'field "label" must be true or false'),
         (
@@ -74,7 +74,8 @@ def test_plain_text_rows_become_chat_messages() -> None:
     row = to_conversational(PAIR)
     assert row["prompt"] == [{"role": "user", "content": "What is 2+2?"}]
     assert row["chosen"] == [{"role": "assistant", "content": "2 + 2 = 4."}]
-    conversational = {"prompt": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}], "completion": "a"}
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]
+    conversational = {"prompt": messages, "completion": "a"}
     assert to_conversational(conversational)["prompt"] == conversational["prompt"]
     assert to_dataset([PAIR], "dpo", chat_template=False)[0] == PAIR
 
