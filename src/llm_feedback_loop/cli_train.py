@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llm_feedback_loop.cli_common import console, fail, load_settings, with_database
+from llm_feedback_loop.training.layout import CONFIG_FILE, ERROR_FILE
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -263,7 +264,7 @@ def train_command(
         if run_id is not None:
             queued, queued_dir = queued_run_settings(run_id)
             layers, output_dir = [queued, flags], output_dir or queued_dir
-            resume = resume or (queued_dir / "run.yaml").exists()
+            resume = resume or (queued_dir / CONFIG_FILE).exists()
         else:
             layers, output_dir = settings_layers(method, config, flags, resume, output_dir)
         run_config = build_config(*layers)
@@ -272,7 +273,7 @@ def train_command(
     output_dir = output_dir or Path(run_config.output_dir or default_output_dir(settings, run_config.method))
     output_dir = output_dir.resolve()
     run_config = run_config.model_copy(update={"output_dir": str(output_dir)})
-    if not resume and (output_dir / "run.yaml").exists():
+    if not resume and (output_dir / CONFIG_FILE).exists():
         raise fail(f"{output_dir} holds a run already: add --resume to continue it, or choose another --output-dir")
     rank, world_size = world()
     if run_config.from_db and world_size > 1:
@@ -312,8 +313,8 @@ def train_command(
             finish(run_id, "failed", error=str(error))
         raise fail(str(error)) from None
     except Exception as error:  # a failure inside the libraries: keep the traceback in the run's folder
-        (output_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
-        message = f"training failed: {type(error).__name__}: {error} (traceback in {output_dir / 'error.log'})"
+        (output_dir / ERROR_FILE).write_text(traceback.format_exc(), encoding="utf-8")
+        message = f"training failed: {type(error).__name__}: {error} (traceback in {output_dir / ERROR_FILE})"
         if rank == 0 and run_id is not None:
             finish(run_id, "failed", error=message)
         raise fail(message) from None

@@ -13,6 +13,7 @@ from llm_feedback_loop.settings import Settings
 from llm_feedback_loop.storage.engine import create_engine, create_session_factory
 from llm_feedback_loop.storage.migrate import upgrade_to_head
 from llm_feedback_loop.storage.writer import BatchedWriter
+from llm_feedback_loop.training.jobs import TrainingJobs
 
 
 @dataclass
@@ -22,6 +23,7 @@ class ServiceState:
     sessions: async_sessionmaker[AsyncSession]
     writer: BatchedWriter
     chat: ChatService
+    jobs: TrainingJobs
 
 
 @asynccontextmanager
@@ -34,7 +36,8 @@ async def open_service_state(settings: Settings) -> AsyncIterator[ServiceState]:
         await writer.start()
         chat = ChatService(settings, engine)  # loads no model until the first local chat
         try:
-            yield ServiceState(settings, engine, create_session_factory(engine), writer, chat)
+            jobs = TrainingJobs(settings.database_url)
+            yield ServiceState(settings, engine, create_session_factory(engine), writer, chat, jobs)
         finally:
             await chat.close()
             await writer.stop()

@@ -26,11 +26,15 @@ from llm_feedback_loop.training.callbacks import MetricsLog, StopOnSignal
 from llm_feedback_loop.training.config import TrainConfig
 from llm_feedback_loop.training.data import TrainingData, to_dataset
 from llm_feedback_loop.training.job import TrainingJob
+from llm_feedback_loop.training.layout import (
+    CONFIG_FILE,
+    MERGED_BASE_FOLDER,
+    METRICS_FILE,
+    MODEL_FOLDER,
+    last_checkpoint,
+)
 
 log = logging.getLogger(__name__)
-
-CONFIG_FILE = "run.yaml"
-MODEL_FOLDER = "model"
 
 
 class ResumeError(ValueError):
@@ -59,12 +63,6 @@ def saved_config(output_dir: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
-def last_checkpoint(output_dir: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return Path(found) if output_dir.is_dir() and (found := get_last_checkpoint(str(output_dir))) else None
-
-
 def prepare_base(source: str | None, output_dir: Path) -> str:
     """A folder (or hub id) `from_pretrained` can load. A LoRA adapter parent is merged into its base
     once and saved under OUTPUT_DIR/base, so every method (and a new adapter) can start from it."""
@@ -72,7 +70,7 @@ def prepare_base(source: str | None, output_dir: Path) -> str:
     path = Path(resolved)
     if not (path.is_dir() and adapter_base(path) is not None):
         return str(path.resolve()) if path.exists() else resolved
-    merged = output_dir / "base"
+    merged = output_dir / MERGED_BASE_FOLDER
     if not (merged / "config.json").is_file():
         log.warning("the parent %s is a LoRA adapter: merging it into its base, in %s", source, merged)
         loaded = load_model(resolved, device="cpu", dtype="float32")
@@ -162,7 +160,7 @@ def train(
         output_dir=output_dir,
         device=device,
         peft_config=lora_config(config) if config.lora else None,
-        callbacks=[stopper, MetricsLog(output_dir / "metrics.jsonl")],
+        callbacks=[stopper, MetricsLog(output_dir / METRICS_FILE)],
     )
     trainer = import_module(f"llm_feedback_loop.training.{config.method}").build_trainer(job)
     started = time.perf_counter()
