@@ -36,7 +36,8 @@ saves its model to a fresh output folder at the end (deleted afterwards unless -
                 peak is recorded as `launcher_peak_rss_mb`, the floor under every figure
   CPU           the child's user+system time / wall time (100% = one core); `other CPU` is the rest of the
                 machine's busy time over the run (from /proc/stat): a row marked `*` was measured while other
-                processes used more than 15% of a core
+                processes used more than 15% of a core (before each run the script waits up to `--quiet-wait`
+                seconds, default 60, for the machine to be idle)
 
 Targets (the issue): ours at least 3x the original's speed at no more than 50% of its peak memory, and at least
 as fast as TRL's defaults. Figures are printed and written as JSON to bench/results/training.json.
@@ -312,6 +313,17 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_for_quiet(max_wait_s: float, busy_percent: float = 20.0) -> float:
+    """Wait (up to max_wait_s) until the machine is idle but for busy_percent of one core; the seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < max_wait_s:
+        before = machine_busy_seconds()
+        time.sleep(1.0)
+        if 100 * (machine_busy_seconds() - before) <= busy_percent:
+            break
+    return time.perf_counter() - started
+
+
 def launcher_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -374,9 +386,13 @@ def folder_mb(folder: Path) -> float | None:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
 
 
-def run_row(row: Row, workdir: Path, env: dict[str, str], timeout: float, output_dir: Path) -> Row:
+def run_row(row: Row, workdir: Path, env: dict[str, str], args: argparse.Namespace, output_dir: Path) -> Row:
     stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
+    timeout = args.timeout
     print(f"\n== {row.method} / {row.trainer}: {' '.join(row.command)}", flush=True)
+    waited = wait_for_quiet(args.quiet_wait)
+    if waited > 2.0:
+        print(f"   (waited {waited:.0f} s for other processes to leave the CPU)", flush=True)
     busy_before, self_before = machine_busy_seconds(), launcher_cpu_seconds()
     started = time.perf_counter()
     try:
@@ -580,6 +596,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-lora", action="store_true", help="skip the `ours --lora` rows")
     parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of every child (default 1)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds before a child is killed (1800)")
+    parser.add_argument(
+        "--quiet-wait", type=float, default=60.0, help="before each run, wait up to this long for an idle machine (60)"
+    )
     parser.add_argument("--keep-outputs", type=Path, help="keep the data and the trained models in this folder")
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS})")
     # Child modes (this file run as a subprocess).
@@ -621,7 +640,7 @@ def run_all(args: argparse.Namespace, tmp: Path, methods: list[str], trainers: l
             out = workdir / "out"
             command = trainer_command(trainer, method, model, data[method], out, args)
             row = Row(method=method, trainer=trainer, command=command, examples=args.examples, epochs=args.epochs)
-            rows.append(run_row(row, workdir, env, args.timeout, out))
+            rows.append(run_row(row, workdir, env, args, out))
             if not args.keep_outputs:
                 shutil.rmtree(out, ignore_errors=True)
     return model, rows

@@ -123,3 +123,34 @@ def test_unknown_method_and_missing_data_are_explained(training_database: str) -
     assert code == 1 and "unknown method 'ppo'" in output
     code, output = invoke("train", "sft")
     assert code == 1 and "--data" in output
+
+
+def test_from_db_exports_and_trains_in_one_step(training_database: str, tmp_path: Path) -> None:
+    """Comparisons in the original project's format, imported, then `--from-db`: export + DPO in one command."""
+    documents = [
+        {
+            "prompt": f"What is {a} + {b}?",
+            "responses": [
+                {"id": "1", "text": f"{a} + {b} = {a + b + 1}."},
+                {"id": "2", "text": f"{a} + {b} = {a + b}."},
+            ],
+            "ranking": [1, 0],
+        }
+        for a in range(4)
+        for b in range(5)
+    ]
+    feedback = tmp_path / "feedback.jsonl"
+    feedback.write_text("".join(json.dumps(document) + "\n" for document in documents))
+    code, output = invoke("import", str(feedback))
+    assert code == 0, output
+    code, output = invoke("train", "dpo", "--from-db", "--test-size", "0.25", "--output-dir", "fromdb", *FAST)
+    assert code == 0, output
+    run = run_show(1)
+    assert run["config"]["from_db"] is True
+    assert sum(run["dataset"]["rows"].values()) == 20 and run["dataset"]["rows"]["test"] > 0
+    assert run["dataset"]["manifest"]["options"]["kind"] == "dpo"  # the export's manifest, kept with the run
+    assert set(run["dataset"]["files"]) == {"dpo.train.jsonl", "dpo.test.jsonl"}
+    assert "preference_accuracy" in run["metrics"]
+    exported = (tmp_path / "fromdb" / "data" / "dpo.train.jsonl").read_text().splitlines()
+    first = json.loads(exported[0])
+    assert first["chosen"][0]["role"] == "assistant" and first["chosen"] != first["rejected"]

@@ -125,13 +125,16 @@ def summarize(trainer: Any, train_output: Any | None) -> dict[str, Any]:
 
 
 def save_result(trainer: Any, config: TrainConfig, tokenizer: Any, model_dir: Path) -> None:
-    """The trained model, LoRA adapter, or base with the adapter merged in, with its tokenizer."""
+    """The trained model, LoRA adapter, or base with the adapter merged in, with its tokenizer. Called in
+    every process: `save_model` gathers sharded (FSDP/DeepSpeed) weights and writes from the main one."""
+    main = trainer.is_world_process_zero()
     if config.lora and config.merge:
-        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
-        merged.save_pretrained(model_dir)
+        if main:
+            trainer.accelerator.unwrap_model(trainer.model).merge_and_unload().save_pretrained(model_dir)
     else:
         trainer.save_model(str(model_dir))
-    tokenizer.save_pretrained(model_dir)
+    if main:
+        tokenizer.save_pretrained(model_dir)
 
 
 def train(
@@ -171,8 +174,7 @@ def train(
     if stopper.stopped:
         return RunOutcome("interrupted", output_dir, None, metrics, resumed_from)
     model_dir = output_dir / MODEL_FOLDER
-    if trainer.is_world_process_zero():
-        save_result(trainer, config, tokenizer, model_dir)
+    save_result(trainer, config, tokenizer, model_dir)
     if job.eval_dataset is not None:
         metrics.update(trainer.evaluate())
         if "eval_rewards/accuracies" in metrics:  # DPO: chosen scored above rejected by the implicit reward
