@@ -373,11 +373,16 @@ def train_seconds_from(summary: dict[str, Any] | None, output: str) -> float | N
     return float(matches[-1]) if matches else None
 
 
-def steps_from(summary: dict[str, Any] | None) -> int | None:
+STEPS_LINE = re.compile(r"\bsteps:\s*(\d+)")
+
+
+def steps_from(summary: dict[str, Any] | None, output: str) -> int | None:
+    """The optimizer steps a child printed: a key of its JSON summary, else a `steps: N` line."""
     for key in ("steps", "global_step", "train_steps"):
         if summary and isinstance(summary.get(key), int):
             return int(summary[key])
-    return None
+    matches = STEPS_LINE.findall(output)
+    return int(matches[-1]) if matches else None
 
 
 def folder_mb(folder: Path) -> float | None:
@@ -426,7 +431,7 @@ def run_row(row: Row, workdir: Path, env: dict[str, str], args: argparse.Namespa
     row.train_s = train_seconds_from(row.child_summary, out_text + err_text)
     if row.train_s:
         row.train_examples_per_s = row.examples * row.epochs / row.train_s
-    row.steps = steps_from(row.child_summary)
+    row.steps = steps_from(row.child_summary, out_text + err_text)
     row.output_mb = folder_mb(output_dir)
     print("   " + row_line(row), flush=True)
     return row

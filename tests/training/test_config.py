@@ -43,6 +43,7 @@ def test_learning_rate_defaults_depend_on_method_and_lora() -> None:
         ({"method": "sft", "data": "x", "merge": True}, "--merge"),
         ({"method": "sft", "data": "x", "batch_size": 0}, "batch_size"),
         ({"method": "sft", "data": "x", "test_size": 1.5}, "test_size"),
+        ({"method": "sft", "data": "x", "report_to": ["surely_not_a_logger"]}, "pip install surely_not_a_logger"),
     ],
 )
 def test_bad_settings_are_named(settings: dict, named: str) -> None:

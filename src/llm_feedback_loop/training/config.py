@@ -6,11 +6,12 @@ given with `--config`, the command's flags. The effective settings are saved wit
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Method = Literal["sft", "dpo", "kto", "reward"]
 METHODS: tuple[Method, ...] = ("sft", "dpo", "kto", "reward")
@@ -18,6 +19,9 @@ METHODS: tuple[Method, ...] = ("sft", "dpo", "kto", "reward")
 # TRL's defaults (SFT 2e-5, DPO/KTO 1e-6) suit large pretrained models; small ones need larger steps.
 FULL_FINE_TUNING_LEARNING_RATE: dict[Method, float] = {"sft": 5e-5, "dpo": 5e-6, "kto": 5e-6, "reward": 5e-5}
 LORA_LEARNING_RATE: dict[Method, float] = {"sft": 2e-4, "dpo": 5e-5, "kto": 5e-5, "reward": 2e-4}
+
+
+REPORTER_MODULES: dict[str, tuple[str, ...]] = {"tensorboard": ("tensorboard", "tensorboardX")}
 
 
 class ConfigError(ValueError):
@@ -79,6 +83,16 @@ class TrainConfig(BaseModel):
         if self.merge and not self.lora:
             raise ValueError("--merge only applies with --lora")
         return self
+
+    @field_validator("report_to")
+    @classmethod
+    def reporters_installed(cls, reporters: list[str]) -> list[str]:
+        """A metrics logger that is not installed is named now, not after the model has loaded."""
+        for reporter in reporters:
+            modules = REPORTER_MODULES.get(reporter, (reporter,))
+            if reporter != "none" and not any(importlib.util.find_spec(module) for module in modules):
+                raise ValueError(f"{reporter} is not installed: pip install {modules[0]}")
+        return reporters
 
     @property
     def effective_learning_rate(self) -> float:
