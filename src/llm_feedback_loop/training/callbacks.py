@@ -44,6 +44,20 @@ class StopOnSignal(TrainerCallback):
         self._previous.clear()
 
 
+class SkipFinalCheckpoint(TrainerCallback):
+    """transformers saves a checkpoint (weights and optimizer state: 3× the model) when training ends, on
+    top of the final model we save anyway; a completed run never resumes, so that write is skipped."""
+
+    def __init__(self, stopper: StopOnSignal) -> None:
+        self.stopper = stopper
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        at_end = state.max_steps > 0 and state.global_step >= state.max_steps
+        if at_end and not self.stopper.stopped and state.global_step % args.save_steps != 0:
+            control.should_save = False
+        return control
+
+
 class MetricsLog(TrainerCallback):
     """Appends every log entry (loss, learning rate, epoch, step) to a JSON Lines file."""
 

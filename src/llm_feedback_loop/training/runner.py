@@ -22,7 +22,7 @@ from typing import Any, Literal
 import yaml
 
 from llm_feedback_loop.models.loader import adapter_base, load_model, load_tokenizer, resolve_device, resolve_source
-from llm_feedback_loop.training.callbacks import MetricsLog, StopOnSignal
+from llm_feedback_loop.training.callbacks import MetricsLog, SkipFinalCheckpoint, StopOnSignal
 from llm_feedback_loop.training.config import TrainConfig
 from llm_feedback_loop.training.data import TrainingData, to_dataset
 from llm_feedback_loop.training.job import TrainingJob
@@ -163,7 +163,7 @@ def train(
         output_dir=output_dir,
         device=device,
         peft_config=lora_config(config) if config.lora else None,
-        callbacks=[stopper, MetricsLog(output_dir / METRICS_FILE)],
+        callbacks=[stopper, SkipFinalCheckpoint(stopper), MetricsLog(output_dir / METRICS_FILE)],
     )
     trainer = import_module(f"llm_feedback_loop.training.{config.method}").build_trainer(job)
     started = time.perf_counter()
