@@ -207,6 +207,9 @@ def train_command(
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimizer steps.")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Default: by method, LoRA or not.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Examples per step per process (default 8).")] = None,
+    micro_batch_size: Annotated[
+        int | None, typer.Option(help="Examples per forward pass (default: 2 on CPU, the batch on GPU).")
+    ] = None,
     max_length: Annotated[int | None, typer.Option(help="Tokens per example (default 1024).")] = None,
     lora: Annotated[bool | None, typer.Option("--lora/--no-lora", help="Train a LoRA adapter (PEFT).")] = None,
     merge: Annotated[bool | None, typer.Option("--merge/--no-merge", help="With --lora: save it merged.")] = None,
@@ -246,6 +249,7 @@ def train_command(
         "max_steps": max_steps,
         "learning_rate": learning_rate,
         "batch_size": batch_size,
+        "micro_batch_size": micro_batch_size,
         "max_length": max_length,
         "lora": lora,
         "merge": merge,

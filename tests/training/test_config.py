@@ -59,3 +59,13 @@ def test_a_config_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
     path.write_text("method: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         read_yaml(path)
+
+
+def test_micro_batches_always_add_up_to_the_batch() -> None:
+    from llm_feedback_loop.training.job import micro_batches
+
+    assert micro_batches(8, 2) == (2, 4)
+    assert micro_batches(8, 8) == (8, 1)
+    assert micro_batches(9, 2) == (1, 9)  # 2 does not divide 9: one example per pass, nine passes
+    assert micro_batches(6, 4) == (3, 2)
+    assert micro_batches(1, 2) == (1, 1)

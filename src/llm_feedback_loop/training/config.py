@@ -50,8 +50,13 @@ class TrainConfig(BaseModel):
     epochs: float = Field(default=2.0, gt=0)
     max_steps: int = Field(default=-1, description="Stop after this many optimizer steps (-1: run the epochs).")
     learning_rate: float | None = Field(default=None, gt=0, description="Default: by method, and LoRA or not.")
-    batch_size: int = Field(default=8, ge=1)
-    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=8, ge=1, description="Examples per optimizer step (per process).")
+    micro_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Examples per forward pass; batch_size is reached by gradient accumulation. "
+        "Default: 2 on CPU (lower peak memory, and faster there), batch_size on a GPU.",
+    )
     max_length: int = Field(default=1024, ge=8, description="Tokens per example; longer ones are truncated.")
     warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
     weight_decay: float = Field(default=0.0, ge=0.0)
