@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format bench clean
+.PHONY: run test install lint format bench bench-training clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is needed (PYTHON=$(PYTHON))"; exit 1; }
@@ -33,6 +33,9 @@ format: $(STAMP)
 
 bench: $(STAMP)  ## ingest and export benchmark; prints its figures
 	$(BIN)/python bench/bench_feedback.py
+
+bench-training: $(STAMP)  ## our SFT/DPO vs the original's trainer and TRL's defaults on SmolLM2 (~15 min)
+	$(BIN)/python bench/bench_training.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -107,16 +107,18 @@ def export_for_training(config: TrainConfig, output_dir: Path) -> Path:
 
 def start_run(
     config: TrainConfig, output_dir: Path, data: TrainingData, run_id: int | None, resume: bool, settings: Settings
-) -> tuple[int, str | None, str | None]:
-    """Record the run as running (a new row, or the queued/interrupted one it continues).
-    Returns (run id, parent version name, the source to load)."""
+) -> tuple[int, str | None, str | None, TrainConfig]:
+    """Record the run as running (a new row, or the queued/interrupted one it continues). The settings are
+    pinned to the parent it resolved to (a resumed run keeps its parent even if another version is active).
+    Returns (run id, parent version name, the source to load, the pinned settings)."""
     from llm_feedback_loop.models.registry import RegistryError
     from llm_feedback_loop.storage.tables import TrainingRun
     from llm_feedback_loop.training.runs import create_run, mark_running, parent_of, resumable_run
 
-    async def run(engine: AsyncEngine) -> tuple[int, str | None, str | None]:
+    async def run(engine: AsyncEngine) -> tuple[int, str | None, str | None, TrainConfig]:
         async with session_of(engine) as session:
             parent, source = await parent_of(session, config.model, settings.base_model)
+            pinned = config.model_copy(update={"model": str(parent.id) if parent else source})
             existing = None
             if run_id is not None:
                 existing = await session.get(TrainingRun, run_id)
@@ -124,10 +126,10 @@ def start_run(
                 existing = await resumable_run(session, output_dir)
             lineage = data.lineage()
             if existing is not None:
-                await mark_running(session, existing, config, parent=parent, base_source=source, dataset=lineage)
-                return existing.id, parent.name if parent else None, source
-            created = await create_run(session, config, output_dir, parent=parent, base_source=source, dataset=lineage)
-            return created.id, parent.name if parent else None, source
+                await mark_running(session, existing, pinned, parent=parent, base_source=source, dataset=lineage)
+                return existing.id, parent.name if parent else None, source, pinned
+            created = await create_run(session, pinned, output_dir, parent=parent, base_source=source, dataset=lineage)
+            return created.id, parent.name if parent else None, source, pinned
 
     try:
         return with_database(run)
@@ -292,7 +294,9 @@ def train_command(
         raise fail(str(error)) from None
 
     if rank == 0:
-        run_id, parent_name, source = start_run(run_config, output_dir, training_data, run_id, resume, settings)
+        run_id, parent_name, source, run_config = start_run(
+            run_config, output_dir, training_data, run_id, resume, settings
+        )
         console.print(
             f"run {run_id}: {run_config.method} on {len(training_data.train)} examples"
             f" ({len(training_data.test)} held out) from {parent_name or source}{' (LoRA)' if run_config.lora else ''}"

@@ -13,6 +13,7 @@ Output folder layout:
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -147,7 +148,8 @@ def train(
     checkpoint = last_checkpoint(output_dir) if resume else None
     if resume and checkpoint is None:
         raise ResumeError(f"no checkpoint in {output_dir} to resume from; start the run again without --resume")
-    save_config(config, output_dir)
+    if int(os.environ.get("RANK", "0")) == 0:  # under accelerate launch, the main process's settings
+        save_config(config, output_dir)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     base = prepare_base(base_source, output_dir)
