@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llm_feedback_loop.cli_common import console, fail, load_settings, with_database
-from llm_feedback_loop.training.layout import CONFIG_FILE, ERROR_FILE
+from llm_feedback_loop.training.layout import ERROR_FILE, MODEL_FOLDER, last_checkpoint
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -43,6 +43,24 @@ def session_of(engine: AsyncEngine) -> Any:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     return AsyncSession(engine, expire_on_commit=False)
+
+
+def check_output_dir(output_dir: Path, resume: bool) -> None:
+    """A fresh run never writes over another's checkpoints or model; --resume needs a checkpoint and an
+    unfinished run. A folder whose run failed before its first checkpoint can simply be started again."""
+    finished = (output_dir / MODEL_FOLDER).exists()
+    checkpoint = last_checkpoint(output_dir)
+    if resume and finished:
+        raise fail(
+            f"the run in {output_dir} completed (its model is in {output_dir / MODEL_FOLDER}): nothing to resume"
+        )
+    if resume and checkpoint is None:
+        raise fail(f"no checkpoint in {output_dir} to resume from; start the run again without --resume")
+    if not resume and (finished or checkpoint is not None):
+        advice = (
+            "choose another --output-dir" if finished else "add --resume to continue it, or choose another --output-dir"
+        )
+        raise fail(f"{output_dir} holds a run already: {advice}")
 
 
 def default_output_dir(settings: Settings, method: str) -> Path:
@@ -181,17 +199,21 @@ def queued_run_settings(run_id: int) -> tuple[dict[str, Any], Path]:
     return found.config, Path(found.output_dir)
 
 
+def number(value: Any, spec: str = ".4f") -> str:
+    return format(value, spec) if isinstance(value, int | float) else "n/a"
+
+
 def print_metrics(metrics: dict[str, Any]) -> None:
     shown = {
         "steps": metrics.get("global_step"),
-        "loss": f"{metrics.get('first_loss') or 0:.4f} → {metrics.get('last_loss') or 0:.4f}",
+        "loss": f"{number(metrics.get('first_loss'))} → {number(metrics.get('last_loss'))}",
         "examples/s": metrics.get("train_samples_per_second"),
         "wall s": metrics.get("wall_seconds"),
     }
     if "preference_accuracy" in metrics:
-        shown["held-out preference accuracy"] = f"{metrics['preference_accuracy']:.3f}"
+        shown["held-out preference accuracy"] = number(metrics["preference_accuracy"], ".3f")
     if "eval_loss" in metrics:
-        shown["held-out loss"] = f"{metrics['eval_loss']:.4f}"
+        shown["held-out loss"] = number(metrics["eval_loss"])
     console.print("  " + "   ".join(f"{key}: {value}" for key, value in shown.items() if value is not None))
 
 
@@ -270,7 +292,6 @@ def train_command(
         if run_id is not None:
             queued, queued_dir = queued_run_settings(run_id)
             layers, output_dir = [queued, flags], output_dir or queued_dir
-            resume = resume or (queued_dir / CONFIG_FILE).exists()
         else:
             layers, output_dir = settings_layers(method, config, flags, resume, output_dir)
         run_config = build_config(*layers)
@@ -279,8 +300,7 @@ def train_command(
     output_dir = output_dir or Path(run_config.output_dir or default_output_dir(settings, run_config.method))
     output_dir = output_dir.resolve()
     run_config = run_config.model_copy(update={"output_dir": str(output_dir)})
-    if not resume and (output_dir / CONFIG_FILE).exists():
-        raise fail(f"{output_dir} holds a run already: add --resume to continue it, or choose another --output-dir")
+    check_output_dir(output_dir, resume)
     rank, world_size = world()
     if run_config.from_db and world_size > 1:
         raise fail("--from-db exports in one process: export first (`llmfl export`), then train with --data")
@@ -311,10 +331,19 @@ def train_command(
 
     try:
         outcome = train(run_config, training_data, output_dir, source, resume=resume)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training began (loading, reference pass)
+        resumable = last_checkpoint(output_dir) is not None
         if rank == 0 and run_id is not None:
-            finish(run_id, "interrupted", error="stopped by Ctrl-C before a checkpoint was saved")
-        console.print("[yellow]stopped[/yellow]")
+            if resumable:
+                finish(
+                    run_id, "interrupted", error="stopped at once by a second Ctrl-C; resumes from the last checkpoint"
+                )
+            else:
+                finish(run_id, "failed", error="stopped before the first checkpoint; start it again")
+        console.print(
+            "[yellow]stopped[/yellow]"
+            + (f"; continue with: llmfl train --resume --output-dir {output_dir}" if resumable else "")
+        )
         raise typer.Exit(code=EXIT_INTERRUPTED) from None
     except (ModelLoadError, ResumeError, DatasetError, ConfigError, OSError) as error:
         if rank == 0 and run_id is not None:

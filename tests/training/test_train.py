@@ -78,7 +78,7 @@ def test_lora_then_dpo_on_the_result(training_database: str, tmp_path: Path, tin
         not torch.equal(p, q) for p, q in zip(merged.state_dict().values(), base.state_dict().values(), strict=True)
     )
 
-    dpo_data = write_export(tmp_path / "exports", "dpo")
+    dpo_data = write_export(tmp_path / "exports", "dpo", count=16, test=8)  # evaluated before the merge
     code, output = invoke(
         "train", "dpo", "--data", str(dpo_data), "--model", "2", "--lora", "--merge", "--output-dir", "dpo", *FAST
     )
@@ -87,6 +87,7 @@ def test_lora_then_dpo_on_the_result(training_database: str, tmp_path: Path, tin
     assert (tmp_path / "dpo" / "model" / "model.safetensors").is_file()  # --merge: a full model
     run = run_show(2)
     assert run["parent_version_id"] == 2 and run["output_version_id"] == 3
+    assert 0.0 <= run["metrics"]["preference_accuracy"] <= 1.0
 
 
 def test_mode_alias_of_the_original_trainer(training_database: str, tmp_path: Path) -> None:
@@ -115,7 +116,7 @@ def test_the_yaml_config_is_used_and_saved_with_the_run(training_database: str, 
     saved = run_show(1)["config"]
     assert saved["max_steps"] == 2 and saved["batch_size"] == 2 and saved["learning_rate"] == 0.002
     code, output = invoke("train", "sft", "--config", str(config), "--output-dir", "out")
-    assert code == 1 and "--resume" in output  # never silently overwrites a run
+    assert code == 1 and "holds a run already" in output  # never silently overwrites a run
 
 
 def test_unknown_method_and_missing_data_are_explained(training_database: str) -> None:
@@ -154,3 +155,41 @@ def test_from_db_exports_and_trains_in_one_step(training_database: str, tmp_path
     exported = (tmp_path / "fromdb" / "data" / "dpo.train.jsonl").read_text().splitlines()
     first = json.loads(exported[0])
     assert first["chosen"][0]["role"] == "assistant" and first["chosen"] != first["rejected"]
+
+
+def test_a_diverging_run_is_recorded_with_null_metrics(training_database: str, tmp_path: Path) -> None:
+    """A loss that turns NaN must not make the run (or the list of runs) unreadable."""
+    data = write_export(tmp_path / "exports", "sft", count=16, test=4)
+    args = ("train", "sft", "--data", str(data), "--output-dir", "nan", "--learning-rate", "1e30")
+    code, output = invoke(*args, *FAST[:4], "--device", "cpu")
+    assert code == 0, output
+    run = run_show(1)
+    assert run["status"] == "completed"
+    assert run["metrics"]["eval_loss"] is None or run["metrics"]["eval_loss"] == run["metrics"]["eval_loss"]
+    assert invoke("runs", "list")[0] == 0
+    for line in (tmp_path / "nan" / "metrics.jsonl").read_text().splitlines():
+        json.loads(line)  # strict JSON: no NaN
+
+
+def test_output_folders_are_never_overwritten_or_dead_ends(training_database: str, tmp_path: Path) -> None:
+    data = write_export(tmp_path / "exports", "sft")
+    code, output = invoke("train", "sft", "--data", str(data), "--model", "/no/such/model", "--output-dir", "out")
+    assert code == 1 and "does not exist" in output
+    code, output = invoke("train", "sft", "--data", str(data), "--output-dir", "out", *FAST)
+    assert code == 0, output  # a run that failed before its first checkpoint can be started again
+    code, output = invoke("train", "--resume", "--output-dir", "out")
+    assert code == 1 and "nothing to resume" in " ".join(output.split())
+    code, output = invoke("train", "sft", "--data", str(data), "--output-dir", "out", *FAST)
+    assert code == 1 and "holds a run already" in output
+    assert [run_show(run)["status"] for run in (1, 2)] == ["failed", "completed"]
+
+
+def test_kto_keeps_two_examples_per_pass(training_database: str, tmp_path: Path) -> None:
+    data = write_export(tmp_path / "exports", "kto")
+    args = ("train", "kto", "--data", str(data), "--max-steps", "2", "--learning-rate", "1e-3", "--device", "cpu")
+    code, output = invoke(*args, "--batch-size", "3", "--output-dir", "odd")
+    assert code == 0, output  # 3 is not a multiple of the CPU micro-batch (2): one pass of 3
+    code, output = invoke(*args, "--batch-size", "1", "--output-dir", "one")
+    assert code == 1 and "batch_size and micro_batch_size >= 2" in output
+    code, output = invoke(*args, "--device", "cuda:1", "--output-dir", "gpu")
+    assert code == 1 and "CUDA_VISIBLE_DEVICES" in output

@@ -174,3 +174,4 @@ class TrainingRun(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pid: Mapped[int | None] = mapped_column(Integer)  # the process training it, while queued or running
+    host: Mapped[str | None] = mapped_column(String(255))  # the machine that process runs on

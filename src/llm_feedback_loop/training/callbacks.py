@@ -4,12 +4,20 @@ metrics log (`metrics.jsonl` in the run's folder) that the CLI, the API and the 
 from __future__ import annotations
 
 import json
+import math
 import signal
 import threading
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+
+
+def finite(metrics: dict[str, Any]) -> dict[str, Any]:
+    """NaN and infinities as None: JSON (and PostgreSQL's json type) has no spelling for them."""
+    return {
+        key: None if isinstance(value, float) and not math.isfinite(value) else value for key, value in metrics.items()
+    }
 
 
 class StopOnSignal(TrainerCallback):
@@ -68,5 +76,9 @@ class MetricsLog(TrainerCallback):
         if not logs or not state.is_world_process_zero:
             return
         entry = {"step": state.global_step, "epoch": state.epoch, **logs}
+        entry = {
+            key: None if isinstance(value, float) and not math.isfinite(value) else value
+            for key, value in entry.items()
+        }
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry, default=float) + "\n")

@@ -21,6 +21,7 @@ FULL_FINE_TUNING_LEARNING_RATE: dict[Method, float] = {"sft": 5e-5, "dpo": 5e-6,
 LORA_LEARNING_RATE: dict[Method, float] = {"sft": 2e-4, "dpo": 5e-5, "kto": 5e-5, "reward": 2e-4}
 
 
+DEVICES = ("auto", "cpu", "cuda")
 REPORTER_MODULES: dict[str, tuple[str, ...]] = {"tensorboard": ("tensorboard", "tensorboardX")}
 
 
@@ -87,6 +88,11 @@ class TrainConfig(BaseModel):
             raise ValueError("give either --data or --from-db, not both")
         if self.merge and not self.lora:
             raise ValueError("--merge only applies with --lora")
+        if self.method == "kto" and (self.batch_size < 2 or (self.micro_batch_size or 2) < 2):
+            raise ValueError("KTO compares each answer with others in its batch: batch_size and micro_batch_size >= 2")
+        if self.device not in DEVICES:
+            hint = "; choose a GPU with CUDA_VISIBLE_DEVICES=N" if self.device.startswith("cuda:") else ""
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}{hint}")
         return self
 
     @field_validator("report_to")

@@ -171,7 +171,10 @@ def load_datasets_folder(path: Path, method: Method) -> TrainingData:
     except (FileNotFoundError, ValueError) as error:
         raise DatasetError(f"{path} is not a datasets folder (`llmfl export --as-dataset`): {error}") from None
     manifest_file = path / "manifest.json"
-    manifest = json.loads(manifest_file.read_text(encoding="utf-8")) if manifest_file.is_file() else None
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8")) if manifest_file.is_file() else None
+    except (OSError, json.JSONDecodeError) as error:
+        raise DatasetError(f"{manifest_file} is not a readable manifest: {error}") from None
     check_manifest_kind(manifest, method, str(path))
     parts = loaded if isinstance(loaded, DatasetDict) else DatasetDict(train=loaded)
     if "train" not in parts:

@@ -47,6 +47,8 @@ def shared_arguments(job: TrainingJob) -> dict[str, Any]:
     micro, accumulation = micro_batches(
         config.batch_size, config.micro_batch_size or (MICRO_BATCH_ON_CPU if on_cpu else config.batch_size)
     )
+    if config.method == "kto" and micro < 2:  # KTO's KL term needs at least 2 examples per forward pass
+        micro, accumulation = config.batch_size, 1
     bf16 = False
     if not on_cpu:
         import torch

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 
 from llm_feedback_loop.models.loader import adapter_base, load_model, load_tokenizer, resolve_device, resolve_source
-from llm_feedback_loop.training.callbacks import MetricsLog, SkipFinalCheckpoint, StopOnSignal
+from llm_feedback_loop.training.callbacks import MetricsLog, SkipFinalCheckpoint, StopOnSignal, finite
 from llm_feedback_loop.training.config import TrainConfig
 from llm_feedback_loop.training.data import TrainingData, to_dataset
 from llm_feedback_loop.training.job import TrainingJob
@@ -174,13 +174,13 @@ def train(
     metrics["wall_seconds"] = round(time.perf_counter() - started, 3)
     resumed_from = checkpoint.name if checkpoint else None
     if stopper.stopped:
-        return RunOutcome("interrupted", output_dir, None, metrics, resumed_from)
-    model_dir = output_dir / MODEL_FOLDER
-    save_result(trainer, config, tokenizer, model_dir)
-    if job.eval_dataset is not None:
+        return RunOutcome("interrupted", output_dir, None, finite(metrics), resumed_from)
+    if job.eval_dataset is not None:  # before saving: --merge folds the adapter the reference needs
         metrics.update(trainer.evaluate())
         if "eval_rewards/accuracies" in metrics:  # DPO: chosen scored above rejected by the implicit reward
             metrics["preference_accuracy"] = metrics["eval_rewards/accuracies"]
         elif "eval_accuracy" in metrics:  # reward model: chosen scored above rejected
             metrics["preference_accuracy"] = metrics["eval_accuracy"]
-    return RunOutcome("completed", output_dir, model_dir, metrics, resumed_from)
+    model_dir = output_dir / MODEL_FOLDER
+    save_result(trainer, config, tokenizer, model_dir)
+    return RunOutcome("completed", output_dir, model_dir, finite(metrics), resumed_from)

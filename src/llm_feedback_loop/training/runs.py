@@ -7,6 +7,7 @@ checkpoint: `llmfl train --resume` continues them in the same row.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ async def create_run(
         output_dir=str(output_dir),
         started_at=now if status == "running" else None,
         pid=os.getpid() if status == "running" else None,
+        host=socket.gethostname(),
     )
     session.add(run)
     await session.commit()
@@ -111,6 +113,7 @@ async def mark_running(
     run.started_at = run.started_at or utc_now()
     run.finished_at = None
     run.pid = os.getpid()
+    run.host = socket.gethostname()
     await session.commit()
     return run
 
@@ -177,10 +180,16 @@ def process_alive(pid: int | None) -> bool:
 
 
 async def settle_orphans(session: AsyncSession) -> None:
-    """Runs still marked queued/running whose process is gone (killed, machine restarted) become failed."""
-    orphans = await session.scalars(select(TrainingRun).where(TrainingRun.status.in_(UNFINISHED)))
+    """Runs of this machine still marked queued/running whose process is gone (killed, machine restarted)
+    become failed. Other machines' runs (a shared PostgreSQL) are theirs to judge; a queued run without a
+    pid is being launched."""
+    orphans = await session.scalars(
+        select(TrainingRun).where(TrainingRun.status.in_(UNFINISHED), TrainingRun.host == socket.gethostname())
+    )
     changed = False
     for run in orphans:
+        if run.status == "queued" and run.pid is None:
+            continue
         if not process_alive(run.pid):
             run.status = "failed"
             run.error = run.error or "the training process ended without reporting (killed, or the machine restarted)"

@@ -54,9 +54,19 @@ async def start_run(config: TrainConfig, state: StateDep, session: SessionDep) -
         raise HTTPException(status_code=409, detail=f"output_dir: {output_dir} holds a run already")
     config = config.model_copy(update={"output_dir": str(output_dir)})
     run = await create_run(session, config, output_dir, status="queued")
-    run.pid = state.jobs.launch(run.id, output_dir)
-    await session.commit()
+    await launch(session, state, run, output_dir, resume=False)
     return describe_run(run)
+
+
+async def launch(session: SessionDep, state: StateDep, run: TrainingRun, output_dir: Path, *, resume: bool) -> None:
+    """Start the run's process and record its pid; a process that cannot start fails the run, with the reason."""
+    try:
+        run.pid = state.jobs.launch(run.id, output_dir, resume=resume)
+    except OSError as error:
+        run.status, run.error, run.finished_at = "failed", f"could not start the training process: {error}", utc_now()
+        await session.commit()
+        raise HTTPException(status_code=500, detail=run.error) from None
+    await session.commit()
 
 
 @router.get("")
@@ -112,8 +122,6 @@ async def resume_run(run_id: int, session: SessionDep, state: StateDep) -> dict[
         raise HTTPException(status_code=409, detail=f"run {run_id} is {run.status}; only interrupted runs resume")
     if last_checkpoint(Path(run.output_dir)) is None:
         raise HTTPException(status_code=409, detail=f"run {run_id} has no checkpoint to resume from")
-    run.status, run.error, run.finished_at = "queued", None, None
-    run.pid = state.jobs.launch(run.id, Path(run.output_dir), resume=True)
-    run.updated_at = utc_now()
-    await session.commit()
+    run.status, run.error, run.finished_at, run.pid = "queued", None, None, None
+    await launch(session, state, run, Path(run.output_dir), resume=True)
     return describe_run(run)

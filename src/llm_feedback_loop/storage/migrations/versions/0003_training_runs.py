@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("pid", sa.Integer(), nullable=True),
+        sa.Column("host", sa.String(length=255), nullable=True),
         sa.ForeignKeyConstraint(["parent_version_id"], ["model_versions.id"], ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["output_version_id"], ["model_versions.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
