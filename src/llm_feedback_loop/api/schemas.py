@@ -212,3 +212,43 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
+
+
+class AnnotationAnswer(BaseModel):
+    """One answer as the annotator judged it: its text (or logged generation), a thumbs, an edit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: CleanText | None = Field(default=None, description="Taken from the generation when omitted.")
+    generation_id: int | None = None
+    rating: Literal["up", "down"] | None = None
+    corrected: CleanText | None = Field(default=None, description="The annotator's better version of it.")
+
+    @model_validator(mode="after")
+    def check_text(self) -> AnnotationAnswer:
+        validation.check_answer_or_generation(self.text, self.generation_id, "text")
+        return self
+
+
+class AnnotationCreate(PromptIn):
+    """Everything one annotator said about the answers to one prompt, stored together or not at all:
+    the ranking (a comparison), each thumbs (a rating) and each edit (a correction)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    annotator: NonEmptyText = Field(max_length=200)
+    answers: list[AnnotationAnswer] = Field(min_length=1, max_length=8)
+    ranking: list[int] | None = Field(default=None, description="Indices into answers, best first.")
+    comment: CleanText | None = None
+    metadata: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def check_annotation(self) -> AnnotationCreate:
+        if self.ranking is not None:
+            if len(self.answers) < 2:
+                raise ValueError("ranking needs at least 2 answers")
+            validation.check_comparison([str(i) for i in range(len(self.answers))], self.ranking, None)
+        judged = self.ranking is not None or any(a.rating or (a.corrected or "").strip() for a in self.answers)
+        if not judged:
+            raise ValueError("nothing to store: rank the answers, rate one, or correct one")
+        return self

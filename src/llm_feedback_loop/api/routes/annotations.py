@@ -1,0 +1,84 @@
+"""`POST /v1/annotations`: what the annotate page submits, stored in one transaction.
+
+A ranking becomes a comparison, each thumbs a rating, each edited answer a correction; all carry the
+annotator, the comment, and the links to the logged generations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import ValidationError
+from sqlalchemy import insert
+
+from llm_feedback_loop.api import schemas
+from llm_feedback_loop.api.deps import SessionDep
+from llm_feedback_loop.api.errors import describe_error
+from llm_feedback_loop.api.feedback_rows import comparison_values, correction_values, rating_values
+from llm_feedback_loop.storage.tables import Comparison, Correction, Rating
+
+router = APIRouter(prefix="/v1", tags=["feedback"])
+
+
+def prompt_fields(body: schemas.AnnotationCreate) -> dict[str, Any]:
+    shared: dict[str, Any] = {"annotator": body.annotator, "metadata": body.metadata}
+    if body.messages:
+        return shared | {"messages": [m.model_dump() for m in body.messages]}
+    return shared | {"prompt": body.prompt}
+
+
+def parts(body: schemas.AnnotationCreate) -> tuple[Any, list[Any], list[Any]]:
+    """The comparison (or None), ratings and corrections one annotation stands for."""
+    base = prompt_fields(body)
+    comparison = None
+    if body.ranking is not None:
+        comparison = schemas.ComparisonCreate(
+            **base,
+            comment=body.comment,
+            responses=[
+                {"id": str(index), "text": answer.text, "generation_id": answer.generation_id}
+                for index, answer in enumerate(body.answers)
+            ],
+            ranking=body.ranking,
+        )
+    ratings = [
+        schemas.RatingCreate(**base, response=a.text, generation_id=a.generation_id, rating=a.rating)
+        for a in body.answers
+        if a.rating
+    ]
+    corrections = [
+        schemas.CorrectionCreate(
+            **base,
+            comment=body.comment,
+            original_response=a.text,
+            generation_id=a.generation_id,
+            corrected_response=a.corrected,
+        )
+        for a in body.answers
+        if a.corrected and a.corrected.strip() and a.corrected != a.text
+    ]
+    return comparison, ratings, corrections
+
+
+@router.post("/annotations", status_code=201)
+async def create_annotation(body: schemas.AnnotationCreate, session: SessionDep) -> dict[str, Any]:
+    """Store a ranking, thumbs and edits of one prompt's answers together (all or nothing)."""
+    try:
+        comparison, ratings, corrections = parts(body)
+    except ValidationError as error:
+        raise HTTPException(status_code=422, detail="; ".join(describe_error(e) for e in error.errors())) from None
+    rows: list[tuple[Any, dict[str, Any]]] = []
+    if comparison is not None:
+        rows.append((Comparison, await comparison_values(session, comparison)))
+    rows += [(Rating, await rating_values(session, rating)) for rating in ratings]
+    rows += [(Correction, await correction_values(session, correction)) for correction in corrections]
+    created: dict[str, Any] = {"comparison_id": None, "rating_ids": [], "correction_ids": []}
+    for table, values in rows:
+        row_id = (await session.execute(insert(table).values(values).returning(table.id))).scalar_one()
+        if table is Comparison:
+            created["comparison_id"] = row_id
+        else:
+            created["rating_ids" if table is Rating else "correction_ids"].append(row_id)
+    await session.commit()
+    return {"message": "Annotation saved", **created}

@@ -1,0 +1,1 @@
+"""The web pages annotators use, served by `llmfl serve` itself: plain HTML, CSS and JavaScript."""

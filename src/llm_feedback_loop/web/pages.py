@@ -1,0 +1,23 @@
+"""Routes of the web pages: `/` (annotate) and the static files they load from `/static`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).parent / "static"
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def annotate_page() -> FileResponse:
+    return FileResponse(STATIC / "annotate.html", media_type="text/html")
+
+
+def install_pages(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
