@@ -129,12 +129,14 @@ def start_run(
     """Record the run as running (a new row, or the queued/interrupted one it continues). The settings are
     pinned to the parent it resolved to (a resumed run keeps its parent even if another version is active).
     Returns (run id, parent version name, the source to load, the pinned settings)."""
-    from llm_feedback_loop.models.registry import RegistryError
+    from llm_feedback_loop.models.registry import RegistryError, find_version
     from llm_feedback_loop.storage.tables import TrainingRun
     from llm_feedback_loop.training.runs import create_run, mark_running, parent_of, resumable_run
 
     async def run(engine: AsyncEngine) -> tuple[int, str | None, str | None, TrainConfig]:
         async with session_of(engine) as session:
+            if config.name and await find_version(session, config.name) is not None and not resume:
+                raise RegistryError(f"a model version named {config.name!r} exists already; choose another --name")
             parent, source = await parent_of(session, config.model, settings.base_model)
             pinned = config.model_copy(update={"model": str(parent.id) if parent else source})
             existing = None
@@ -176,12 +178,12 @@ def finish(run_id: int, status: str, metrics: dict[str, Any] | None = None, erro
     with_database(run)
 
 
-def register(run_id: int, model_dir: Path) -> Any:
+def register(run_id: int, model_dir: Path, metrics: dict[str, Any]) -> Any:
     from llm_feedback_loop.training.runs import register_output
 
     async def run(engine: AsyncEngine) -> Any:
         async with session_of(engine) as session:
-            return await register_output(session, run_id, model_dir)
+            return await register_output(session, run_id, model_dir, metrics)
 
     return with_database(run)
 
@@ -254,6 +256,7 @@ def train_command(
 ) -> None:
     """Train a model from feedback (SFT, DPO, KTO or a reward model) and register it as a candidate."""
     from llm_feedback_loop.models.loader import ModelLoadError
+    from llm_feedback_loop.models.registry import RegistryError
     from llm_feedback_loop.training.config import METHODS, ConfigError, build_config
     from llm_feedback_loop.training.data import DatasetError, load_training_data
     from llm_feedback_loop.training.runner import ResumeError, train
@@ -366,13 +369,20 @@ def train_command(
             f"\n  continue it with: llmfl train --resume --output-dir {output_dir}"
         )
         raise typer.Exit(code=EXIT_INTERRUPTED)
-    finish(run_id, "completed", metrics=outcome.metrics)
+    version, not_registered = None, None
+    if run_config.register_output and outcome.model_dir is not None:
+        try:
+            version = register(run_id, outcome.model_dir, outcome.metrics)
+        except RegistryError as error:
+            not_registered = f"trained, but not registered: {error}; register it with `llmfl models add`"
+    finish(run_id, "completed", metrics=outcome.metrics, error=not_registered)
     console.print(f"[green]run {run_id} completed[/green]: model in {outcome.model_dir}")
     print_metrics(outcome.metrics)
-    if run_config.register_output and outcome.model_dir is not None:
-        version = register(run_id, outcome.model_dir)
+    if version is not None:
         use = "" if run_config.method == "reward" else f"; to chat with it: llmfl models activate {version.id}"
         console.print(f"registered candidate version {version.name} (id {version.id}){use}")
+    elif not_registered:
+        console.print(f"[yellow]{not_registered}[/yellow]")
 
 
 @runs_app.command("list")

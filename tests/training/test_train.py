@@ -119,6 +119,13 @@ def test_the_yaml_config_is_used_and_saved_with_the_run(training_database: str, 
     assert code == 1 and "holds a run already" in output  # never silently overwrites a run
 
 
+def test_a_taken_version_name_is_refused_before_training(training_database: str, tmp_path: Path) -> None:
+    data = write_export(tmp_path / "exports", "sft")
+    code, output = invoke("train", "sft", "--data", str(data), "--name", "tiny", "--output-dir", "out", *FAST)
+    assert code == 1 and "exists already" in output
+    assert not (tmp_path / "out").exists()
+
+
 def test_unknown_method_and_missing_data_are_explained(training_database: str) -> None:
     code, output = invoke("train", "ppo", "--data", "x.jsonl")
     assert code == 1 and "unknown method 'ppo'" in output

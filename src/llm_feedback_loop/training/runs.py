@@ -138,8 +138,11 @@ async def finish_run(
     return run
 
 
-async def register_output(session: AsyncSession, run_id: int, model_dir: Path) -> ModelVersion:
-    """Register a completed run's model as a `candidate` version whose parent is the run's parent."""
+async def register_output(
+    session: AsyncSession, run_id: int, model_dir: Path, metrics: dict[str, Any] | None
+) -> ModelVersion:
+    """Register a run's model as a `candidate` version whose parent is the run's parent. Called before the
+    run is marked completed, so a completed run always shows its output version."""
     run = await session.get(TrainingRun, run_id)
     if run is None:
         raise RunError(f"training run {run_id} no longer exists")
@@ -159,7 +162,7 @@ async def register_output(session: AsyncSession, run_id: int, model_dir: Path) -
             "adapter": config.lora and not config.merge,
             "kind": "reward-model" if run.method == "reward" else "chat-model",
             "dataset": {key: (run.dataset or {}).get(key) for key in ("path", "files", "rows")},
-            "metrics": run.metrics,
+            "metrics": metrics,
         },
     )
     run.output_version_id = version.id

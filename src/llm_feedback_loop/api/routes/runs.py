@@ -47,6 +47,8 @@ async def start_run(config: TrainConfig, state: StateDep, session: SessionDep) -
         path = Path(config.model).expanduser()
         if config.model.startswith(("/", ".", "~")) and not path.exists():
             raise HTTPException(status_code=422, detail=f"model: no version or folder {config.model!r}")
+    if config.name is not None and await find_version(session, config.name) is not None:
+        raise HTTPException(status_code=422, detail=f"name: a model version named {config.name!r} exists already")
     checkpoints = state.settings.checkpoint_dir
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     output_dir = Path(config.output_dir or checkpoints / f"{config.method}-{stamp}").resolve()
