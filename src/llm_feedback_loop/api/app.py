@@ -10,7 +10,17 @@ from fastapi import FastAPI
 
 from llm_feedback_loop import __version__
 from llm_feedback_loop.api.errors import BodySizeLimit, install_error_handlers
-from llm_feedback_loop.api.routes import annotations, chat, dashboard, export, feedback, health, legacy, runs
+from llm_feedback_loop.api.routes import (
+    annotations,
+    arena,
+    chat,
+    dashboard,
+    export,
+    feedback,
+    health,
+    legacy,
+    runs,
+)
 from llm_feedback_loop.api.state import open_service_state
 from llm_feedback_loop.settings import Settings, get_settings
 from llm_feedback_loop.web.pages import install_pages
@@ -38,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # export and runs before feedback: `/v1/export/...` must not match `/v1/{collection}/{row_id}`.
-    for module in (health, legacy, chat, export, runs, annotations, dashboard, feedback):
+    for module in (health, legacy, chat, export, runs, annotations, arena, dashboard, feedback):
         app.include_router(module.router)
     install_pages(app)
     return app

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from llm_feedback_loop.arena.contenders import ArenaModels
 from llm_feedback_loop.chat.service import ChatService
 from llm_feedback_loop.settings import Settings
 from llm_feedback_loop.storage.engine import create_engine, create_session_factory
@@ -24,6 +25,7 @@ class ServiceState:
     writer: BatchedWriter
     chat: ChatService
     jobs: TrainingJobs
+    arena: ArenaModels
 
 
 @asynccontextmanager
@@ -37,7 +39,11 @@ async def open_service_state(settings: Settings) -> AsyncIterator[ServiceState]:
         chat = ChatService(settings, engine)  # loads no model until the first local chat
         try:
             jobs = TrainingJobs(settings.database_url)
-            yield ServiceState(settings, engine, create_session_factory(engine), writer, chat, jobs)
+            arena = ArenaModels(engine, settings.base_model, settings.model_device)
+            try:
+                yield ServiceState(settings, engine, create_session_factory(engine), writer, chat, jobs, arena)
+            finally:
+                await arena.close()
         finally:
             await chat.close()
             await writer.stop()

@@ -1,4 +1,4 @@
-"""Routes of the web pages: `/` (annotate), `/dashboard`, and the static files they load from `/static`."""
+"""Routes of the web pages: `/` (annotate), `/arena`, `/dashboard`, and the static files they load from `/static`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ async def annotate_page() -> FileResponse:
 @router.get("/dashboard")
 async def dashboard_page() -> FileResponse:
     return FileResponse(STATIC / "dashboard.html", media_type="text/html")
+
+
+@router.get("/arena")
+async def arena_page() -> FileResponse:
+    return FileResponse(STATIC / "arena.html", media_type="text/html")
 
 
 def install_pages(app: FastAPI) -> None:

@@ -107,6 +107,6 @@ async function showRuns() {
   $("#runs").replaceChildren(...(cards.length ? cards : [element("p", "hint", "No training runs yet: llmfl train sft --from-db")]));
 }
 
-Promise.all([showStats(), showExports(), showVersions(), showRuns()])
+Promise.all([showStats(), showExports(), showVersions(), showRuns(), showLeaderboard($("#leaderboard"))])
   .then(() => { document.body.dataset.loaded = "true"; })
   .catch((error) => { $("#status").textContent = error.message; $("#status").className = "error"; });
