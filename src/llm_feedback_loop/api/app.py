@@ -20,6 +20,7 @@ from llm_feedback_loop.api.routes import (
     health,
     legacy,
     runs,
+    tasks,
 )
 from llm_feedback_loop.api.state import open_service_state
 from llm_feedback_loop.settings import Settings, get_settings
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # export and runs before feedback: `/v1/export/...` must not match `/v1/{collection}/{row_id}`.
-    for module in (health, legacy, chat, export, runs, annotations, arena, dashboard, feedback):
+    for module in (health, legacy, chat, export, runs, annotations, arena, tasks, dashboard, feedback):
         app.include_router(module.router)
     install_pages(app)
     return app

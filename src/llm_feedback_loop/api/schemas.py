@@ -241,6 +241,7 @@ class AnnotationCreate(PromptIn):
     ranking: list[int] | None = Field(default=None, description="Indices into answers, best first.")
     comment: CleanText | None = None
     metadata: dict[str, Any] | None = None
+    task_id: int | None = Field(default=None, description="The queue task these answers belong to.")
 
     @model_validator(mode="after")
     def check_annotation(self) -> AnnotationCreate:

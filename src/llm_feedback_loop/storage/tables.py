@@ -10,7 +10,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -175,3 +186,38 @@ class TrainingRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pid: Mapped[int | None] = mapped_column(Integer)  # the process training it, while queued or running
     host: Mapped[str | None] = mapped_column(String(255))  # the machine that process runs on
+
+
+class Task(Base):
+    """A prompt in the annotation queue, to be judged by `required` annotators. `answers` are the
+    candidates every annotator of the task ranks: given when the task is loaded, or generated once by the
+    active model when the task is first handed out (so all annotators judge the same answers)."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, nullable=False)
+    batch: Mapped[str | None] = mapped_column(String(200), index=True)
+    prompt: Mapped[str] = mapped_column(Text, nullable=False)
+    prompt_messages: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    answers: Mapped[list[Any] | None] = mapped_column(JSON)  # [{"text", "generation_id"?}]
+    required: Mapped[int] = mapped_column(Integer, nullable=False)
+    extra: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+
+
+class TaskAnnotation(Base):
+    """One annotator's judgement of a task: the comparison it stored (None when only rated or corrected)."""
+
+    __tablename__ = "task_annotations"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, nullable=False)
+    task_id: Mapped[int] = mapped_column(IdType, ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False)
+    annotator: Mapped[str] = mapped_column(String(200), nullable=False)
+    comparison_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("comparisons.id", ondelete="SET NULL"))
+    ranking: Mapped[list[int] | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        UniqueConstraint("task_id", "annotator", name="uq_task_annotations_task_annotator"),
+        Index("ix_task_annotations_task_id", "task_id"),
+    )

@@ -1,4 +1,4 @@
-"""Routes of the web pages: `/` (annotate), `/arena`, `/dashboard`, and the static files they load from `/static`."""
+"""Routes of the web pages: `/` (annotate), `/queue`, `/arena`, `/dashboard`, and the static files they load from `/static`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ router = APIRouter(include_in_schema=False)
 @router.get("/")
 async def annotate_page() -> FileResponse:
     return FileResponse(STATIC / "annotate.html", media_type="text/html")
+
+
+@router.get("/queue")
+async def queue_page() -> FileResponse:
+    return FileResponse(STATIC / "annotate.html", media_type="text/html")  # the annotate page, in queue mode
 
 
 @router.get("/dashboard")

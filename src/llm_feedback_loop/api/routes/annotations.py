@@ -10,13 +10,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from pydantic import ValidationError
-from sqlalchemy import insert
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
 from llm_feedback_loop.api import schemas
 from llm_feedback_loop.api.deps import SessionDep
 from llm_feedback_loop.api.errors import describe_error
 from llm_feedback_loop.api.feedback_rows import comparison_values, correction_values, rating_values
-from llm_feedback_loop.storage.tables import Comparison, Correction, Rating
+from llm_feedback_loop.storage.tables import Comparison, Correction, Rating, Task, TaskAnnotation
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
@@ -31,6 +32,8 @@ def prompt_fields(body: schemas.AnnotationCreate) -> dict[str, Any]:
 def parts(body: schemas.AnnotationCreate) -> tuple[Any, list[Any], list[Any]]:
     """The comparison (or None), ratings and corrections one annotation stands for."""
     base = prompt_fields(body)
+    if body.task_id is not None:
+        base["metadata"] = (body.metadata or {}) | {"task_id": body.task_id}
     comparison = None
     if body.ranking is not None:
         comparison = schemas.ComparisonCreate(
@@ -68,6 +71,7 @@ async def create_annotation(body: schemas.AnnotationCreate, session: SessionDep)
         comparison, ratings, corrections = parts(body)
     except ValidationError as error:
         raise HTTPException(status_code=422, detail="; ".join(describe_error(e) for e in error.errors())) from None
+    task = await check_task(session, body)
     rows: list[tuple[Any, dict[str, Any]]] = []
     if comparison is not None:
         rows.append((Comparison, await comparison_values(session, comparison)))
@@ -80,5 +84,35 @@ async def create_annotation(body: schemas.AnnotationCreate, session: SessionDep)
             created["comparison_id"] = row_id
         else:
             created["rating_ids" if table is Rating else "correction_ids"].append(row_id)
+    if task is not None:
+        session.add(
+            TaskAnnotation(
+                task_id=task.id, annotator=body.annotator, comparison_id=created["comparison_id"], ranking=body.ranking
+            )
+        )
+        try:
+            await session.flush()
+        except IntegrityError:
+            await session.rollback()
+            raise HTTPException(
+                status_code=409, detail=f"task_id: {body.annotator} has judged task {task.id}"
+            ) from None
     await session.commit()
     return {"message": "Annotation saved", **created}
+
+
+async def check_task(session: SessionDep, body: schemas.AnnotationCreate) -> Task | None:
+    """The queue task the annotation is for: it must exist, and its answers must be the ones judged."""
+    if body.task_id is None:
+        return None
+    task = await session.get(Task, body.task_id)
+    if task is None:
+        raise HTTPException(status_code=404, detail=f"task_id: no task {body.task_id}")
+    if len(task.answers or []) != len(body.answers):
+        raise HTTPException(status_code=422, detail=f"answers: task {task.id} has {len(task.answers or [])} answers")
+    judged = await session.scalar(
+        select(TaskAnnotation.id).where(TaskAnnotation.task_id == task.id, TaskAnnotation.annotator == body.annotator)
+    )
+    if judged is not None:
+        raise HTTPException(status_code=409, detail=f"task_id: {body.annotator} has judged task {task.id}")
+    return task

@@ -3,7 +3,8 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { prompt: "", answers: [], order: [] };  // order: answer indices, best first
+const state = { prompt: "", answers: [], order: [], taskId: null };  // order: answer indices, best first
+const QUEUE = location.pathname === "/queue";
 
 function status(message, kind = "") {
   const element = $("#status");
@@ -141,6 +142,7 @@ async function submit() {
       annotator: annotator(),
       comment: $("#comment").value.trim() || null,
       ranking: state.answers.length > 1 ? state.order : null,
+      task_id: state.taskId,
       answers: state.answers.map((answer) => ({
         ...(answer.generation_id ? { generation_id: answer.generation_id } : { text: answer.text }),
         rating: answer.rating,
@@ -153,9 +155,9 @@ async function submit() {
     if (saved.comparison_id) parts.push(`ranking #${saved.comparison_id}`);
     if (saved.rating_ids.length) parts.push(`${saved.rating_ids.length} rating(s)`);
     if (saved.correction_ids.length) parts.push(`${saved.correction_ids.length} correction(s)`);
-    status(`Saved: ${parts.join(", ")}. Next prompt?`, "ok");
+    status(`Saved: ${parts.join(", ")}.${QUEUE ? "" : " Next prompt?"}`, "ok");
     showAnswers("", []);
-    $("#prompt").focus();
+    if (QUEUE) await nextTask(); else $("#prompt").focus();
   } catch (error) {
     status(error.message, "error");
   } finally {
@@ -176,7 +178,63 @@ document.addEventListener("keydown", (event) => {
   else if (event.key === "Enter" && state.answers.length) { event.preventDefault(); submit(); }
 });
 
+async function showProgress() {
+  const response = await fetch("/v1/tasks/progress");
+  const queue = await response.json();
+  const agreement = queue.agreement == null ? "no overlap yet" : `${Math.round(queue.agreement * 100)}% agreement`;
+  $("#progress").textContent = `${queue.complete}/${queue.tasks} tasks complete · ${queue.annotations_done}/${queue.annotations_needed} judgements · ${agreement}`;
+  $("#progress").dataset.agreement = queue.agreement ?? "";
+}
+
+async function nextTask() {
+  let name;
+  try { name = annotator(); } catch (error) { status(error.message, "error"); return; }
+  status("Fetching the next task…");
+  const response = await fetch(`/v1/tasks/next?annotator=${encodeURIComponent(name)}`);
+  const data = await response.json();
+  await showProgress();
+  if (!response.ok) { status(data.message || "could not fetch a task", "error"); return; }
+  if (!data.task) {
+    state.taskId = null;
+    $("#task-title").textContent = "Queue";
+    $("#task-prompt").textContent = "";
+    showAnswers("", []);
+    status("No task left for you. Thank you!", "ok");
+    return;
+  }
+  const task = data.task;
+  if (task.id === state.taskId && state.answers.length) { status(""); return; }  // already on it: keep the judgement
+  state.taskId = task.id;
+  $("#task-title").textContent = `Task ${task.id}`;
+  $("#task-prompt").textContent = task.prompt;
+  showAnswers(task.prompt, task.answers);
+  status(`${task.done} of ${task.required} annotators have judged this task.`);
+}
+
+async function loadTasks() {
+  const file = $("#task-file").files[0];
+  if (!file) { status("Choose a JSONL file of tasks.", "error"); return; }
+  const query = new URLSearchParams({ annotators: $("#task-k").value });
+  if ($("#task-batch").value.trim()) query.set("batch", $("#task-batch").value.trim());
+  const response = await fetch(`/v1/tasks/import?${query}`, { method: "POST", headers: { "Content-Type": "application/x-ndjson" }, body: await file.text() });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) { status(data.message || "could not load the tasks", "error"); return; }
+  status(`Loaded ${data.loaded} task(s), ${data.annotators} annotator(s) each.`, "ok");
+  if (!state.taskId) await nextTask(); else await showProgress();
+}
+
 $("#annotator").value = localStorage.getItem("llmfl.annotator") || "";
+if (QUEUE) {
+  $("#prompt-panel").hidden = true;
+  $("#queue").hidden = false;
+  $("#nav-queue").setAttribute("aria-current", "page");
+  $("#task-load").addEventListener("click", loadTasks);
+  $("#annotator").addEventListener("change", nextTask);
+  nextTask().then(() => { document.body.dataset.loaded = "true"; });
+} else {
+  $("#nav-annotate").setAttribute("aria-current", "page");
+  document.body.dataset.loaded = "true";
+}
 $("#generate").addEventListener("click", generate);
 $("#submit").addEventListener("click", submit);
 $("#use-pasted").addEventListener("click", usePasted);

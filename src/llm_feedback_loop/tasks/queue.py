@@ -1,0 +1,135 @@
+"""Loading tasks, handing the next one to an annotator, recording who judged what, and progress."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from llm_feedback_loop.storage.tables import Task, TaskAnnotation
+from llm_feedback_loop.tasks.agreement import task_agreement
+
+MAX_TASKS_PER_LOAD = 10_000
+
+
+class TaskError(ValueError):
+    """A task file or request that cannot be used; the message names the line or field."""
+
+
+def parse_task_lines(text: str) -> list[dict[str, Any]]:
+    """JSONL: {"prompt": "..."} or {"messages": [...]}, optionally "answers": ["...", ...] (2-4)."""
+    tasks, errors = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            errors.append(f"line {number}: not valid JSON ({error.msg})")
+            continue
+        if not isinstance(row, dict):
+            errors.append(f"line {number}: expected a JSON object")
+            continue
+        messages = row.get("messages")
+        prompt = row.get("prompt")
+        if messages is None and isinstance(prompt, str) and prompt.strip():
+            messages = [{"role": "user", "content": prompt}]
+        valid_messages = (
+            isinstance(messages, list)
+            and messages
+            and all(isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") for m in messages)
+            and messages[-1].get("role") == "user"
+        )
+        if not valid_messages:
+            errors.append(f'line {number}: needs "prompt" (text) or "messages" ending with a user turn')
+            continue
+        answers = row.get("answers")
+        if answers is not None and (
+            not isinstance(answers, list)
+            or not 2 <= len(answers) <= 4
+            or not all(isinstance(a, str) and a.strip() for a in answers)
+        ):
+            errors.append(f'line {number}: "answers" must be 2 to 4 non-empty texts')
+            continue
+        tasks.append({"messages": messages, "answers": answers, "metadata": row.get("metadata")})
+    if errors:
+        raise TaskError(f"{len(errors)} bad line(s); nothing loaded: " + "; ".join(errors[:10]))
+    if not tasks:
+        raise TaskError("no tasks in the file")
+    if len(tasks) > MAX_TASKS_PER_LOAD:
+        raise TaskError(f"at most {MAX_TASKS_PER_LOAD} tasks per load, got {len(tasks)}")
+    return tasks
+
+
+async def load_tasks(session: AsyncSession, tasks: list[dict[str, Any]], required: int, batch: str | None) -> int:
+    for task in tasks:
+        session.add(
+            Task(
+                batch=batch,
+                prompt=task["messages"][-1]["content"],
+                prompt_messages=task["messages"],
+                answers=[{"text": text} for text in task["answers"]] if task["answers"] else None,
+                required=required,
+                extra=task.get("metadata"),
+            )
+        )
+    await session.commit()
+    return len(tasks)
+
+
+def done_counts():
+    return select(TaskAnnotation.task_id, func.count().label("done")).group_by(TaskAnnotation.task_id).subquery()
+
+
+async def next_task(session: AsyncSession, annotator: str) -> Task | None:
+    """The oldest task that still needs annotators and that `annotator` has not judged."""
+    done = done_counts()
+    judged = select(TaskAnnotation.task_id).where(TaskAnnotation.annotator == annotator)
+    statement = (
+        select(Task)
+        .outerjoin(done, done.c.task_id == Task.id)
+        .where(func.coalesce(done.c.done, 0) < Task.required, Task.id.not_in(judged))
+        .order_by(Task.id)
+        .limit(1)
+    )
+    return await session.scalar(statement)
+
+
+async def annotations_of(session: AsyncSession, task_id: int) -> list[TaskAnnotation]:
+    return list(await session.scalars(select(TaskAnnotation).where(TaskAnnotation.task_id == task_id)))
+
+
+async def progress(session: AsyncSession, batch: str | None = None, limit: int = 200) -> dict[str, Any]:
+    tasks_query = select(Task).order_by(Task.id)
+    if batch is not None:
+        tasks_query = tasks_query.where(Task.batch == batch)
+    tasks = list(await session.scalars(tasks_query))
+    by_task: dict[int, list[TaskAnnotation]] = {}
+    for annotation in await session.scalars(select(TaskAnnotation)):
+        by_task.setdefault(annotation.task_id, []).append(annotation)
+    per_task, agreements = [], []
+    for task in tasks:
+        judged = by_task.get(task.id, [])
+        agreement = task_agreement([a.ranking for a in judged if a.ranking])
+        if agreement is not None:
+            agreements.append(agreement)
+        per_task.append(
+            {
+                "id": task.id,
+                "prompt": task.prompt,
+                "done": len(judged),
+                "required": task.required,
+                "agreement": agreement,
+            }
+        )
+    return {
+        "tasks": len(tasks),
+        "complete": sum(1 for item in per_task if item["done"] >= item["required"]),
+        "annotations_done": sum(min(item["done"], item["required"]) for item in per_task),
+        "annotations_needed": sum(item["required"] for item in per_task),
+        "agreement": sum(agreements) / len(agreements) if agreements else None,
+        "tasks_with_agreement": len(agreements),
+        "per_task": per_task[:limit],
+    }
