@@ -1,4 +1,4 @@
-"""Routes of the web pages: `/` (annotate), `/queue`, `/arena`, `/dashboard`, and the static files they load from `/static`."""
+"""Routes of the web pages (`/` annotate, `/queue`, `/arena`, `/dashboard`) and their static files."""
 
 from __future__ import annotations
 
