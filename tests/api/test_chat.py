@@ -3,6 +3,7 @@ every answer stored as a generation with its model version, and provider failure
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +103,22 @@ def test_a_provider_that_times_out_is_a_504(settings: Settings) -> None:
         response = client.post("/chat", params={"count": 2}, json={"prompt": "Halo"})
         assert response.status_code == 504
         assert "timed out" in response.json()["message"]
+
+
+def test_v1_chat_stream_sends_deltas_then_stored_answers(local_chat: TestClient) -> None:
+    body = {"prompt": "Apa itu Kubernetes?", "n": 2, "max_tokens": 12, "annotator": "ana"}
+    with local_chat.stream("POST", "/v1/chat/stream", json=body) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/x-ndjson")
+        events = [json.loads(line) for line in response.iter_lines() if line]
+    done = {event["index"]: event for event in events if event.get("done")}
+    assert set(done) == {0, 1}
+    texts = {index: "".join(e["delta"] for e in events if e["index"] == index and "delta" in e) for index in (0, 1)}
+    assert sum(1 for event in events if "delta" in event) > 2  # streamed piece by piece, not whole
+    stored = {g["id"]: g for g in generations(local_chat)}
+    for index, event in done.items():
+        logged = stored[event["generation_id"]]
+        assert logged["response"] == texts[index] and logged["model_version"] == "tiny" == event["model_version"]
+        assert logged["annotator"] == "ana"
+    too_long = local_chat.post("/v1/chat/stream", json={"prompt": "x", "max_tokens": 4000})
+    assert too_long.status_code == 400

@@ -24,8 +24,9 @@ def test_rank_edit_rate_and_submit_generated_answers(page, live_service: str) ->
     page.fill("#prompt", "What is the capital of France?")
     page.select_option("#count", "3")
     page.click("#generate")
-    page.wait_for_selector("#answers .answer >> nth=2")
+    page.wait_for_selector("body[data-generating=false]")  # streamed in; the answers are logged
     assert card_order(page) == [0, 1, 2]
+    assert page.locator("#answers .answer .model").all_text_contents() == ["tiny"] * 3
 
     page.locator('.answer[data-index="2"] .up').click()  # answer 3 above answer 2
     page.locator('.answer[data-index="2"] .up').click()  # and above answer 1: best
@@ -107,3 +108,36 @@ def test_submitting_without_a_name_asks_for_one(page) -> None:
     page.click("#submit")
     page.wait_for_selector("#status.error")
     assert "name" in page.text_content("#status")
+
+
+def test_continue_a_conversation_with_the_best_answer(page, live_service: str) -> None:
+    page.goto("/")
+    page.fill("#annotator", "cy")
+    page.fill("#prompt", "Recommend a book.")
+    page.check("#paste-mode")
+    page.locator(".paste-answer").nth(0).fill("Dune.")
+    page.locator(".paste-answer").nth(1).fill("Try *The Hobbit*: short and warm.")
+    page.locator(".paste-answer").nth(2).fill("No.")
+    page.click("#use-pasted")
+    page.locator('.answer[data-index="1"] .up').click()  # the second answer is best
+    page.click("#submit")
+    page.wait_for_selector("#status.ok")
+    page.click("#continue")
+    assert page.locator("#history .turn").count() == 2
+    assert "The Hobbit" in page.text_content("#history .turn.assistant")
+    page.fill("#prompt", "Why that one?")
+    page.locator(".paste-answer").nth(0).fill("It is gentle.")
+    page.locator(".paste-answer").nth(1).fill("Because.")
+    page.locator(".paste-answer").nth(2).fill("Dragons.")
+    page.click("#use-pasted")
+    page.click("#submit")
+    page.wait_for_selector("#status.ok >> text=ranking #2")
+    screenshot(page, "annotate-conversation")
+
+    with httpx.Client(base_url=live_service) as api:
+        second = api.get("/v1/comparisons/2").json()
+    assert second["messages"] == [
+        {"role": "user", "content": "Recommend a book."},
+        {"role": "assistant", "content": "Try *The Hobbit*: short and warm."},
+        {"role": "user", "content": "Why that one?"},
+    ]

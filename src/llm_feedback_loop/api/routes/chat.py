@@ -3,15 +3,19 @@ with the model version that produced it; feedback then names it by `generation_i
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_feedback_loop.api.deps import StateDep
 from llm_feedback_loop.api.feedback_rows import common_values
 from llm_feedback_loop.api.schemas import CleanText, NonEmptyText, PromptIn
-from llm_feedback_loop.chat.providers import ChatOutcome, ProviderError
+from llm_feedback_loop.chat.providers import Candidate, ChatOutcome, LocalProvider, ProviderError
 from llm_feedback_loop.models.loader import ModelLoadError
 from llm_feedback_loop.serving.engine import PromptTooLong, SamplingParams
 from llm_feedback_loop.storage.tables import Generation
@@ -54,26 +58,37 @@ async def answer(
         raise HTTPException(status_code=400, detail=str(error)) from None
     except ModelLoadError as error:
         raise HTTPException(status_code=503, detail=str(error)) from None
-    parameters = {
-        "provider": chosen.name,
+    parameters = sampling_record(chosen.name, params)
+    ids = []
+    for candidate in outcome.candidates:
+        # PostgreSQL cannot store NUL; a model can emit one. Shown and stored the same: as U+FFFD.
+        candidate.text = candidate.text.replace("\x00", "\ufffd")
+        ids.append(await log_generation(state, messages, annotator, candidate, parameters))
+    return outcome, ids
+
+
+def sampling_record(provider: str, params: SamplingParams) -> dict[str, Any]:
+    return {
+        "provider": provider,
         "max_tokens": params.max_tokens,
         "temperature": params.temperature,
         "top_p": params.top_p,
         "stop": params.stop or None,
         "seed": params.seed,
     }
-    ids = []
-    for candidate in outcome.candidates:
-        # PostgreSQL cannot store NUL; a model can emit one. Shown and stored the same: as U+FFFD.
-        candidate.text = candidate.text.replace("\x00", "\ufffd")
-        values = common_values(messages, annotator, None) | {
-            "response": candidate.text,
-            "model": candidate.model,
-            "model_version": candidate.model_version,
-            "parameters": parameters | {"finish_reason": candidate.finish_reason},
-        }
-        ids.append(await state.writer.insert(Generation, values))
-    return outcome, ids
+
+
+async def log_generation(
+    state: StateDep, messages: list[dict[str, str]], annotator: str | None, candidate: Candidate, parameters: dict
+) -> int:
+    """Store an answer shown to someone, with the model version that wrote it; returns its generation id."""
+    values = common_values(messages, annotator, None) | {
+        "response": candidate.text,
+        "model": candidate.model,
+        "model_version": candidate.model_version,
+        "parameters": parameters | {"finish_reason": candidate.finish_reason},
+    }
+    return await state.writer.insert(Generation, values)
 
 
 @router.post("/chat")
@@ -116,3 +131,82 @@ async def chat_v1(body: ChatIn, state: StateDep) -> dict[str, Any]:
         "failed": len(outcome.errors),
         "errors": outcome.errors,
     }
+
+
+@router.post("/v1/chat/stream")
+async def chat_stream(body: ChatIn, state: StateDep) -> StreamingResponse:
+    """`/v1/chat` as it is generated: JSON lines `{"index", "delta"}` while the n answers are written
+    (interleaved), then per answer `{"index", "done": true, "generation_id", "model_version",
+    "finish_reason"}` once it is stored (or `{"index", "error"}`). A remote provider's answers come whole."""
+    params = SamplingParams(body.max_tokens, body.temperature, body.top_p, list(body.stop or []), body.seed)
+    messages = body.prompt_messages()
+    provider = state.chat.provider(body.provider)
+    if not isinstance(provider, LocalProvider):
+        outcome, ids = await answer(state, body.provider, messages, body.n, params, body.annotator)
+        events = [
+            line
+            for index, (candidate, generation_id) in enumerate(zip(outcome.candidates, ids, strict=True))
+            for line in (
+                {"index": index, "delta": candidate.text},
+                {
+                    "index": index,
+                    "done": True,
+                    "generation_id": generation_id,
+                    "model_version": candidate.model_version,
+                    "finish_reason": candidate.finish_reason,
+                },
+            )
+        ]
+
+        async def whole() -> AsyncIterator[bytes]:
+            for event in events:
+                yield orjson.dumps(event) + b"\n"
+
+        return StreamingResponse(whole(), media_type="application/x-ndjson")
+    try:
+        served = await provider.slot.current()
+        input_ids = served.engine.encode_chat(messages)
+        served.engine.check_fits(input_ids, params.max_tokens)
+    except ModelLoadError as error:
+        raise HTTPException(status_code=503, detail=str(error)) from None
+    except PromptTooLong as error:
+        raise HTTPException(status_code=400, detail=str(error)) from None
+    parameters = sampling_record(provider.name, params)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def write(index: int) -> None:
+        parts, finish = [], "length"
+        try:
+            async for delta in served.engine.stream(input_ids, params.for_choice(index)):
+                text = delta.text.replace("\x00", "\ufffd")
+                if text:
+                    parts.append(text)
+                    await queue.put({"index": index, "delta": text})
+                finish = delta.finish_reason or finish
+            candidate = Candidate("".join(parts), served.source, served.name, finish)
+            generation_id = await log_generation(state, messages, body.annotator, candidate, parameters)
+            await queue.put(
+                {
+                    "index": index,
+                    "done": True,
+                    "generation_id": generation_id,
+                    "model_version": served.name,
+                    "finish_reason": finish,
+                }
+            )
+        except Exception as error:  # one answer failing must not end the others
+            await queue.put({"index": index, "error": f"generation failed: {error}"})
+
+    async def events() -> AsyncIterator[bytes]:
+        writers = [asyncio.create_task(write(index)) for index in range(body.n)]
+        try:
+            remaining = body.n
+            while remaining:
+                event = await queue.get()
+                if "done" in event or "error" in event:
+                    remaining -= 1
+                yield orjson.dumps(event) + b"\n"
+        finally:
+            await asyncio.gather(*writers, return_exceptions=True)
+
+    return StreamingResponse(events(), media_type="application/x-ndjson")

@@ -3,7 +3,8 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { prompt: "", answers: [], order: [], taskId: null };  // order: answer indices, best first
+// order: answer indices, best first; history: the conversation before the current user turn
+const state = { prompt: "", answers: [], order: [], taskId: null, history: [], lastTurn: null };
 const QUEUE = location.pathname === "/queue";
 
 function status(message, kind = "") {
@@ -93,22 +94,110 @@ function showAnswers(prompt, answers) {
   renderAnswers();
 }
 
+function conversation(prompt) {
+  return [...state.history, { role: "user", content: prompt }];
+}
+
+async function readEvents(response, handle) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let newline;
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      if (line.trim()) handle(JSON.parse(line));
+    }
+  }
+}
+
 async function generate() {
   const prompt = $("#prompt").value.trim();
   if (!prompt) { status("Type a prompt first.", "error"); return; }
   const button = $("#generate");
+  const failures = [];
   try {
     const name = annotator();
     button.disabled = true;
+    $("#submit").disabled = true;
+    $("#continue").hidden = true;
+    document.body.dataset.generating = "true";
+    const count = Number($("#count").value);
+    showAnswers(prompt, Array.from({ length: count }, () => ({ text: "", generation_id: null, model_version: "…" })));
     status("Generating answers…");
-    const result = await post("/v1/chat", { prompt, n: Number($("#count").value), annotator: name });
-    showAnswers(prompt, result.candidates);
-    status(result.failed ? `${result.failed} answer(s) failed: ${result.errors.join("; ")}` : "", result.failed ? "error" : "");
+    const response = await fetch("/v1/chat/stream", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ messages: conversation(prompt), n: count, annotator: name }),
+    });
+    if (!response.ok) {
+      const data = await response.json().catch(() => ({}));
+      throw new Error(data.message || `${response.status} ${response.statusText}`);
+    }
+    await readEvents(response, (event) => {
+      const answer = state.answers[event.index];
+      if (event.delta != null) {
+        answer.text += event.delta;
+        const text = document.querySelector(`.answer[data-index="${event.index}"] .text`);
+        if (text) renderMarkdown(text, answer.text);
+      } else if (event.done) {
+        Object.assign(answer, { generation_id: event.generation_id, model_version: event.model_version });
+      } else if (event.error) {
+        answer.failed = true;
+        failures.push(event.error);
+      }
+    });
+    if (failures.length) showAnswers(prompt, state.answers.filter((answer) => !answer.failed));
+    else renderAnswers();  // keeps whatever was ranked, rated or edited while the answers streamed
+    status(failures.length ? `${failures.length} answer(s) failed: ${failures.join("; ")}` : "", failures.length ? "error" : "");
   } catch (error) {
     status(error.message, "error");
   } finally {
     button.disabled = false;
+    $("#submit").disabled = false;
+    document.body.dataset.generating = "false";
   }
+}
+
+function renderHistory() {
+  const history = $("#history");
+  history.replaceChildren();
+  for (const message of state.history) {
+    const turn = document.createElement("div");
+    turn.className = `turn ${message.role}`;
+    const who = document.createElement("span");
+    who.className = "who-said";
+    who.textContent = message.role === "user" ? "User" : "Assistant";
+    const text = document.createElement("div");
+    renderMarkdown(text, message.content);
+    turn.append(who, text);
+    history.append(turn);
+  }
+  history.hidden = state.history.length === 0;
+  $("#new-conversation").hidden = state.history.length === 0;
+}
+
+function continueConversation() {
+  if (!state.lastTurn) return;
+  state.history.push({ role: "user", content: state.lastTurn.prompt }, { role: "assistant", content: state.lastTurn.answer });
+  state.lastTurn = null;
+  $("#continue").hidden = true;
+  $("#prompt").value = "";
+  renderHistory();
+  status("Write the next user turn.");
+  $("#prompt").focus();
+}
+
+function newConversation() {
+  state.history = [];
+  state.lastTurn = null;
+  $("#continue").hidden = true;
+  renderHistory();
+  status("");
 }
 
 function pasteBoxes() {
@@ -138,7 +227,7 @@ async function submit() {
   const button = $("#submit");
   try {
     const body = {
-      prompt: state.prompt,
+      ...(state.history.length ? { messages: conversation(state.prompt) } : { prompt: state.prompt }),
       annotator: annotator(),
       comment: $("#comment").value.trim() || null,
       ranking: state.answers.length > 1 ? state.order : null,
@@ -156,6 +245,9 @@ async function submit() {
     if (saved.rating_ids.length) parts.push(`${saved.rating_ids.length} rating(s)`);
     if (saved.correction_ids.length) parts.push(`${saved.correction_ids.length} correction(s)`);
     status(`Saved: ${parts.join(", ")}.${QUEUE ? "" : " Next prompt?"}`, "ok");
+    const best = state.answers[state.order[0]];
+    state.lastTurn = { prompt: state.prompt, answer: best.corrected && best.corrected.trim() ? best.corrected : best.text };
+    $("#continue").hidden = QUEUE;
     showAnswers("", []);
     if (QUEUE) await nextTask(); else $("#prompt").focus();
   } catch (error) {
@@ -236,6 +328,8 @@ if (QUEUE) {
   document.body.dataset.loaded = "true";
 }
 $("#generate").addEventListener("click", generate);
+$("#continue").addEventListener("click", continueConversation);
+$("#new-conversation").addEventListener("click", newConversation);
 $("#submit").addEventListener("click", submit);
 $("#use-pasted").addEventListener("click", usePasted);
 $("#count").addEventListener("change", pasteBoxes);
