@@ -33,8 +33,8 @@ def chromium_path() -> str | None:
     return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+@pytest.fixture(scope="module")  # not session: Playwright's sync API keeps an event loop running meanwhile,
+def browser() -> Iterator[object]:  # and every asyncio.run() in a later test module would fail
     executable = chromium_path()
     if executable is None:
         message = "Chromium is not installed (apt-get install --no-install-recommends chromium)"

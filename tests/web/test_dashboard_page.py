@@ -77,6 +77,7 @@ def test_dashboard_shows_counts_exports_lineage_and_loss_curves(
     assert page.locator("#by-annotator img").count() == 0 and page.evaluate("window.__xss") is None
     assert page.text_content('#exports .card[data-kind="sft"] .big') == "3 rows"
     assert page.text_content('#exports .card[data-kind="dpo"] .big') == "1 row"  # the ranking
+    assert "3 desirable / 1 undesirable" in page.text_content('#exports .card[data-kind="kto"] .balance')
     assert page.get_attribute('#exports .card[data-kind="kto"] a', "href").startswith("/v1/export/kto")
     child = page.locator('#versions li.version[data-id="1"] li.version[data-id="2"]')
     assert child.count() == 1 and "tiny-sft-run1" in child.text_content()  # lineage: run 1's version under tiny

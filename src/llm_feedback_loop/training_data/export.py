@@ -35,6 +35,7 @@ class ExportStats:
     by_source: Counter[str] = field(default_factory=Counter)
     prompts: Counter[str] = field(default_factory=Counter)  # per split
     ties_dropped: int = 0
+    labels: Counter[str] = field(default_factory=Counter)  # kto: desirable / undesirable rows
 
 
 PROGRESS_EVERY = 1000  # rows between progress callbacks: a callback per row costs more than the row
@@ -73,6 +74,8 @@ async def iter_export_lines(
         for dataset_row in produced.rows:
             stats.rows[split] += 1
             stats.by_source[dataset_row.source] += 1
+            if "label" in dataset_row.row:
+                stats.labels["desirable" if dataset_row.row["label"] else "undesirable"] += 1
             yield split, encode_row(dataset_row.row)
 
 
@@ -111,6 +114,7 @@ def build_manifest(
             "prompts_per_split": dict(stats.prompts),
             "rows_per_source": dict(stats.by_source),
             "ties_dropped": stats.ties_dropped,
+            **({"labels": dict(stats.labels)} if stats.labels else {}),
         },
         "files": files,
     }

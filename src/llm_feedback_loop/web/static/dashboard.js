@@ -42,6 +42,10 @@ async function showExports() {
     const sources = Object.entries(manifest.counts.rows_per_source || {}).map(([source, count]) => `${count} from ${source}s`);
     card.append(element("p", "hint", sources.join(", ") || "no feedback of this kind yet"));
     if (manifest.counts.ties_dropped) card.append(element("p", "hint", `${manifest.counts.ties_dropped} ties dropped`));
+    if (kind === "kto") {
+      const labels = manifest.counts.labels || {};
+      card.append(element("p", "balance", `balance: ${labels.desirable || 0} desirable / ${labels.undesirable || 0} undesirable`));
+    }
     const link = element("a", "button", "Download JSONL");
     link.href = `/v1/export/${kind}?strategy=best-vs-rest`;
     link.setAttribute("download", `${kind}.jsonl`);
