@@ -37,7 +37,7 @@ def test_tasks_are_loaded_judged_by_k_annotators_with_agreement(page, live_servi
     page.fill("#task-k", "2")
     page.click("#task-load")
     page.wait_for_selector("#task-title:has-text('Task 1')")
-    assert page.text_content("#task-prompt") == TASKS[0]["prompt"]
+    assert TASKS[0]["prompt"] in page.text_content("#task-prompt")
 
     page.locator("body").click(position={"x": 5, "y": 5})
     page.keyboard.press("3")  # ana: answer 3 best, then 1, then 2

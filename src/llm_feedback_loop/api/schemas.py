@@ -16,6 +16,7 @@ from llm_feedback_loop.api import validation
 
 NonEmptyText = Annotated[str, AfterValidator(validation.non_empty_text)]
 CleanText = Annotated[str, AfterValidator(validation.no_nul)]
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # an id a database can hold
 T = TypeVar("T")
 
 
@@ -98,7 +99,7 @@ class RatingCreate(PromptIn, FeedbackCommon):
         default=None, description="The answer rated; taken from the generation when omitted."
     )
     rating: Literal["up", "down"]
-    generation_id: int | None = None
+    generation_id: RowId | None = None
 
     @model_validator(mode="after")
     def check_response(self) -> RatingCreate:
@@ -111,7 +112,7 @@ class ComparisonResponseIn(BaseModel):
 
     id: CleanText | int | None = None
     text: CleanText | None = Field(default=None, description="Taken from the generation when omitted.")
-    generation_id: int | None = None
+    generation_id: RowId | None = None
     model: CleanText | None = None
 
     @model_validator(mode="after")
@@ -138,7 +139,7 @@ class CorrectionCreate(PromptIn, FeedbackCommon):
 
     original_response: CleanText | None = Field(default=None, description="Taken from the generation when omitted.")
     corrected_response: NonEmptyText
-    generation_id: int | None = None
+    generation_id: RowId | None = None
 
     @model_validator(mode="after")
     def check_original(self) -> CorrectionCreate:
@@ -220,7 +221,7 @@ class AnnotationAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: CleanText | None = Field(default=None, description="Taken from the generation when omitted.")
-    generation_id: int | None = None
+    generation_id: RowId | None = None
     rating: Literal["up", "down"] | None = None
     corrected: CleanText | None = Field(default=None, description="The annotator's better version of it.")
 
@@ -241,7 +242,7 @@ class AnnotationCreate(PromptIn):
     ranking: list[int] | None = Field(default=None, description="Indices into answers, best first.")
     comment: CleanText | None = None
     metadata: dict[str, Any] | None = None
-    task_id: int | None = Field(default=None, description="The queue task these answers belong to.")
+    task_id: RowId | None = Field(default=None, description="The queue task these answers belong to.")
 
     @model_validator(mode="after")
     def check_annotation(self) -> AnnotationCreate:

@@ -28,7 +28,7 @@ async def list_versions(session: AsyncSession) -> list[ModelVersion]:
 
 async def find_version(session: AsyncSession, ref: str | int) -> ModelVersion | None:
     """A version by id (a number) or by name."""
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+    if (isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit())) and 0 < int(ref) < 2**63:
         found = await session.get(ModelVersion, int(ref))
         if found is not None:
             return found

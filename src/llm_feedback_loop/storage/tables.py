@@ -203,6 +203,7 @@ class Task(Base):
     answers: Mapped[list[Any] | None] = mapped_column(JSON)  # [{"text", "generation_id"?}]
     required: Mapped[int] = mapped_column(Integer, nullable=False)
     extra: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    error: Mapped[str | None] = mapped_column(Text)  # why its answers could not be generated; skipped then
 
 
 class TaskAnnotation(Base):

@@ -12,6 +12,7 @@ from llm_feedback_loop.storage.tables import Task, TaskAnnotation
 from llm_feedback_loop.tasks.agreement import task_agreement
 
 MAX_TASKS_PER_LOAD = 10_000
+ROLES = {"system", "user", "assistant"}
 
 
 class TaskError(ValueError):
@@ -39,17 +40,27 @@ def parse_task_lines(text: str) -> list[dict[str, Any]]:
         valid_messages = (
             isinstance(messages, list)
             and messages
-            and all(isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") for m in messages)
+            and all(
+                isinstance(m, dict)
+                and m.get("role") in ROLES
+                and isinstance(m.get("content"), str)
+                and m["content"].strip()
+                and "\x00" not in m["content"]
+                for m in messages
+            )
             and messages[-1].get("role") == "user"
         )
         if not valid_messages:
-            errors.append(f'line {number}: needs "prompt" (text) or "messages" ending with a user turn')
+            errors.append(
+                f'line {number}: needs "prompt" (text) or "messages" (roles system/user/assistant, non-empty text '
+                "without NUL characters) ending with a user turn"
+            )
             continue
         answers = row.get("answers")
         if answers is not None and (
             not isinstance(answers, list)
             or not 2 <= len(answers) <= 4
-            or not all(isinstance(a, str) and a.strip() for a in answers)
+            or not all(isinstance(a, str) and a.strip() and "\x00" not in a for a in answers)
         ):
             errors.append(f'line {number}: "answers" must be 2 to 4 non-empty texts')
             continue
@@ -90,7 +101,7 @@ async def next_task(session: AsyncSession, annotator: str) -> Task | None:
     statement = (
         select(Task)
         .outerjoin(done, done.c.task_id == Task.id)
-        .where(func.coalesce(done.c.done, 0) < Task.required, Task.id.not_in(judged))
+        .where(func.coalesce(done.c.done, 0) < Task.required, Task.id.not_in(judged), Task.error.is_(None))
         .order_by(Task.id)
         .limit(1)
     )

@@ -17,7 +17,8 @@ from llm_feedback_loop.api import schemas
 from llm_feedback_loop.api.deps import SessionDep
 from llm_feedback_loop.api.errors import describe_error
 from llm_feedback_loop.api.feedback_rows import comparison_values, correction_values, rating_values
-from llm_feedback_loop.storage.tables import Comparison, Correction, Rating, Task, TaskAnnotation
+from llm_feedback_loop.storage.tables import Comparison, Correction, Generation, Rating, Task, TaskAnnotation
+from llm_feedback_loop.training_data.records import prompt_hash
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
@@ -72,6 +73,7 @@ async def create_annotation(body: schemas.AnnotationCreate, session: SessionDep)
     except ValidationError as error:
         raise HTTPException(status_code=422, detail="; ".join(describe_error(e) for e in error.errors())) from None
     task = await check_task(session, body)
+    await check_generations(session, body)
     rows: list[tuple[Any, dict[str, Any]]] = []
     if comparison is not None:
         rows.append((Comparison, await comparison_values(session, comparison)))
@@ -102,17 +104,42 @@ async def create_annotation(body: schemas.AnnotationCreate, session: SessionDep)
 
 
 async def check_task(session: SessionDep, body: schemas.AnnotationCreate) -> Task | None:
-    """The queue task the annotation is for: it must exist, and its answers must be the ones judged."""
+    """The queue task the annotation is for: it must exist, its conversation and answers must be the ones
+    judged, in its order, and they must be ranked (a judgement of a task is a ranking)."""
     if body.task_id is None:
         return None
     task = await session.get(Task, body.task_id)
     if task is None:
         raise HTTPException(status_code=404, detail=f"task_id: no task {body.task_id}")
-    if len(task.answers or []) != len(body.answers):
-        raise HTTPException(status_code=422, detail=f"answers: task {task.id} has {len(task.answers or [])} answers")
+    if body.prompt_messages() != task.prompt_messages:
+        raise HTTPException(status_code=422, detail=f"messages: not the conversation of task {task.id}")
+    expected = task.answers or []
+    same = len(expected) == len(body.answers) and all(
+        given.generation_id == wanted.get("generation_id")
+        if wanted.get("generation_id")
+        else (given.text == wanted.get("text") and given.generation_id is None)
+        for given, wanted in zip(body.answers, expected, strict=False)
+    )
+    if not same:
+        raise HTTPException(status_code=422, detail=f"answers: not the answers of task {task.id}, in its order")
+    if body.ranking is None:
+        raise HTTPException(status_code=422, detail="ranking: a task is judged by ranking its answers")
     judged = await session.scalar(
         select(TaskAnnotation.id).where(TaskAnnotation.task_id == task.id, TaskAnnotation.annotator == body.annotator)
     )
     if judged is not None:
         raise HTTPException(status_code=409, detail=f"task_id: {body.annotator} has judged task {task.id}")
     return task
+
+
+async def check_generations(session: SessionDep, body: schemas.AnnotationCreate) -> None:
+    """Answers given by generation_id must be answers to this very conversation."""
+    ids = {answer.generation_id for answer in body.answers if answer.generation_id is not None}
+    if not ids:
+        return
+    wanted = prompt_hash(body.prompt_messages())
+    for generation in await session.scalars(select(Generation).where(Generation.id.in_(ids))):
+        if generation.prompt_hash != wanted:
+            raise HTTPException(
+                status_code=422, detail=f"answers: generation {generation.id} answers another conversation"
+            )

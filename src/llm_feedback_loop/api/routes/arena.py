@@ -8,6 +8,7 @@ GET  /v1/arena/leaderboard                                  → Bradley-Terry ra
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
@@ -18,7 +19,7 @@ from sqlalchemy import insert, select
 
 from llm_feedback_loop.api.deps import SessionDep, StateDep
 from llm_feedback_loop.api.feedback_rows import common_values
-from llm_feedback_loop.api.schemas import CleanText, NonEmptyText
+from llm_feedback_loop.api.schemas import CleanText, NonEmptyText, RowId
 from llm_feedback_loop.arena.contenders import pick_contenders
 from llm_feedback_loop.arena.ratings import Battle, leaderboard
 from llm_feedback_loop.chat.providers import ProviderError
@@ -43,7 +44,7 @@ class BattleIn(BaseModel):
 class VoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    generation_ids: Annotated[list[int], Field(min_length=2, max_length=2)]
+    generation_ids: Annotated[list[RowId], Field(min_length=2, max_length=2)]
     winner: Literal["left", "right", "tie"]
     annotator: NonEmptyText = Field(max_length=200)
     comment: CleanText | None = None
@@ -90,6 +91,16 @@ async def vote(body: VoteIn, session: SessionDep) -> dict[str, Any]:
     if missing:
         raise HTTPException(status_code=404, detail=f"generation_ids: no generation {missing[0]}")
     left, right = (rows[g] for g in body.generation_ids)
+    if not all((generation.extra or {}).get("arena") for generation in (left, right)):
+        raise HTTPException(
+            status_code=422, detail="generation_ids: answers of an arena battle (POST /v1/arena/battles)"
+        )
+    earlier = await session.scalars(
+        select(Comparison).where(Comparison.prompt_hash == left.prompt_hash, Comparison.annotator == body.annotator)
+    )
+    voted = {tuple(sorted(r.get("generation_id") or 0 for r in c.responses)) for c in earlier}
+    if tuple(sorted(body.generation_ids)) in voted:
+        raise HTTPException(status_code=409, detail=f"{body.annotator} has voted on this battle already")
     if left.prompt_hash != right.prompt_hash or left.model_version == right.model_version:
         raise HTTPException(
             status_code=422, detail="generation_ids: two answers to the same prompt, by two model versions"
@@ -118,7 +129,9 @@ async def vote(body: VoteIn, session: SessionDep) -> dict[str, Any]:
 
 async def arena_battles(session: SessionDep) -> list[Battle]:
     battles: list[Battle] = []
-    for comparison in await session.scalars(select(Comparison).order_by(Comparison.id)):
+    arena_prompts = select(Generation.prompt_hash).where(Generation.extra["arena"].as_boolean().is_(True))
+    query = select(Comparison).where(Comparison.prompt_hash.in_(arena_prompts)).order_by(Comparison.id)
+    for comparison in await session.scalars(query):
         meta = comparison.extra or {}
         if not meta.get("arena") or len(comparison.responses) != 2:
             continue
@@ -134,4 +147,5 @@ async def arena_battles(session: SessionDep) -> list[Battle]:
 async def arena_leaderboard(session: SessionDep) -> dict[str, Any]:
     """Model versions by Bradley-Terry rating (Elo scale) from arena votes, with 95% bootstrap intervals."""
     battles = await arena_battles(session)
-    return {"battles": len(battles), "standings": [asdict(standing) for standing in leaderboard(battles)]}
+    standings = await asyncio.to_thread(leaderboard, battles)  # the bootstrap is CPU work: off the event loop
+    return {"battles": len(battles), "standings": [asdict(standing) for standing in standings]}

@@ -195,6 +195,7 @@ function continueConversation() {
 function newConversation() {
   state.history = [];
   state.lastTurn = null;
+  showAnswers("", []);
   $("#continue").hidden = true;
   renderHistory();
   status("");
@@ -223,7 +224,7 @@ function usePasted() {
 }
 
 async function submit() {
-  if (!state.answers.length) return;
+  if (!state.answers.length || document.body.dataset.generating === "true") return;
   const button = $("#submit");
   try {
     const body = {
@@ -258,14 +259,18 @@ async function submit() {
 }
 
 function typing(target) {
-  return target instanceof HTMLTextAreaElement || target instanceof HTMLInputElement || target instanceof HTMLSelectElement;
+  return target instanceof Element && Boolean(target.closest("textarea, input, select, button, a, summary, [contenteditable]"));
 }
 
 document.addEventListener("keydown", (event) => {
-  if (typing(event.target) || event.ctrlKey || event.metaKey || event.altKey) {
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !$("#judge").hidden) { event.preventDefault(); submit(); }
+  if (document.body.dataset.generating === "true") return;
+  const fromField = event.target instanceof HTMLTextAreaElement || event.target instanceof HTMLInputElement;
+  if (fromField && event.key === "Enter" && (event.ctrlKey || event.metaKey) && !$("#judge").hidden) {
+    event.preventDefault();
+    submit();
     return;
   }
+  if (typing(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
   if (/^[1-4]$/.test(event.key) && state.answers.length) { event.preventDefault(); makeBest(Number(event.key) - 1); }
   else if (event.key === "Enter" && state.answers.length) { event.preventDefault(); submit(); }
 });
@@ -285,7 +290,7 @@ async function nextTask() {
   const response = await fetch(`/v1/tasks/next?annotator=${encodeURIComponent(name)}`);
   const data = await response.json();
   await showProgress();
-  if (!response.ok) { status(data.message || "could not fetch a task", "error"); return; }
+  if (!response.ok) { state.taskId = null; showAnswers("", []); status(data.message || "could not fetch a task", "error"); return; }
   if (!data.task) {
     state.taskId = null;
     $("#task-title").textContent = "Queue";
@@ -297,8 +302,21 @@ async function nextTask() {
   const task = data.task;
   if (task.id === state.taskId && state.answers.length) { status(""); return; }  // already on it: keep the judgement
   state.taskId = task.id;
+  state.history = task.messages.slice(0, -1);  // earlier turns of the task's conversation, if any
   $("#task-title").textContent = `Task ${task.id}`;
-  $("#task-prompt").textContent = task.prompt;
+  const transcript = $("#task-prompt");
+  transcript.replaceChildren();
+  for (const message of task.messages) {
+    const turn = document.createElement("div");
+    turn.className = `turn ${message.role}`;
+    const who = document.createElement("span");
+    who.className = "who-said";
+    who.textContent = message.role;
+    const text = document.createElement("div");
+    renderMarkdown(text, message.content);
+    turn.append(who, text);
+    transcript.append(turn);
+  }
   showAnswers(task.prompt, task.answers);
   status(`${task.done} of ${task.required} annotators have judged this task.`);
 }

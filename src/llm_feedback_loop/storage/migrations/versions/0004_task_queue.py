@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("answers", sa.JSON(), nullable=True),
         sa.Column("required", sa.Integer(), nullable=False),
         sa.Column("metadata", sa.JSON(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_tasks_batch", "tasks", ["batch"], unique=False)
