@@ -10,7 +10,7 @@ from typing import Any
 
 from trl import DPOConfig, DPOTrainer
 
-from llm_feedback_loop.training.job import TrainingJob, shared_arguments
+from llm_feedback_loop.training.job import TrainingJob, shared_arguments, trainer_inputs
 
 
 def build_trainer(job: TrainingJob) -> Any:
@@ -20,13 +20,4 @@ def build_trainer(job: TrainingJob) -> Any:
         max_length=job.config.max_length,
         precompute_ref_log_probs=job.peft_config is None,
     )
-    return DPOTrainer(
-        model=job.model,
-        ref_model=None,
-        args=args,
-        train_dataset=job.train_dataset,
-        eval_dataset=job.eval_dataset,
-        processing_class=job.tokenizer,
-        peft_config=job.peft_config,
-        callbacks=job.callbacks,
-    )
+    return DPOTrainer(ref_model=None, **trainer_inputs(job, args))

@@ -81,3 +81,16 @@ def shared_arguments(job: TrainingJob) -> dict[str, Any]:
         "remove_unused_columns": True,
         "disable_tqdm": False,
     }
+
+
+def trainer_inputs(job: TrainingJob, args: Any) -> dict[str, Any]:
+    """What every method's TRL trainer takes from the job."""
+    return {
+        "model": job.model,
+        "args": args,
+        "train_dataset": job.train_dataset,
+        "eval_dataset": job.eval_dataset,
+        "processing_class": job.tokenizer,
+        "peft_config": job.peft_config,
+        "callbacks": job.callbacks,
+    }

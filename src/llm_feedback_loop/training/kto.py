@@ -10,7 +10,7 @@ from typing import Any
 
 from trl import KTOConfig, KTOTrainer
 
-from llm_feedback_loop.training.job import TrainingJob, shared_arguments
+from llm_feedback_loop.training.job import TrainingJob, shared_arguments, trainer_inputs
 
 
 def balanced_weights(labels: list[bool]) -> tuple[float, float]:
@@ -32,13 +32,4 @@ def build_trainer(job: TrainingJob) -> Any:
         undesirable_weight=undesirable_weight,
         precompute_ref_log_probs=job.peft_config is None,
     )
-    return KTOTrainer(
-        model=job.model,
-        ref_model=None,
-        args=args,
-        train_dataset=job.train_dataset,
-        eval_dataset=job.eval_dataset,
-        processing_class=job.tokenizer,
-        peft_config=job.peft_config,
-        callbacks=job.callbacks,
-    )
+    return KTOTrainer(ref_model=None, **trainer_inputs(job, args))

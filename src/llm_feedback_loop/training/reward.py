@@ -8,17 +8,9 @@ from typing import Any
 
 from trl import RewardConfig, RewardTrainer
 
-from llm_feedback_loop.training.job import TrainingJob, shared_arguments
+from llm_feedback_loop.training.job import TrainingJob, shared_arguments, trainer_inputs
 
 
 def build_trainer(job: TrainingJob) -> Any:
     args = RewardConfig(**shared_arguments(job), max_length=job.config.max_length)
-    return RewardTrainer(
-        model=job.model,
-        args=args,
-        train_dataset=job.train_dataset,
-        eval_dataset=job.eval_dataset,
-        processing_class=job.tokenizer,
-        peft_config=job.peft_config,
-        callbacks=job.callbacks,
-    )
+    return RewardTrainer(**trainer_inputs(job, args))

@@ -10,7 +10,7 @@ from typing import Any
 
 from trl import SFTConfig, SFTTrainer
 
-from llm_feedback_loop.training.job import TrainingJob, shared_arguments
+from llm_feedback_loop.training.job import TrainingJob, shared_arguments, trainer_inputs
 
 
 def build_trainer(job: TrainingJob) -> Any:
@@ -20,12 +20,4 @@ def build_trainer(job: TrainingJob) -> Any:
         completion_only_loss=True,
         packing=False,
     )
-    return SFTTrainer(
-        model=job.model,
-        args=args,
-        train_dataset=job.train_dataset,
-        eval_dataset=job.eval_dataset,
-        processing_class=job.tokenizer,
-        peft_config=job.peft_config,
-        callbacks=job.callbacks,
-    )
+    return SFTTrainer(**trainer_inputs(job, args))

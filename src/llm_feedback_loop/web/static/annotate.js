@@ -163,21 +163,24 @@ async function generate() {
   }
 }
 
-function renderHistory() {
-  const history = $("#history");
-  history.replaceChildren();
-  for (const message of state.history) {
+function renderTurns(container, messages) {
+  container.replaceChildren();
+  for (const message of messages) {
     const turn = document.createElement("div");
     turn.className = `turn ${message.role}`;
     const who = document.createElement("span");
     who.className = "who-said";
-    who.textContent = message.role === "user" ? "User" : "Assistant";
+    who.textContent = message.role;
     const text = document.createElement("div");
     renderMarkdown(text, message.content);
     turn.append(who, text);
-    history.append(turn);
+    container.append(turn);
   }
-  history.hidden = state.history.length === 0;
+}
+
+function renderHistory() {
+  renderTurns($("#history"), state.history);
+  $("#history").hidden = state.history.length === 0;
   $("#new-conversation").hidden = state.history.length === 0;
 }
 
@@ -304,19 +307,7 @@ async function nextTask() {
   state.taskId = task.id;
   state.history = task.messages.slice(0, -1);  // earlier turns of the task's conversation, if any
   $("#task-title").textContent = `Task ${task.id}`;
-  const transcript = $("#task-prompt");
-  transcript.replaceChildren();
-  for (const message of task.messages) {
-    const turn = document.createElement("div");
-    turn.className = `turn ${message.role}`;
-    const who = document.createElement("span");
-    who.className = "who-said";
-    who.textContent = message.role;
-    const text = document.createElement("div");
-    renderMarkdown(text, message.content);
-    turn.append(who, text);
-    transcript.append(turn);
-  }
+  renderTurns($("#task-prompt"), task.messages);
   showAnswers(task.prompt, task.answers);
   status(`${task.done} of ${task.required} annotators have judged this task.`);
 }
