@@ -18,6 +18,7 @@ from rich.console import Console
 
 from llm_feedback_loop import __version__
 from llm_feedback_loop.cli_common import console, fail, load_settings, progress, with_database
+from llm_feedback_loop.cli_eval import eval_command
 from llm_feedback_loop.cli_train import runs_app, train_command
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ models_app = typer.Typer(help="The model registry: versions, and which one is ac
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 app.command("train")(train_command)
+app.command("eval")(eval_command)
 
 
 @app.command()

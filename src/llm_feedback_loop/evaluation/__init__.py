@@ -1,0 +1,1 @@
+"""Evaluation of model versions on held-out data: text metrics, preference accuracy, answer length."""

@@ -1,0 +1,63 @@
+"""`llmfl eval` and its metrics: text metrics on fixed strings match known values; a trained version is
+evaluated on a held-out split and the result is kept with the version."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from llm_feedback_loop.evaluation.text_metrics import text_scores
+from tests.training.conftest import invoke, write_export
+
+FAST = ("--max-steps", "4", "--batch-size", "4", "--learning-rate", "1e-3", "--device", "cpu")
+
+
+def test_text_metrics_on_fixed_strings() -> None:
+    same = text_scores(["the cat sat on the mat"], ["the cat sat on the mat"])
+    assert (same.bleu, same.chrf, same.rouge_l, same.mean_words) == (100.0, 100.0, 100.0, 6.0)
+    close = text_scores(["the cat is on the mat"], ["the cat sat on the mat"])
+    assert close.rouge_l == pytest.approx(100 * 5 / 6, abs=1e-3)  # LCS "the cat on the mat": P = R = 5/6
+    assert close.bleu == pytest.approx(37.9918, abs=1e-3)  # sacrebleu's corpus BLEU, known value
+    assert close.chrf == pytest.approx(61.9252, abs=1e-3)
+    with pytest.raises(ValueError, match="2 answers for 1 references"):
+        text_scores(["a", "b"], ["a"])
+
+
+def test_eval_of_a_trained_version_is_kept_with_it(training_database: str, tmp_path: Path) -> None:
+    sft = write_export(tmp_path / "exports", "sft", count=16, test=4)
+    assert invoke("train", "sft", "--data", str(sft), "--output-dir", "sft", *FAST)[0] == 0
+    code, output = invoke("eval", "2", "--data", str(sft), "--max-new-tokens", "8", "--out", "sft-eval.json")
+    assert code == 0, output
+    report = json.loads(Path("sft-eval.json").read_text())
+    assert report["data"]["rows"] == 4 and report["data"]["kind"] == "sft"  # the held-out split
+    assert {"bleu", "chrf", "rouge_l", "mean_words"} <= set(report["metrics"]) and report["metrics"]["examples"]
+
+    dpo = write_export(tmp_path / "exports", "dpo", count=16, test=4)
+    code, output = invoke("eval", "2", "--data", str(dpo), "--out", "dpo-eval.json")
+    assert code == 0, output  # implicit reward against its parent, the tiny base
+    accuracy = json.loads(Path("dpo-eval.json").read_text())["metrics"]["preference_accuracy"]
+    assert 0.0 <= accuracy <= 1.0
+    with sqlite3.connect(tmp_path / "loop.db") as database:
+        (metadata,) = database.execute("SELECT metadata FROM model_versions WHERE id = 2").fetchone()
+    kept = json.loads(metadata)["evaluations"]
+    assert [e["data"]["kind"] for e in kept] == ["sft", "dpo"]
+    assert (
+        kept[0]["metrics"]["bleu"] == report["metrics"]["bleu"]
+        and kept[1]["metrics"]["preference_accuracy"] == accuracy
+    )
+
+
+def test_eval_explains_bad_input(training_database: str, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    code, output = invoke("eval", "1", "--data", str(empty))
+    assert code == 1 and "no rows" in output
+    kto = write_export(tmp_path / "exports", "kto")
+    code, output = invoke("eval", "1", "--data", str(kto))
+    assert code == 1 and "sft export" in output
+    sft = write_export(tmp_path / "exports", "dpo")
+    code, output = invoke("eval", "1", "--data", str(sft))
+    assert code == 1 and "--reference" in output  # the base has no parent to compare with
