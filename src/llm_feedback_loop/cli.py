@@ -330,5 +330,41 @@ def models_activate(ref: Annotated[str, typer.Argument(help="Version id or name.
     console.print(f"active model version: {version.name} (id {version.id})")
 
 
+@models_app.command("promote")
+def models_promote(
+    ref: Annotated[str, typer.Argument(help="The candidate version (id or name).")],
+    auto: Annotated[bool, typer.Option(help="Promote only if the rule holds (else exit code 3).")] = False,
+    min_win_rate: Annotated[float, typer.Option(help="--auto: least win rate against the parent.")] = 0.55,
+    max_drop: Annotated[float, typer.Option(help="--auto: most points any shared metric may fall.")] = 1.0,
+) -> None:
+    """Make a candidate the active version (chat and the inference server switch to it); with --auto, only
+    if its evaluations beat its parent's by the rule."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from llm_feedback_loop.models.promotion import Decision, decide
+    from llm_feedback_loop.models.registry import RegistryError, activate_version, find_version
+    from llm_feedback_loop.storage.tables import ModelVersion
+
+    async def run(engine: AsyncEngine) -> tuple[Any, Decision]:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            version = await find_version(session, ref)
+            if version is None:
+                raise RegistryError(f"no model version {ref!r}; `llmfl models list` shows them")
+            parent = await session.get(ModelVersion, version.parent_id) if version.parent_id else None
+            decision = decide(version.extra, parent.extra if parent else None, min_win_rate, max_drop)
+            if decision.promote or not auto:
+                await activate_version(session, version.id)
+            return version, decision
+
+    try:
+        version, decision = with_database(run)
+    except RegistryError as error:
+        raise fail(str(error)) from None
+    if auto and not decision.promote:
+        console.print(f"[yellow]not promoted[/yellow]: {version.name}: " + "; ".join(decision.reasons))
+        raise typer.Exit(code=3)
+    console.print(f"promoted {version.name} (id {version.id}): it is the active version now")
+
+
 def main() -> None:
     app()

@@ -63,8 +63,25 @@ def keep_with_version(version_id: int, result: dict[str, Any]) -> None:
     with_database(run)
 
 
+def judge_model(judge: str) -> tuple[Any, Any]:
+    """A reward model (a registered version, or a folder) and its tokenizer."""
+    from transformers import AutoModelForSequenceClassification
+
+    from llm_feedback_loop.models.loader import load_tokenizer, resolve_source
+
+    version, _ = find(judge)
+    folder = resolve_source(version.source if version else judge)
+    return AutoModelForSequenceClassification.from_pretrained(folder).eval(), load_tokenizer(folder)
+
+
 def evaluate_rows(
-    kind: str, rows: list[dict[str, Any]], source: str, reference: str | None, reward_model: bool, max_new_tokens: int
+    kind: str,
+    rows: list[dict[str, Any]],
+    source: str,
+    reference: str | None,
+    reward_model: bool,
+    max_new_tokens: int,
+    judge: str | None = None,
 ) -> dict[str, Any]:
     from llm_feedback_loop.evaluation.answers import generate_answers
     from llm_feedback_loop.evaluation.preference import as_messages, policy_accuracy, reward_model_accuracy
@@ -88,6 +105,17 @@ def evaluate_rows(
             for row in rows
         ]
         scores = asdict(text_scores(answers, references))
+        if judge is not None:
+            if reference is None:
+                raise fail("a win rate needs the model to compare with: --reference (or a parent)")
+            from llm_feedback_loop.evaluation.win_rate import win_rate
+
+            parent = load_model(reference, device="cpu")
+            parent_answers = generate_answers(parent.model, parent.tokenizer, conversations, max_new_tokens)
+            judge_loaded, judge_tokenizer = judge_model(judge)
+            scores |= win_rate(judge_loaded, judge_tokenizer, conversations, answers, parent_answers)
+            scores["judge"] = judge
+            scores["reference"] = reference
         examples = [
             {"prompt": c[-1]["content"], "answer": a, "reference": r}
             for c, a, r in zip(conversations, answers, references, strict=True)
@@ -110,6 +138,9 @@ def eval_command(
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate at most this many rows.")] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Length of each generated answer.")] = 64,
+    judge: Annotated[
+        str | None, typer.Option(help="sft data: a reward model that judges our answers against the reference's.")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="JSON report (default: evaluations/NAME-TIME.json).")] = None,
 ) -> None:
     """Evaluate a model on held-out data; the result is kept with the version and written as JSON."""
@@ -143,7 +174,7 @@ def eval_command(
     reward_model = bool(version and version.method == "reward")
     reference = reference or (parent.source if parent else None)
     try:
-        metrics = evaluate_rows(kind, rows, source, reference, reward_model, max_new_tokens)
+        metrics = evaluate_rows(kind, rows, source, reference, reward_model, max_new_tokens, judge)
     except ModelLoadError as error:
         raise fail(str(error)) from None
     result = {

@@ -61,3 +61,28 @@ def test_eval_explains_bad_input(training_database: str, tmp_path: Path) -> None
     sft = write_export(tmp_path / "exports", "dpo")
     code, output = invoke("eval", "1", "--data", str(sft))
     assert code == 1 and "--reference" in output  # the base has no parent to compare with
+
+
+def test_win_rate_against_the_parent_and_automatic_promotion(training_database: str, tmp_path: Path) -> None:
+    sft = write_export(tmp_path / "exports", "sft", count=16, test=4)
+    pairs = write_export(tmp_path / "exports", "dpo", count=16)
+    assert invoke("train", "sft", "--data", str(sft), "--output-dir", "sft", *FAST)[0] == 0  # version 2
+    assert invoke("train", "reward", "--data", str(pairs), "--output-dir", "rm", *FAST)[0] == 0  # version 3
+    code, output = invoke("models", "promote", "2", "--auto")  # not evaluated yet
+    assert code == 3 and "no win rate yet" in " ".join(output.split())
+
+    code, output = invoke("eval", "2", "--data", str(sft), "--judge", "3", "--max-new-tokens", "8", "--out", "w.json")
+    assert code == 0, output
+    metrics = json.loads(Path("w.json").read_text())["metrics"]
+    assert metrics["wins"] + metrics["ties"] + metrics["losses"] == 4 and 0 <= metrics["win_rate"] <= 1
+    assert len(metrics["candidate_rewards"]) == len(metrics["parent_rewards"]) == 4
+
+    code, output = invoke("models", "promote", "2", "--auto", "--min-win-rate", "1.01")
+    assert code == 3 and "win rate" in output
+    code, output = invoke("models", "promote", "2", "--auto", "--min-win-rate", "0")
+    assert code == 0 and "promoted" in output
+    with sqlite3.connect(tmp_path / "loop.db") as database:
+        active = database.execute("SELECT id FROM model_versions WHERE status = 'active'").fetchall()
+    assert active == [(2,)]
+    code, output = invoke("models", "promote", "3")
+    assert code == 1 and "reward model" in output  # a scorer is never the chat model

@@ -1,0 +1,47 @@
+"""Whether a candidate should replace the active version: a rule over its evaluations.
+
+The rule: its latest win rate against its parent (`llmfl eval --judge`) is at least `min_win_rate`, and no
+metric both were evaluated on with the same data (BLEU, chrF, ROUGE-L on 0–100; preference accuracy as a
+percentage) is more than `max_drop` points below the parent's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+COMPARED = {"bleu": 1.0, "chrf": 1.0, "rouge_l": 1.0, "preference_accuracy": 100.0}  # metric → scale to points
+
+
+@dataclass
+class Decision:
+    promote: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def latest_by_data(metadata: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The latest metrics of each evaluation data set (path) of a version."""
+    found: dict[str, dict[str, Any]] = {}
+    for evaluation in (metadata or {}).get("evaluations", []):
+        found[evaluation["data"]["path"]] = {**found.get(evaluation["data"]["path"], {}), **evaluation["metrics"]}
+    return found
+
+
+def decide(
+    candidate: dict[str, Any] | None, parent: dict[str, Any] | None, min_win_rate: float, max_drop: float
+) -> Decision:
+    """Apply the rule to the metadata of a candidate and of its parent."""
+    ours, theirs = latest_by_data(candidate), latest_by_data(parent)
+    win_rates = [metrics["win_rate"] for metrics in ours.values() if "win_rate" in metrics]
+    if not win_rates:
+        return Decision(False, ["no win rate yet: llmfl eval VERSION --data SFT_EXPORT --judge REWARD_MODEL"])
+    reasons = []
+    if win_rates[-1] < min_win_rate:
+        reasons.append(f"win rate {win_rates[-1]:.3f} < {min_win_rate}")
+    for path, metrics in ours.items():
+        for name, scale in COMPARED.items():
+            if name in metrics and name in theirs.get(path, {}):
+                drop = (theirs[path][name] - metrics[name]) * scale
+                if drop > max_drop:
+                    reasons.append(f"{name} on {path} dropped {drop:.2f} points (more than {max_drop})")
+    return Decision(not reasons, reasons)

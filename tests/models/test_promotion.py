@@ -1,0 +1,23 @@
+"""The promotion rule: a win rate at least the threshold, and no shared metric falling more than allowed."""
+
+from __future__ import annotations
+
+from llm_feedback_loop.models.promotion import decide
+
+
+def evaluation(path: str, **metrics: float) -> dict:
+    return {"data": {"path": path}, "metrics": metrics}
+
+
+def test_the_rule() -> None:
+    parent = {"evaluations": [evaluation("t.jsonl", bleu=20.0, rouge_l=40.0)]}
+    good = {"evaluations": [evaluation("t.jsonl", bleu=19.5, rouge_l=45.0, win_rate=0.6)]}
+    assert decide(good, parent, min_win_rate=0.55, max_drop=1.0).promote
+    worse = {"evaluations": [evaluation("t.jsonl", bleu=15.0, rouge_l=45.0, win_rate=0.7)]}
+    decision = decide(worse, parent, min_win_rate=0.55, max_drop=1.0)
+    assert not decision.promote and "bleu" in decision.reasons[0]
+    losing = {"evaluations": [evaluation("t.jsonl", win_rate=0.5)]}
+    assert "win rate 0.500 < 0.55" in decide(losing, parent, 0.55, 1.0).reasons
+    other_data = {"evaluations": [evaluation("other.jsonl", bleu=1.0, win_rate=0.9)]}
+    assert decide(other_data, parent, 0.55, 1.0).promote  # metrics on different data are not compared
+    assert not decide({}, parent, 0.55, 1.0).promote  # never evaluated
