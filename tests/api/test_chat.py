@@ -4,6 +4,7 @@ every answer stored as a generation with its model version, and provider failure
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +123,23 @@ def test_v1_chat_stream_sends_deltas_then_stored_answers(local_chat: TestClient)
         assert logged["annotator"] == "ana"
     too_long = local_chat.post("/v1/chat/stream", json={"prompt": "x", "max_tokens": 4000})
     assert too_long.status_code == 400
+
+
+def test_chat_follows_a_promoted_version(local_chat: TestClient, tiny_model: Path, tmp_path: Path) -> None:
+    """After `llmfl models promote`, the next chat answers come from the promoted version."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from llm_feedback_loop.models.registry import add_version
+
+    first = local_chat.post("/v1/chat", json={"prompt": "hi", "max_tokens": 4}).json()["candidates"][0]
+    assert first["model_version"] == "tiny"
+    copy = shutil.copytree(tiny_model, tmp_path / "tiny-copy")
+    engine = local_chat.app.state.service.engine
+
+    async def promote() -> None:
+        async with AsyncSession(engine) as session:
+            await add_version(session, str(copy), name="promoted", method="sft", activate=True)
+
+    local_chat.portal.call(promote)  # on the app's own event loop, as another process's promotion would land
+    after = local_chat.post("/v1/chat", json={"prompt": "hi", "max_tokens": 4}).json()["candidates"][0]
+    assert after["model_version"] == "promoted"

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import httpx
 
 from llm_feedback_loop.serving.engine import SamplingParams
-from llm_feedback_loop.serving.slot import ModelSlot
+from llm_feedback_loop.serving.slot import ModelSlot, ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,14 @@ class LocalProvider:
     def __init__(self, slot: ModelSlot) -> None:
         self.slot = slot
 
+    async def served(self) -> ServedModel:
+        """The active version's model; a newly activated (promoted) version is loaded before answering."""
+        if await self.slot.active_changed():
+            return await self.slot.switch(None)
+        return await self.slot.current()
+
     async def chat(self, messages: list[dict[str, str]], n: int, params: SamplingParams) -> ChatOutcome:
-        served = await self.slot.current()
+        served = await self.served()
         input_ids = served.engine.encode_chat(messages)
         served.engine.check_fits(input_ids, params.max_tokens)
         results = await asyncio.gather(

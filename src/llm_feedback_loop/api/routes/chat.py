@@ -164,7 +164,7 @@ async def chat_stream(body: ChatIn, state: StateDep) -> StreamingResponse:
 
         return StreamingResponse(whole(), media_type="application/x-ndjson")
     try:
-        served = await provider.slot.current()
+        served = await provider.served()
         input_ids = served.engine.encode_chat(messages)
         served.engine.check_fits(input_ids, params.max_tokens)
     except ModelLoadError as error:
