@@ -144,6 +144,7 @@ def eval_command(
     out: Annotated[Path | None, typer.Option(help="JSON report (default: evaluations/NAME-TIME.json).")] = None,
 ) -> None:
     """Evaluate a model on held-out data; the result is kept with the version and written as JSON."""
+    from llm_feedback_loop.evaluation.report import render_report
     from llm_feedback_loop.models.loader import ModelLoadError
     from llm_feedback_loop.training.data import DatasetError, jsonl_split_files, read_jsonl
 
@@ -192,9 +193,11 @@ def eval_command(
     out = out or Path("evaluations") / f"{result['model'].replace('/', '_')}-{datetime.now():%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    html = out.with_suffix(".html")
+    html.write_text(render_report(result), encoding="utf-8")
     shown = {key: value for key, value in metrics.items() if isinstance(value, int | float)}
     console.print(
         f"{result['model']} on {len(rows)} {kind} rows of {chosen.name}: "
         + ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
     )
-    console.print(f"  report: {out}")
+    console.print(f"  report: {html} (and {out.name})")

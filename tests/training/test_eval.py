@@ -76,6 +76,8 @@ def test_win_rate_against_the_parent_and_automatic_promotion(training_database: 
     metrics = json.loads(Path("w.json").read_text())["metrics"]
     assert metrics["wins"] + metrics["ties"] + metrics["losses"] == 4 and 0 <= metrics["win_rate"] <= 1
     assert len(metrics["candidate_rewards"]) == len(metrics["parent_rewards"]) == 4
+    html = Path("w.html").read_text()
+    assert "Win rate against" in html and "<svg" in html and "Reward distributions" in html and "<script" not in html
 
     code, output = invoke("models", "promote", "2", "--auto", "--min-win-rate", "1.01")
     assert code == 3 and "win rate" in output
@@ -86,3 +88,18 @@ def test_win_rate_against_the_parent_and_automatic_promotion(training_database: 
     assert active == [(2,)]
     code, output = invoke("models", "promote", "3")
     assert code == 1 and "reward model" in output  # a scorer is never the chat model
+
+
+def test_the_html_report_escapes_model_text() -> None:
+    from llm_feedback_loop.evaluation.report import render_report
+
+    hostile = "<script>alert(1)</script>"
+    html = render_report(
+        {
+            "model": "v<2>",
+            "evaluated_at": "now",
+            "data": {"path": "t.jsonl", "rows": 1, "kind": "sft"},
+            "metrics": {"bleu": 1.0, "examples": [{"prompt": hostile, "answer": hostile, "reference": "r"}]},
+        }
+    )
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "v&lt;2&gt;" in html
