@@ -84,9 +84,10 @@ def evaluate_rows(
     judge: str | None = None,
 ) -> dict[str, Any]:
     from llm_feedback_loop.evaluation.answers import generate_answers
-    from llm_feedback_loop.evaluation.preference import as_messages, policy_accuracy, reward_model_accuracy
+    from llm_feedback_loop.evaluation.preference import policy_accuracy, reward_model_accuracy
     from llm_feedback_loop.evaluation.text_metrics import text_scores
     from llm_feedback_loop.models.loader import load_model, load_tokenizer, resolve_source
+    from llm_feedback_loop.training.data import as_messages
 
     if reward_model:
         from transformers import AutoModelForSequenceClassification

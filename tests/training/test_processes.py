@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from tests.support.postgres import free_port
 from tests.training.conftest import invoke, write_export
 
 
@@ -30,12 +30,6 @@ def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120.0) -> N
         assert process.poll() is None, process.communicate()[0]
         assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def without_progress_bars(text: str) -> str:

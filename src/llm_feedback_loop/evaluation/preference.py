@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from llm_feedback_loop.training.data import as_messages
+
 Messages = list[dict[str, str]]
-
-
-def as_messages(value: str | Messages, role: str) -> Messages:
-    return [{"role": role, "content": value}] if isinstance(value, str) else value
 
 
 def answer_logprob(model: Any, tokenizer: Any, prompt: Messages, answer: Messages) -> float:

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import insert, select
 
 from llm_feedback_loop.api.deps import SessionDep, StateDep
-from llm_feedback_loop.api.feedback_rows import common_values
-from llm_feedback_loop.api.schemas import CleanText, NonEmptyText, RowId
+from llm_feedback_loop.api.feedback_rows import common_values, comparison_values
+from llm_feedback_loop.api.schemas import CleanText, ComparisonCreate, NonEmptyText, RowId
 from llm_feedback_loop.arena.contenders import pick_contenders
 from llm_feedback_loop.arena.ratings import Battle, leaderboard
 from llm_feedback_loop.chat.providers import ProviderError
@@ -106,22 +106,15 @@ async def vote(body: VoteIn, session: SessionDep) -> dict[str, Any]:
             status_code=422, detail="generation_ids: two answers to the same prompt, by two model versions"
         )
     ranking = {"left": [0, 1], "right": [1, 0], "tie": None}[body.winner]
-    values = common_values(left.prompt_messages, body.annotator, {"arena": True, "winner": body.winner}) | {
-        "responses": [
-            {
-                "id": str(index),
-                "text": generation.response,
-                "generation_id": generation.id,
-                "model": generation.model,
-                "model_version": generation.model_version,
-            }
-            for index, generation in enumerate((left, right))
-        ],
-        "ranking": ranking,
-        "best_index": ranking[0] if ranking else None,
-        "comment": body.comment,
-        "model": None,
-    }
+    comparison = ComparisonCreate(
+        messages=left.prompt_messages,
+        annotator=body.annotator,
+        comment=body.comment,
+        metadata={"arena": True, "winner": body.winner},
+        responses=[{"id": str(index), "generation_id": g.id} for index, g in enumerate((left, right))],
+        ranking=ranking,
+    )
+    values = await comparison_values(session, comparison)  # texts and versions filled in from the generations
     comparison_id = (await session.execute(insert(Comparison).values(values).returning(Comparison.id))).scalar_one()
     await session.commit()
     return {"comparison_id": comparison_id, "models": [left.model_version, right.model_version]}
