@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format bench bench-training clean
+.PHONY: run test install lint format demo bench bench-training bench-loop clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is needed (PYTHON=$(PYTHON))"; exit 1; }
@@ -31,11 +31,17 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+demo: $(STAMP)  ## the loop offline on a CPU: SmolLM2, a style task, a simulated annotator (~12 min)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/llmfl demo
+
 bench: $(STAMP)  ## ingest and export benchmark; prints its figures
 	$(BIN)/python bench/bench_feedback.py
 
 bench-training: $(STAMP)  ## our SFT/DPO vs the original's trainer and TRL's defaults on SmolLM2 (~15 min)
 	$(BIN)/python bench/bench_training.py
+
+bench-loop: $(STAMP)  ## one loop round, ours vs the original's pipeline: task-score gain per CPU-minute (~15 min)
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_loop.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -5,6 +5,8 @@ llmfl export dpo --out exports/pairs.jsonl --strategy best-vs-rest --test-size 0
 llmfl import feedback.jsonl      # the original project's data (JSON, JSONL, mongoexport)
 llmfl train sft --data exports/sft.jsonl --lora   # then: llmfl train dpo --model <that version> ...
 llmfl db upgrade                 # create or migrate the database (every command does this first)
+llmfl loop --rounds 2            # rounds of generate → feedback → train → evaluate → promote
+llmfl demo                       # the loop offline on a CPU, with a simulated annotator
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from rich.console import Console
 from llm_feedback_loop import __version__
 from llm_feedback_loop.cli_common import console, fail, load_settings, progress, with_database
 from llm_feedback_loop.cli_eval import eval_command
+from llm_feedback_loop.cli_loop import demo_command, loop_command
 from llm_feedback_loop.cli_train import runs_app, train_command
 
 if TYPE_CHECKING:
@@ -34,6 +37,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 app.command("train")(train_command)
 app.command("eval")(eval_command)
+app.command("loop")(loop_command)
+app.command("demo")(demo_command)
 
 
 @app.command()

@@ -3,6 +3,10 @@
 llmfl eval 3 --data exports/sft.jsonl      # BLEU, chrF, ROUGE-L of greedy answers against the references
 llmfl eval 3 --data exports/dpo.jsonl      # preference accuracy: implicit reward against its parent
 llmfl eval 4 --data exports/dpo.jsonl      # (a reward model) how often it scores chosen above rejected
+llmfl eval 3 --task concise                # a task's programmatic score on its held-out prompts
+llmfl eval 3 --data exports/sft.jsonl --judge 4                     # win rate judged by reward model 4
+llmfl eval 3 --data exports/sft.jsonl --judge fn:my_judges:helpful  # ... by a Python function
+llmfl eval 3 --data exports/sft.jsonl --judge http://127.0.0.1:8000/v1 --judge-model big   # ... by an LLM
 """
 
 from __future__ import annotations
@@ -74,6 +78,63 @@ def judge_model(judge: str) -> tuple[Any, Any]:
     return AutoModelForSequenceClassification.from_pretrained(folder).eval(), load_tokenizer(folder)
 
 
+def judged(
+    judge: str,
+    judge_name: str | None,
+    reference: str | None,
+    conversations: list[list[dict[str, str]]],
+    answers: list[str],
+    max_new_tokens: int,
+) -> dict[str, Any]:
+    """Win rate of `answers` against the reference model's answers to the same conversations."""
+    from llm_feedback_loop.evaluation.answers import generate_answers
+    from llm_feedback_loop.evaluation.judges import JudgeError, load_judge
+    from llm_feedback_loop.evaluation.win_rate import win_rate
+    from llm_feedback_loop.loop.tasks import TaskError
+    from llm_feedback_loop.models.loader import load_model
+
+    if reference is None:
+        raise fail("a win rate needs the model to compare with: --reference (or a parent)")
+    try:
+        chosen = load_judge(judge, judge_name, judge_model)
+    except TaskError as error:
+        raise fail(f"--judge: {error}") from None
+    parent = load_model(reference, device="cpu")
+    parent_answers = generate_answers(parent.model, parent.tokenizer, conversations, max_new_tokens)
+    try:
+        return win_rate(chosen, conversations, answers, parent_answers) | {"reference": reference}
+    except JudgeError as error:
+        raise fail(str(error)) from None
+
+
+def evaluate_task(
+    task_spec: str,
+    source: str,
+    reference: str | None,
+    limit: int | None,
+    max_new_tokens: int,
+    judge: str | None,
+    judge_name: str | None,
+) -> tuple[dict[str, Any], int]:
+    """A task's programmatic metrics on its held-out prompts; with a reference, the win rate (judged by the
+    task's score unless --judge names another judge). Returns (metrics, prompts)."""
+    from llm_feedback_loop.loop.evaluate import answer_prompts, task_metrics
+    from llm_feedback_loop.loop.tasks import TaskError, load_task
+
+    try:
+        task = load_task(task_spec)
+    except TaskError as error:
+        raise fail(f"--task: {error}") from None
+    prompts = task.eval_prompts[:limit] if limit else task.eval_prompts
+    answers = answer_prompts(source, prompts, max_new_tokens)
+    metrics: dict[str, Any] = task_metrics(task, prompts, answers)
+    if reference is not None or judge is not None:
+        conversations = [[{"role": "user", "content": prompt}] for prompt in prompts]
+        metrics |= judged(judge or f"fn:{task_spec}", judge_name, reference, conversations, answers, max_new_tokens)
+    examples = [{"prompt": p, "answer": a, "reference": ""} for p, a in zip(prompts, answers, strict=True)][:5]
+    return metrics | {"examples": examples}, len(prompts)
+
+
 def evaluate_rows(
     kind: str,
     rows: list[dict[str, Any]],
@@ -82,6 +143,7 @@ def evaluate_rows(
     reward_model: bool,
     max_new_tokens: int,
     judge: str | None = None,
+    judge_name: str | None = None,
 ) -> dict[str, Any]:
     from llm_feedback_loop.evaluation.answers import generate_answers
     from llm_feedback_loop.evaluation.preference import policy_accuracy, reward_model_accuracy
@@ -107,16 +169,7 @@ def evaluate_rows(
         ]
         scores = asdict(text_scores(answers, references))
         if judge is not None:
-            if reference is None:
-                raise fail("a win rate needs the model to compare with: --reference (or a parent)")
-            from llm_feedback_loop.evaluation.win_rate import win_rate
-
-            parent = load_model(reference, device="cpu")
-            parent_answers = generate_answers(parent.model, parent.tokenizer, conversations, max_new_tokens)
-            judge_loaded, judge_tokenizer = judge_model(judge)
-            scores |= win_rate(judge_loaded, judge_tokenizer, conversations, answers, parent_answers)
-            scores["judge"] = judge
-            scores["reference"] = reference
+            scores |= judged(judge, judge_name, reference, conversations, answers, max_new_tokens)
         examples = [
             {"prompt": c[-1]["content"], "answer": a, "reference": r}
             for c, a, r in zip(conversations, answers, references, strict=True)
@@ -133,20 +186,57 @@ def evaluate_rows(
 
 def eval_command(
     model: Annotated[str, typer.Argument(help="A version (id or name), a hub id or a model folder.")],
-    data: Annotated[Path, typer.Option(help="An export: its test split if it has one, else every row.")],
+    data: Annotated[Path | None, typer.Option(help="An export: its test split if it has one, else every row.")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="A loop task (concise, MODULE:NAME): its score on its held-out prompts.")
+    ] = None,
     reference: Annotated[
         str | None, typer.Option(help="Reference of the implicit reward (default: the version's parent).")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate at most this many rows.")] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Length of each generated answer.")] = 64,
     judge: Annotated[
-        str | None, typer.Option(help="sft data: a reward model that judges our answers against the reference's.")
+        str | None,
+        typer.Option(
+            help="Win rate against the reference, judged by: a reward model (version or folder), "
+            "fn:MODULE:FUNCTION (a Python function of prompt and answer), or an OpenAI-compatible URL."
+        ),
     ] = None,
+    judge_model: Annotated[str | None, typer.Option(help="--judge URL: the model asked.")] = None,
     out: Annotated[Path | None, typer.Option(help="JSON report (default: evaluations/NAME-TIME.json).")] = None,
 ) -> None:
-    """Evaluate a model on held-out data; the result is kept with the version and written as JSON."""
-    from llm_feedback_loop.evaluation.report import render_report
+    """Evaluate a model on held-out data; the result is kept with the version and written as JSON and HTML."""
     from llm_feedback_loop.models.loader import ModelLoadError
+
+    if (data is None) == (task is None):
+        raise fail("give --data EXPORT or --task TASK (one of them)")
+    version, parent = find(model)
+    source = version.source if version else model
+    reference = reference or (parent.source if parent else None)
+    try:
+        if task is not None:
+            metrics, count = evaluate_task(task, source, reference, limit, max_new_tokens, judge, judge_model)
+            described = {"path": f"task:{task}", "rows": count, "kind": "task"}
+        else:
+            assert data is not None
+            metrics, described = evaluate_export(
+                data, source, version, reference, limit, max_new_tokens, judge, judge_model
+            )
+    except ModelLoadError as error:
+        raise fail(str(error)) from None
+    keep_and_report(model, version, described, metrics, out)
+
+
+def evaluate_export(
+    data: Path,
+    source: str,
+    version: Any,
+    reference: str | None,
+    limit: int | None,
+    max_new_tokens: int,
+    judge: str | None,
+    judge_name: str | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     from llm_feedback_loop.training.data import DatasetError, jsonl_split_files, read_jsonl
 
     files = jsonl_split_files(data)
@@ -171,25 +261,26 @@ def eval_command(
     if errors:
         raise fail("bad rows; nothing evaluated:\n" + "\n".join(errors[:10]))
     rows = rows[:limit] if limit else rows
-    version, parent = find(model)
-    source = version.source if version else model
     reward_model = bool(version and version.method == "reward")
-    reference = reference or (parent.source if parent else None)
-    try:
-        metrics = evaluate_rows(kind, rows, source, reference, reward_model, max_new_tokens, judge)
-    except ModelLoadError as error:
-        raise fail(str(error)) from None
+    metrics = evaluate_rows(kind, rows, source, reference, reward_model, max_new_tokens, judge, judge_name)
+    return metrics, {"path": str(chosen), "rows": len(rows), "kind": kind}
+
+
+def keep_and_report(model: str, version: Any, data: dict[str, Any], metrics: dict[str, Any], out: Path | None) -> None:
+    """Keep the result with the version (without lists) and write the JSON and HTML reports."""
+    from llm_feedback_loop.evaluation.report import render_report
+
     result = {
         "evaluated_at": datetime.now(UTC).isoformat(),
         "model": version.name if version else model,
-        "data": {"path": str(chosen), "rows": len(rows), "kind": kind},
+        "data": data,
         "metrics": metrics,
     }
     if version is not None:
         keep_with_version(
             version.id,
             {key: value for key, value in result.items() if key != "metrics"}
-            | {"metrics": {key: value for key, value in metrics.items() if key != "examples"}},
+            | {"metrics": {key: value for key, value in metrics.items() if not isinstance(value, list)}},
         )
     out = out or Path("evaluations") / f"{result['model'].replace('/', '_')}-{datetime.now():%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -198,7 +289,7 @@ def eval_command(
     html.write_text(render_report(result), encoding="utf-8")
     shown = {key: value for key, value in metrics.items() if isinstance(value, int | float)}
     console.print(
-        f"{result['model']} on {len(rows)} {kind} rows of {chosen.name}: "
+        f"{result['model']} on {data['rows']} {data['kind']} rows of {data['path']}: "
         + ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
     )
     console.print(f"  report: {html} (and {out.name})")

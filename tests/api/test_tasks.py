@@ -76,3 +76,20 @@ def test_a_generation_must_answer_the_conversation_it_is_judged_in(client: TestC
     body = {"prompt": "Hi?", "annotator": "ana", "answers": [{"generation_id": other, "rating": "up"}]}
     response = client.post("/v1/annotations", json=body)
     assert response.status_code == 422 and "another conversation" in response.json()["message"]
+
+
+def test_tasks_can_name_logged_answers_and_be_handed_out_by_batch(client: TestClient) -> None:
+    ids = [client.post("/v1/generations", json={"prompt": "Hi?", "response": t}).json()["id"] for t in "ab"]
+    rows = [{"prompt": "Hi?", "answers": [{"text": t, "generation_id": i} for t, i in zip("ab", ids, strict=True)]}]
+    body = "".join(json.dumps(row) + "\n" for row in rows)
+    assert client.post("/v1/tasks/import", params={"batch": "round-1"}, content=body.encode()).status_code == 201
+    assert load(client, {"prompt": "Other?", "answers": ["c", "d"]}).status_code == 201  # no batch
+    task = client.get("/v1/tasks/next", params={"annotator": "ana", "batch": "round-1"}).json()["task"]
+    assert [a["generation_id"] for a in task["answers"]] == ids
+    answers = [{"generation_id": i} for i in ids]
+    judged = {"prompt": "Hi?", "annotator": "ana", "task_id": task["id"], "answers": answers, "ranking": [0, 1]}
+    assert client.post("/v1/annotations", json=judged).status_code == 201
+    assert client.get("/v1/tasks/next", params={"annotator": "ana", "batch": "round-1"}).json()["task"] is None
+    assert client.get("/v1/tasks/next", params={"annotator": "ana"}).json()["task"]["prompt"] == "Other?"
+    bad = {"prompt": "Hi?", "answers": [{"text": "a", "generation_id": "x"}, {"text": "b"}]}
+    assert load(client, bad).status_code == 422

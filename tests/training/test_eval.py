@@ -103,3 +103,31 @@ def test_the_html_report_escapes_model_text() -> None:
         }
     )
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "v&lt;2&gt;" in html
+
+
+def test_eval_on_a_task_with_a_function_judge(training_database: str, tmp_path: Path) -> None:
+    sft = write_export(tmp_path / "exports", "sft", count=16)
+    assert invoke("train", "sft", "--data", str(sft), "--output-dir", "sft", *FAST)[0] == 0  # version 2
+    code, output = invoke("eval", "2", "--task", "concise", "--limit", "6", "--max-new-tokens", "8", "--out", "t.json")
+    assert code == 0, output
+    result = json.loads(Path("t.json").read_text())
+    assert result["data"] == {"path": "task:concise", "rows": 6, "kind": "task"}
+    metrics = result["metrics"]
+    assert {"task_score", "coherence", "correct", "mean_words", "win_rate"} <= set(metrics)
+    assert metrics["judge"] == "concise" and metrics["wins"] + metrics["ties"] + metrics["losses"] == 6
+
+    code, output = invoke(
+        "eval", "2", "--task", "concise", "--limit", "3", "--max-new-tokens", "8", "--out", "f.json",
+        "--judge", "fn:tests.loop.scorers:by_length",
+    )  # fmt: skip
+    assert code == 0, output
+    metrics = json.loads(Path("f.json").read_text())["metrics"]
+    assert metrics["judge"] == "tests.loop.scorers:by_length" and len(metrics["candidate_rewards"]) == 3
+    with sqlite3.connect(tmp_path / "loop.db") as database:
+        (metadata,) = database.execute("SELECT metadata FROM model_versions WHERE id = 2").fetchone()
+    assert [e["data"]["path"] for e in json.loads(metadata)["evaluations"]] == ["task:concise", "task:concise"]
+
+    code, output = invoke("eval", "2")
+    assert code == 1 and "--data EXPORT or --task TASK" in output
+    code, output = invoke("eval", "2", "--task", "concise", "--judge", "fn:nowhere:thing")
+    assert code == 1 and "cannot import" in output

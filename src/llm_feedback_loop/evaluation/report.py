@@ -74,11 +74,15 @@ def histogram(candidate: list[float], parent: list[float], bins: int = 12) -> st
 def examples_table(examples: list[dict[str, str]]) -> str:
     if not examples:
         return ""
+    with_references = any(e.get("reference") for e in examples)
     rows = "".join(
-        f"<tr><td>{escape(e['prompt'])}</td><td>{escape(e['answer'])}</td><td>{escape(e['reference'])}</td></tr>"
+        f"<tr><td>{escape(e['prompt'])}</td><td>{escape(e['answer'])}</td>"
+        + (f"<td>{escape(e.get('reference', ''))}</td>" if with_references else "")
+        + "</tr>"
         for e in examples
     )
-    return f"<h2>Examples</h2><table><tr><th>prompt</th><th>answer</th><th>reference</th></tr>{rows}</table>"
+    head = "<tr><th>prompt</th><th>answer</th>" + ("<th>reference</th>" if with_references else "") + "</tr>"
+    return f"<h2>Examples</h2><table>{head}{rows}</table>"
 
 
 def render_report(result: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 The rule: its latest win rate against its parent (`llmfl eval --judge`) is at least `min_win_rate`, and no
 metric both were evaluated on with the same data (BLEU, chrF, ROUGE-L on 0–100; preference accuracy as a
-percentage) is more than `max_drop` points below the parent's.
+percentage; a task's score and coherence as percentages) is more than `max_drop` points below the parent's.
 """
 
 from __future__ import annotations
@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-COMPARED = {"bleu": 1.0, "chrf": 1.0, "rouge_l": 1.0, "preference_accuracy": 100.0}  # metric → scale to points
+# metric → scale to points
+COMPARED = {
+    "bleu": 1.0,
+    "chrf": 1.0,
+    "rouge_l": 1.0,
+    "preference_accuracy": 100.0,
+    "task_score": 100.0,
+    "coherence": 100.0,
+}
 
 
 @dataclass
@@ -28,9 +36,15 @@ def latest_by_data(metadata: dict[str, Any] | None) -> dict[str, dict[str, Any]]
 
 
 def decide(
-    candidate: dict[str, Any] | None, parent: dict[str, Any] | None, min_win_rate: float, max_drop: float
+    candidate: dict[str, Any] | None,
+    parent: dict[str, Any] | None,
+    min_win_rate: float,
+    max_drop: float,
+    also_compared: dict[str, float] | None = None,
 ) -> Decision:
-    """Apply the rule to the metadata of a candidate and of its parent."""
+    """Apply the rule to the metadata of a candidate and of its parent (`also_compared`: more metrics that
+    must not regress, with their scale to points)."""
+    compared = COMPARED | (also_compared or {})
     ours, theirs = latest_by_data(candidate), latest_by_data(parent)
     win_rates = [metrics["win_rate"] for metrics in ours.values() if "win_rate" in metrics]
     if not win_rates:
@@ -39,7 +53,7 @@ def decide(
     if win_rates[-1] < min_win_rate:
         reasons.append(f"win rate {win_rates[-1]:.3f} < {min_win_rate}")
     for path, metrics in ours.items():
-        for name, scale in COMPARED.items():
+        for name, scale in compared.items():
             if name in metrics and name in theirs.get(path, {}):
                 drop = (theirs[path][name] - metrics[name]) * scale
                 if drop > max_drop:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -222,3 +223,38 @@ class TaskAnnotation(Base):
         UniqueConstraint("task_id", "annotator", name="uq_task_annotations_task_annotator"),
         Index("ix_task_annotations_task_id", "task_id"),
     )
+
+
+class LoopRound(Base):
+    """One round of `llmfl loop`: which version generated the answers (`base`), the feedback batch it
+    collected and the export made of it, the training runs, the candidate they produced, its evaluation
+    against the base on the task's held-out prompts, and whether it was promoted. Round 0 evaluates the
+    starting version only.
+
+    status: running → completed | failed.
+    """
+
+    __tablename__ = "loop_rounds"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now, nullable=False)
+    loop: Mapped[str] = mapped_column(String(200), nullable=False)
+    round: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    task: Mapped[str] = mapped_column(String(200), nullable=False)
+    base_version_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("model_versions.id", ondelete="SET NULL"))
+    candidate_version_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("model_versions.id", ondelete="SET NULL")
+    )
+    promoted: Mapped[bool | None] = mapped_column(Boolean)
+    batch: Mapped[str | None] = mapped_column(String(200))  # the annotation tasks' batch of this round
+    feedback: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # counts of what the annotators stored
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # export path per method, with its manifest
+    run_ids: Mapped[list[Any] | None] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {"base": {...}, "candidate": {...}}
+    decision: Mapped[list[Any] | None] = mapped_column(JSON)  # why it was (not) promoted
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("loop", "round", name="uq_loop_rounds_loop_round"),)

@@ -19,8 +19,20 @@ class TaskError(ValueError):
     """A task file or request that cannot be used; the message names the line or field."""
 
 
+def valid_answer(answer: Any) -> bool:
+    text, generation_id = answer.get("text"), answer.get("generation_id")
+    return (
+        isinstance(text, str)
+        and bool(text.strip())
+        and "\x00" not in text
+        and set(answer) <= {"text", "generation_id"}
+        and (generation_id is None or (type(generation_id) is int and 1 <= generation_id < 2**63))
+    )
+
+
 def parse_task_lines(text: str) -> list[dict[str, Any]]:
-    """JSONL: {"prompt": "..."} or {"messages": [...]}, optionally "answers": ["...", ...] (2-4)."""
+    """JSONL: {"prompt": "..."} or {"messages": [...]}, optionally "answers" (2-4): texts, or objects
+    {"text", "generation_id"?} naming answers already logged as generations (as `llmfl loop` loads them)."""
     tasks, errors = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -57,13 +69,13 @@ def parse_task_lines(text: str) -> list[dict[str, Any]]:
             )
             continue
         answers = row.get("answers")
-        if answers is not None and (
-            not isinstance(answers, list)
-            or not 2 <= len(answers) <= 4
-            or not all(isinstance(a, str) and a.strip() and "\x00" not in a for a in answers)
-        ):
-            errors.append(f'line {number}: "answers" must be 2 to 4 non-empty texts')
-            continue
+        if answers is not None:
+            answers = [a if isinstance(a, dict) else {"text": a} for a in answers] if isinstance(answers, list) else []
+            if not 2 <= len(answers) <= 4 or not all(map(valid_answer, answers)):
+                errors.append(
+                    f'line {number}: "answers" must be 2 to 4 non-empty texts (or {{"text", "generation_id"}} objects)'
+                )
+                continue
         tasks.append({"messages": messages, "answers": answers, "metadata": row.get("metadata")})
     if errors:
         raise TaskError(f"{len(errors)} bad line(s); nothing loaded: " + "; ".join(errors[:10]))
@@ -81,7 +93,7 @@ async def load_tasks(session: AsyncSession, tasks: list[dict[str, Any]], require
                 batch=batch,
                 prompt=task["messages"][-1]["content"],
                 prompt_messages=task["messages"],
-                answers=[{"text": text} for text in task["answers"]] if task["answers"] else None,
+                answers=task["answers"],
                 required=required,
                 extra=task.get("metadata"),
             )
@@ -94,8 +106,8 @@ def done_counts():
     return select(TaskAnnotation.task_id, func.count().label("done")).group_by(TaskAnnotation.task_id).subquery()
 
 
-async def next_task(session: AsyncSession, annotator: str) -> Task | None:
-    """The oldest task that still needs annotators and that `annotator` has not judged."""
+async def next_task(session: AsyncSession, annotator: str, batch: str | None = None) -> Task | None:
+    """The oldest task (of `batch`, if given) that still needs annotators and that `annotator` has not judged."""
     done = done_counts()
     judged = select(TaskAnnotation.task_id).where(TaskAnnotation.annotator == annotator)
     statement = (
@@ -105,6 +117,8 @@ async def next_task(session: AsyncSession, annotator: str) -> Task | None:
         .order_by(Task.id)
         .limit(1)
     )
+    if batch is not None:
+        statement = statement.where(Task.batch == batch)
     return await session.scalar(statement)
 
 

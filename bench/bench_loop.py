@@ -1,0 +1,293 @@
+"""Benchmark of one round of the loop: task-score gain per CPU-minute, ours against the original's pipeline,
+on the same simulated feedback, in one run.
+
+Run from the repository root:
+
+    .venv/bin/python bench/bench_loop.py                  # SmolLM2-135M-Instruct, 64 prompts x 4 answers (~15 min)
+    .venv/bin/python bench/bench_loop.py --model tiny     # the tiny random model: checks the harness (~1 min)
+
+The task is the demo's (`llm_feedback_loop.loop.concise`): answers of one sentence of at most 15 words are
+preferred. The round:
+
+  shared    the base model samples `--answers` answers to each of `--prompts` feedback prompts (temperature
+            0.8, seeded); the simulated annotator scores each answer by the task. The base model's greedy
+            answers to the task's held-out prompts give the starting task score.
+  ours      the judgements go through our API as the loop sends them (`POST /v1/generations` for each
+            answer, then `POST /v1/annotations`: a thumbs on each answer, a ranking only when the scores order
+            the answers strictly); `llmfl export dpo` (all-pairs; pairs from thumbs: each answer voted up
+            over each voted down for the same prompt, ties dropped); `llmfl train dpo` with the demo's settings
+            (LoRA r16 on the top 12 of 30 layers, lr 2e-4, beta 0.1, 2 epochs, batch 8).
+  original  the same judgements as the original's API takes them: a full ranking per prompt
+            (`POST /rlhf-feedback`, ranking by score, ties in the order the answers came), exported by the
+            original's rules (`GET /rlhf-feedback/export`: every pair of the ranking, plain text), trained by
+            `bench/original_trainer.py --mode dpo` (its settings: full fine-tuning, a second full model as
+            reference, TRL's defaults otherwise, 1 epoch, batch 8).
+
+Each pipeline's export and training run as subprocesses; their CPU time (user + system, from the kernel's
+accounting of finished children) is the cost. The gain is the task score of the trained model minus the
+base's, on the same held-out prompts, with greedy answers under the model's chat template. Coherence and
+correctness (`concise.coherent`, `concise.correct`) are printed beside it: a gain that breaks them is no gain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ORIGINAL_TRAINER = HERE / "original_trainer.py"
+OURS_CONFIG = """\
+lora: true
+lora_r: 16
+lora_alpha: 32
+lora_target_modules: '.*layers\\.(1[8-9]|2[0-9])\\.(self_attn|mlp)\\.(q|k|v|o|gate|up|down)_proj'
+learning_rate: 2.0e-4
+beta: 0.1
+epochs: 2
+batch_size: 8
+max_length: 256
+save_steps: 10000
+evaluate: false
+"""
+TINY_LORA_TARGETS = "all-linear"
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_child(command: list[str], env: dict[str, str], log: Path) -> float:
+    """Run a subprocess to the end; returns its CPU seconds (and fails loudly with its log's tail)."""
+    before = children_cpu_seconds()
+    with log.open("wb") as handle:
+        finished = subprocess.run(command, env=env, stdout=handle, stderr=subprocess.STDOUT, check=False)
+    if finished.returncode != 0:
+        tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+        raise SystemExit(f"{' '.join(command[:6])} ... failed ({finished.returncode}):\n{tail}")
+    return children_cpu_seconds() - before
+
+
+def sample_answers(source: str, prompts: list[str], count: int, max_new_tokens: int) -> list[list[str]]:
+    """`count` sampled answers per prompt from the base model (seeded, batched)."""
+    import torch
+
+    from llm_feedback_loop.models.loader import load_model
+
+    torch.manual_seed(0)
+    loaded = load_model(source, device="cpu")
+    tokenizer, model = loaded.tokenizer, loaded.model
+    tokenizer.padding_side = "left"
+    answers: list[list[str]] = []
+    for start in range(0, len(prompts), 16):
+        batch = prompts[start : start + 16]
+        texts = [
+            tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
+            for p in batch
+        ]
+        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            output = model.generate(
+                **encoded,
+                do_sample=True,
+                temperature=0.8,
+                top_p=0.95,
+                max_new_tokens=max_new_tokens,
+                num_return_sequences=count,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        decoded = tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
+        answers += [[text.strip() for text in decoded[i * count : (i + 1) * count]] for i in range(len(batch))]
+    return answers
+
+
+def held_out_metrics(source: str, max_new_tokens: int) -> dict[str, float]:
+    from llm_feedback_loop.loop.concise import TASK
+    from llm_feedback_loop.loop.evaluate import answer_prompts, task_metrics
+
+    return task_metrics(TASK, TASK.eval_prompts, answer_prompts(source, TASK.eval_prompts, max_new_tokens))
+
+
+def store_ours(client: Any, prompts: list[str], answers: list[list[str]], scores: list[list[float]]) -> None:
+    from llm_feedback_loop.loop.collect import judgement
+
+    for prompt, texts, marks in zip(prompts, answers, scores, strict=True):
+        kept = [(t, m) for t, m in zip(texts, marks, strict=True) if t]
+        if not kept:
+            continue
+        ids = [
+            client.post("/v1/generations", json={"prompt": prompt, "response": t, "model_version": "base"}).json()["id"]
+            for t, _ in kept
+        ]
+        ranking, ratings = judgement([m for _, m in kept])
+        body = {
+            "prompt": prompt,
+            "annotator": "simulated",
+            "answers": [{"generation_id": i, "rating": r} for i, r in zip(ids, ratings, strict=True)],
+            "ranking": ranking,
+        }
+        response = client.post("/v1/annotations", json=body)
+        assert response.status_code == 201, response.text
+
+
+def store_original(client: Any, prompts: list[str], answers: list[list[str]], scores: list[list[float]]) -> None:
+    for prompt, texts, marks in zip(prompts, answers, scores, strict=True):
+        kept = [(t, m) for t, m in zip(texts, marks, strict=True) if t]
+        if len(kept) < 2:
+            continue
+        ranking = sorted(range(len(kept)), key=lambda i: -kept[i][1])  # stable: ties keep their order
+        body = {"prompt": prompt, "responses": [{"id": str(i), "text": t} for i, (t, _) in enumerate(kept)]}
+        response = client.post("/rlhf-feedback", json=body | {"ranking": ranking})
+        assert response.status_code == 201, response.text
+
+
+def service_client(database: Path) -> Any:
+    from fastapi.testclient import TestClient
+
+    from llm_feedback_loop.api.app import create_app
+    from llm_feedback_loop.settings import Settings
+
+    return TestClient(create_app(Settings(database_url=f"sqlite:///{database}")))
+
+
+def child_env(workdir: Path, threads: int) -> dict[str, str]:
+    return dict(os.environ) | {
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "DATABASE_URL": f"sqlite:///{workdir / 'ours.db'}",
+        "CHECKPOINT_DIR": str(workdir / "checkpoints"),
+        "TRL_EXPERIMENTAL_SILENCE": "1",
+    }
+
+
+def prepare_model(spec: str, workdir: Path) -> str:
+    if spec == "smollm2":
+        from llm_feedback_loop.models.loader import resolve_source
+
+        return resolve_source(None)
+    if spec == "tiny":
+        from llm_feedback_loop.models.tiny import build_tiny_model
+
+        return str(build_tiny_model(workdir / "tiny-model"))
+    return str(Path(spec).resolve())
+
+
+def line(name: str, rows: int, cpu_s: float, before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    gain = 100 * (after["task_score"] - before["task_score"])
+    per_minute = gain / (cpu_s / 60) if cpu_s else float("nan")
+    print(
+        f"{name:<9}{rows:>6}{cpu_s / 60:>9.2f}{100 * before['task_score']:>8.1f} → {100 * after['task_score']:<6.1f}"
+        f"{gain:>+8.1f}{per_minute:>+12.2f}{100 * after['coherence']:>11.1f}{100 * after['correct']:>9.1f}",
+        flush=True,
+    )
+    return {"rows": rows, "cpu_s": round(cpu_s, 1), "task_score": after, "gain_points": round(gain, 2),
+            "gain_per_cpu_minute": round(per_minute, 3)}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="smollm2", help="smollm2, tiny, or a model folder")
+    parser.add_argument("--prompts", type=int, default=64)
+    parser.add_argument("--answers", type=int, default=4)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of every process")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the run's files here")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from llm_feedback_loop.loop.concise import TASK
+
+    torch.set_num_threads(args.threads)
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="bench-loop-"))).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = child_env(workdir, args.threads)
+    source = prepare_model(args.model, workdir)
+    config = workdir / "ours.yaml"
+    config.write_text(OURS_CONFIG if args.model != "tiny" else OURS_CONFIG.replace(
+        OURS_CONFIG.splitlines()[3], f"lora_target_modules: {TINY_LORA_TARGETS}"))  # fmt: skip
+    print(f"model {source}; {args.prompts} prompts x {args.answers} answers; files in {workdir}", flush=True)
+
+    started = time.process_time()
+    prompts = TASK.round_prompts(1, args.prompts)
+    answers = sample_answers(source, prompts, args.answers, args.max_new_tokens)
+    scores = [[TASK.score(p, a) for a in texts] for p, texts in zip(prompts, answers, strict=True)]
+    before = held_out_metrics(source, args.max_new_tokens)
+    shared_cpu = time.process_time() - started
+    compliant = sum(map(sum, scores)) / sum(map(len, scores))
+    print(
+        f"shared: sampling, judging and the base's held-out answers took {shared_cpu / 60:.2f} CPU-min; "
+        f"{100 * compliant:.0f}% of sampled answers comply; base task score {100 * before['task_score']:.1f}",
+        flush=True,
+    )
+
+    # ours: the loop's API, export rules and trainer
+    with service_client(workdir / "ours.db") as client:
+        store_ours(client, prompts, answers, scores)
+    ours_export = workdir / "ours" / "dpo.jsonl"
+    cpu = run_child(
+        [sys.executable, "-m", "llm_feedback_loop", "export", "dpo", "--out", str(ours_export),
+         "--format", "conversational", "--strategy", "all-pairs"],
+        env, workdir / "ours-export.log",
+    )  # fmt: skip
+    ours_rows = sum(1 for _ in ours_export.open(encoding="utf-8"))
+    cpu += run_child(
+        [sys.executable, "-m", "llm_feedback_loop", "train", "dpo", "--data", str(ours_export), "--model", source,
+         "--output-dir", str(workdir / "ours" / "run"), "--config", str(config), "--no-register"],
+        env, workdir / "ours-train.log",
+    )  # fmt: skip
+    ours_after = held_out_metrics(str(workdir / "ours" / "run" / "model"), args.max_new_tokens)
+
+    # the original: its API, its export rules, its trainer's settings
+    with service_client(workdir / "original.db") as client:
+        store_original(client, prompts, answers, scores)
+        export_started = time.process_time()
+        lines = client.get("/rlhf-feedback/export").text
+        export_cpu = time.process_time() - export_started
+    original_export = workdir / "original" / "dpo.jsonl"
+    original_export.parent.mkdir(parents=True, exist_ok=True)
+    original_export.write_text(lines, encoding="utf-8")
+    original_rows = sum(1 for row in lines.splitlines() if row.strip())
+    original_cpu = export_cpu + run_child(
+        [sys.executable, str(ORIGINAL_TRAINER), "--mode", "dpo", "--model", source, "--data", str(original_export),
+         "--output-dir", str(workdir / "original" / "run"), "--epochs", "1", "--batch-size", "8"],
+        env, workdir / "original-train.log",
+    )  # fmt: skip
+    original_after = held_out_metrics(str(workdir / "original" / "run"), args.max_new_tokens)
+
+    print(
+        f"\n{'pipeline':<9}{'pairs':>6}{'CPU-min':>9}{'task score (%)':>17}{'gain':>8}{'gain/CPU-min':>12}"
+        f"{'coherence':>11}{'correct':>9}"
+    )
+    result = {
+        "model": source,
+        "prompts": args.prompts,
+        "answers": args.answers,
+        "shared_cpu_s": round(shared_cpu, 1),
+        "base": before,
+        "ours": line("ours", ours_rows, cpu, before, ours_after),
+        "original": line("original", original_rows, original_cpu, before, original_after),
+    }
+    ours_rate, original_rate = result["ours"]["gain_per_cpu_minute"], result["original"]["gain_per_cpu_minute"]
+    print(
+        f"\nours: {ours_rate:+.2f} task-score points per CPU-minute of export and training; "
+        f"the original's pipeline: {original_rate:+.2f}."
+    )
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

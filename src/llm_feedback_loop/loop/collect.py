@@ -1,0 +1,157 @@
+"""A round's feedback, through the service's HTTP API: the same calls the annotate page makes.
+
+1. The active version answers each prompt `n` times (`POST /v1/chat`; every answer is logged as a
+   generation with the version that wrote it).
+2. The prompts and their answers become the round's batch of annotation tasks (`POST /v1/tasks/import`)
+   (people only).
+3. Annotators judge them: people on the /queue page, or a simulated annotator that posts its thumbs
+   and ranking of each prompt's answers (`POST /v1/annotations`), as a person does on the annotate page.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from llm_feedback_loop.loop.tasks import Scorer
+
+UP_THRESHOLD = 0.5  # the simulated annotator gives a thumbs up to answers scoring at least this
+
+
+class ServiceError(RuntimeError):
+    """The service refused or failed a call; the message says which and why."""
+
+
+def checked(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise ServiceError(f"{response.request.method} {response.request.url.path}: {response.status_code} {detail}")
+    return response.json()
+
+
+@dataclass(frozen=True)
+class Sampling:
+    n: int = 4
+    max_tokens: int = 64
+    temperature: float = 0.8
+    top_p: float = 0.95
+    # Unseeded by default: the service batches unseeded requests together, while each seeded one is generated
+    # alone (its sampler takes no seed), several times slower on a CPU.
+    seed: int | None = None
+
+
+def generate(
+    client: httpx.Client, prompts: list[str], sampling: Sampling, on_done: Callable[[], None] | None = None
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(prompt, answers) for every prompt; answers are {"text", "generation_id", "model_version"}. Requests
+    run 8 at a time so the service batches them."""
+
+    def one(index: int, prompt: str) -> tuple[str, list[dict[str, Any]]]:
+        body: dict[str, Any] = {
+            "prompt": prompt,
+            "n": sampling.n,
+            "max_tokens": sampling.max_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+        }
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed * 100_003 + index
+        result = checked(client.post("/v1/chat", json=body))
+        if on_done:
+            on_done()
+        return prompt, [
+            {"text": c["text"], "generation_id": c["generation_id"], "model_version": c["model_version"]}
+            for c in result["candidates"]
+        ]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(one, range(len(prompts)), prompts))
+
+
+def import_batch(client: httpx.Client, batch: str, generated: list[tuple[str, list[dict[str, Any]]]]) -> int:
+    """Load the prompts with at least two distinct non-empty answers as the batch's tasks (one annotator each)."""
+    lines = []
+    for prompt, answers in generated:
+        kept, seen = [], set()
+        for answer in answers:
+            text = answer["text"].strip()
+            if text and text not in seen:
+                seen.add(text)
+                kept.append({"text": answer["text"], "generation_id": answer["generation_id"]})
+        if len(kept) >= 2:
+            lines.append(json.dumps({"prompt": prompt, "answers": kept[:4]}, ensure_ascii=False))
+    if not lines:
+        raise ServiceError("no prompt got two different answers to compare: nothing to annotate this round")
+    response = client.post(
+        "/v1/tasks/import",
+        params={"annotators": 1, "batch": batch},
+        content="\n".join(lines).encode("utf-8"),
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    return int(checked(response)["loaded"])
+
+
+def judgement(scores: list[float]) -> tuple[list[int] | None, list[str]]:
+    """What the simulated annotator says of answers with these scores: a thumbs up or down on each, and a
+    ranking (best first) only when the scores put the answers in a strict order."""
+    ratings = ["up" if score >= UP_THRESHOLD else "down" for score in scores]
+    ranking = None
+    if len(set(scores)) == len(scores) > 1:
+        ranking = sorted(range(len(scores)), key=lambda index: -scores[index])
+    return ranking, ratings
+
+
+def annotate(
+    client: httpx.Client,
+    generated: list[tuple[str, list[dict[str, Any]]]],
+    annotator: str,
+    score: Scorer,
+    on_done: Callable[[], None] | None = None,
+) -> dict[str, int]:
+    """A simulated annotator judges each prompt's answers as a person does on the annotate page: a thumbs
+    on each answer and, when its scores order them strictly, a ranking; all in one `POST /v1/annotations`.
+    Returns how much it stored."""
+    counts = {"prompts": 0, "ratings_up": 0, "ratings_down": 0, "rankings": 0}
+    for prompt, answers in generated:
+        answers = [a for a in answers if a["text"].strip()]
+        if not answers:
+            continue
+        scores = [float(score(prompt, answer["text"])) for answer in answers]
+        ranking, ratings = judgement(scores)
+        body = {
+            "prompt": prompt,
+            "annotator": annotator,
+            "answers": [
+                {"generation_id": answer["generation_id"], "rating": rating}
+                for answer, rating in zip(answers, ratings, strict=True)
+            ],
+            "ranking": ranking,
+            "metadata": {"scores": scores, "simulated": True},
+        }
+        checked(client.post("/v1/annotations", json=body))
+        counts["prompts"] += 1
+        counts["ratings_up"] += ratings.count("up")
+        counts["ratings_down"] += ratings.count("down")
+        counts["rankings"] += ranking is not None
+        if on_done:
+            on_done()
+    return counts
+
+
+def wait_for_people(client: httpx.Client, batch: str, timeout_s: float, poll_s: float = 10.0) -> dict[str, Any]:
+    """Poll the batch's progress until every task has its annotation (or the time is up); returns the progress."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        progress = checked(client.get("/v1/tasks/progress", params={"batch": batch}))
+        if progress["complete"] >= progress["tasks"] or time.monotonic() >= deadline:
+            return progress
+        time.sleep(poll_s)

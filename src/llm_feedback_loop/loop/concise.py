@@ -1,0 +1,138 @@
+"""The built-in task of `llmfl demo`: people prefer short, direct answers.
+
+An answer complies when it is a single sentence of at most 15 words on one line ("The capital of Peru is
+Lima." complies; a paragraph about Peru does not). SmolLM2-135M-Instruct complies with about a third of
+its sampled answers to these questions, so a round's candidates usually differ and the annotator's
+rankings carry a signal.
+
+Brevity alone is easy to game: an empty or nonsensical answer is short. So an answer counts as coherent
+only when it is on topic (it names the question's subject or its expected answer) and not degenerate
+(mostly letters and digits, not repeating itself). `correct` (the expected answer appears) is reported
+too, so that nobody mistakes a gain in style for a gain in knowledge: the loop is not expected to move it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from llm_feedback_loop.loop.tasks import LoopTask
+
+MAX_WORDS = 15
+
+
+@dataclass(frozen=True)
+class Question:
+    prompt: str
+    topic: tuple[str, ...]  # words of the question an on-topic answer names (any of them)
+    answer: tuple[str, ...]  # accepted forms of the expected answer
+
+
+CAPITALS = [
+    ("France", "Paris"), ("Germany", "Berlin"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Spain", "Madrid"),
+    ("Canada", "Ottawa"), ("Egypt", "Cairo"), ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Norway", "Oslo"),
+    ("Indonesia", "Jakarta"), ("Portugal", "Lisbon"), ("Greece", "Athens"), ("Chile", "Santiago"),
+    ("Russia", "Moscow"), ("China", "Beijing"), ("India", "New Delhi"), ("Mexico", "Mexico City"),
+    ("Argentina", "Buenos Aires"), ("Sweden", "Stockholm"), ("Finland", "Helsinki"), ("Poland", "Warsaw"),
+    ("Austria", "Vienna"), ("Ireland", "Dublin"), ("Cuba", "Havana"), ("Thailand", "Bangkok"),
+    ("Vietnam", "Hanoi"), ("Turkey", "Ankara"), ("Iran", "Tehran"), ("Hungary", "Budapest"),
+]  # fmt: skip
+LANGUAGES = [
+    ("France", "French"), ("Germany", "German"), ("Italy", "Italian"), ("Brazil", "Portuguese"),
+    ("Japan", "Japanese"), ("Russia", "Russian"), ("Mexico", "Spanish"), ("Egypt", "Arabic"),
+    ("Greece", "Greek"), ("Sweden", "Swedish"), ("Poland", "Polish"), ("Turkey", "Turkish"),
+]  # fmt: skip
+COLOURS = [
+    ("the sky on a clear day", "blue"), ("fresh grass", "green"), ("snow", "white"), ("a ripe banana", "yellow"),
+    ("coal", "black"), ("a ripe tomato", "red"), ("milk", "white"), ("a lemon", "yellow"), ("blood", "red"),
+]  # fmt: skip
+LEGS = [
+    ("spider", "8", "eight"), ("dog", "4", "four"), ("chicken", "2", "two"), ("ant", "6", "six"),
+    ("cat", "4", "four"), ("horse", "4", "four"), ("duck", "2", "two"), ("beetle", "6", "six"),
+]  # fmt: skip
+OPPOSITES = [
+    ("hot", "cold"), ("up", "down"), ("big", "small"), ("day", "night"), ("fast", "slow"), ("light", "dark"),
+    ("open", "closed"), ("wet", "dry"), ("happy", "sad"), ("early", "late"), ("full", "empty"), ("hard", "soft"),
+]  # fmt: skip
+TOOLS = [
+    ("a thermometer", "temperature"), ("a compiler", "code"), ("a database", "data"), ("a web browser", "web"),
+    ("a refrigerator", "cold"), ("a microscope", "small"), ("a calculator", "calculat"), ("a clock", "time"),
+    ("a camera", "photo"), ("a telescope", "distant"), ("a dictionary", "words"), ("a map", "places"),
+]  # fmt: skip
+
+
+def questions() -> list[Question]:
+    found = [Question(f"What is the capital of {c}?", (c,), (city,)) for c, city in CAPITALS]
+    found += [Question(f"What language is spoken in {c}?", (c,), (language,)) for c, language in LANGUAGES]
+    found += [Question(f"What colour is {thing}?", (thing.split()[-1],), (colour,)) for thing, colour in COLOURS]
+    found += [Question(f"How many legs does a {animal} have?", (animal,), (n, word)) for animal, n, word in LEGS]
+    found += [Question(f"What is the opposite of {word}?", (word,), (other,)) for word, other in OPPOSITES]
+    found += [Question(f"What does {tool} do?", (tool.split()[-1],), (use,)) for tool, use in TOOLS]
+    found += [
+        Question(f"What is {a} plus {b}?", (str(a), str(b)), (str(a + b),))
+        for a, b in ((a, b) for a in range(3, 40, 4) for b in range(2, 40, 5))
+    ]
+    return found
+
+
+QUESTIONS = {question.prompt: question for question in questions()}
+
+
+def held_out(prompt: str) -> bool:
+    """One prompt in four is kept for evaluation, fixed by a hash of its text."""
+    return hashlib.sha256(prompt.encode("utf-8")).digest()[0] % 4 == 0
+
+
+def words(answer: str) -> list[str]:
+    return re.findall(r"[\w'-]+", answer)
+
+
+def sentence_count(answer: str) -> int:
+    return len([part for part in re.split(r"[.!?]+(?:\s+|$)|\n+", answer.strip()) if part.strip()])
+
+
+def score(prompt: str, answer: str) -> float:
+    """1 for a single sentence of at most MAX_WORDS words on one line, else 0."""
+    text = answer.strip()
+    return float(bool(text) and "\n" not in text and sentence_count(text) == 1 and len(words(text)) <= MAX_WORDS)
+
+
+def degenerate(answer: str) -> bool:
+    text = answer.strip()
+    if not text:
+        return True
+    visible = [c for c in text if not c.isspace()]
+    if sum(c.isalnum() for c in visible) < 0.6 * len(visible):
+        return True
+    tokens = [w.lower() for w in words(text)]
+    return len(tokens) >= 8 and len(set(tokens)) < 0.5 * len(tokens)
+
+
+def mentions(answer: str, terms: tuple[str, ...]) -> bool:
+    lowered = answer.lower()
+    return any(re.search(rf"(?<![\w]){re.escape(term.lower())}", lowered) for term in terms)
+
+
+def coherent(prompt: str, answer: str) -> bool:
+    """Not degenerate, and names the question's subject or its expected answer."""
+    question = QUESTIONS.get(prompt)
+    if degenerate(answer):
+        return False
+    return question is None or mentions(answer, question.topic + question.answer)
+
+
+def correct(prompt: str, answer: str) -> float:
+    question = QUESTIONS.get(prompt)
+    return float(question is not None and mentions(answer, question.answer))
+
+
+TASK = LoopTask(
+    name="concise",
+    description=f"Answers are a single sentence of at most {MAX_WORDS} words.",
+    train_prompts=[q.prompt for q in QUESTIONS.values() if not held_out(q.prompt)],
+    eval_prompts=[q.prompt for q in QUESTIONS.values() if held_out(q.prompt)],
+    score=score,
+    coherent=coherent,
+    measures={"correct": correct},
+)

@@ -1,0 +1,80 @@
+"""The loop's rows: one `loop_rounds` row per round, and the versions' evaluations kept in their metadata."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from llm_feedback_loop.storage.tables import LoopRound, ModelVersion, TrainingRun, utc_now
+
+
+async def rounds_of(session: AsyncSession, loop: str) -> list[LoopRound]:
+    return list(await session.scalars(select(LoopRound).where(LoopRound.loop == loop).order_by(LoopRound.round)))
+
+
+async def start_round(session: AsyncSession, loop: str, number: int, task: str, base_id: int | None) -> LoopRound:
+    """A new row, or the failed/interrupted row of the same round started again."""
+    row = await session.scalar(select(LoopRound).where(LoopRound.loop == loop, LoopRound.round == number))
+    if row is None:
+        row = LoopRound(loop=loop, round=number, task=task)
+        session.add(row)
+    row.status, row.error, row.base_version_id, row.finished_at = "running", None, base_id, None
+    row.candidate_version_id = row.promoted = row.feedback = row.data = row.run_ids = row.metrics = None
+    row.decision = None
+    await session.commit()
+    return row
+
+
+async def update_round(session: AsyncSession, row_id: int, **values: Any) -> None:
+    row = await session.get(LoopRound, row_id)
+    assert row is not None
+    for key, value in values.items():
+        setattr(row, key, value)
+    if values.get("status") in ("completed", "failed"):
+        row.finished_at = utc_now()
+    await session.commit()
+
+
+async def keep_evaluation(session: AsyncSession, version_id: int, evaluation: dict[str, Any]) -> None:
+    version = await session.get(ModelVersion, version_id)
+    assert version is not None
+    metadata = dict(version.extra or {})
+    metadata["evaluations"] = [*metadata.get("evaluations", []), evaluation]
+    version.extra = metadata
+    await session.commit()
+
+
+def latest_evaluation(version: ModelVersion, data_path: str) -> dict[str, Any] | None:
+    found = [e for e in (version.extra or {}).get("evaluations", []) if e["data"]["path"] == data_path]
+    return found[-1] if found else None
+
+
+async def run_for_output(session: AsyncSession, output_dir: str) -> TrainingRun | None:
+    return await session.scalar(
+        select(TrainingRun).where(TrainingRun.output_dir == output_dir).order_by(TrainingRun.id.desc()).limit(1)
+    )
+
+
+def describe_round(row: LoopRound, names: dict[int, str]) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "round": row.round,
+        "status": row.status,
+        "base": names.get(row.base_version_id or 0),
+        "candidate": names.get(row.candidate_version_id or 0),
+        "promoted": row.promoted,
+        "batch": row.batch,
+        "feedback": row.feedback,
+        "data": row.data,
+        "run_ids": row.run_ids,
+        "metrics": row.metrics,
+        "decision": row.decision,
+        "error": row.error,
+        "started_at": iso(row.created_at),
+        "finished_at": iso(row.finished_at),
+    }

@@ -1,0 +1,96 @@
+"""What a loop optimises: a task names the prompts to collect feedback on, the held-out prompts to
+evaluate on, and a programmatic score of an answer (what the simulated annotator prefers, and the figure
+each round reports). A coherence check guards against answers that score well by being degenerate.
+
+A task of your own is a Python object: `llmfl loop --task my_module:TASK` or `--task path/to/file.py:TASK`,
+where TASK is a `LoopTask` (or a function returning one).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Scorer = Callable[[str, str], float]  # (prompt, answer) → score in [0, 1]
+
+
+class TaskError(ValueError):
+    """A task that cannot be found or used; the message says why."""
+
+
+@dataclass(frozen=True)
+class LoopTask:
+    name: str
+    description: str
+    train_prompts: list[str]
+    eval_prompts: list[str]
+    score: Scorer
+    coherent: Callable[[str, str], bool] | None = None
+    # Further per-answer measures averaged over the held-out answers and reported (not optimised).
+    measures: dict[str, Scorer] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.train_prompts:
+            raise TaskError(f"task {self.name!r} has no prompts to collect feedback on")
+        if not self.eval_prompts:
+            raise TaskError(f"task {self.name!r} has no held-out prompts to evaluate on")
+        if set(self.train_prompts) & set(self.eval_prompts):
+            raise TaskError(f"task {self.name!r}: its held-out prompts must not be among its feedback prompts")
+
+    def round_prompts(self, round_number: int, count: int) -> list[str]:
+        """The `count` prompts of a round: the feedback prompts in turn, a new stretch each round."""
+        count = min(count, len(self.train_prompts))
+        start = ((round_number - 1) * count) % len(self.train_prompts)
+        doubled = self.train_prompts + self.train_prompts
+        return doubled[start : start + count]
+
+
+BUILTIN_TASKS = {"concise": "llm_feedback_loop.loop.concise:TASK"}
+
+
+def import_object(spec: str) -> Any:
+    """The object `package.module:NAME` or `path/to/file.py:NAME` names."""
+    where, _, name = spec.rpartition(":")
+    if not where or not name:
+        raise TaskError(f"{spec!r}: expected MODULE:NAME or FILE.py:NAME")
+    try:
+        if where.endswith(".py"):
+            path = Path(where)
+            if not path.is_file():
+                raise TaskError(f"{spec!r}: file {where} does not exist")
+            module_spec = importlib.util.spec_from_file_location(path.stem, path)
+            assert module_spec is not None and module_spec.loader is not None
+            module: Any = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except ImportError as error:
+        raise TaskError(f"{spec!r}: cannot import {where} ({error})") from None
+    if not hasattr(module, name):
+        raise TaskError(f"{spec!r}: {where} has no {name}")
+    return getattr(module, name)
+
+
+def load_task(spec: str) -> LoopTask:
+    """A built-in task (`concise`), or `package.module:NAME` / `path/to/file.py:NAME` naming a LoopTask (or a
+    function returning one)."""
+    found = import_object(BUILTIN_TASKS.get(spec, spec))
+    task = found() if callable(found) and not isinstance(found, LoopTask) else found
+    if not isinstance(task, LoopTask):
+        raise TaskError(f"task {spec!r} is a {type(task).__name__}, not a LoopTask")
+    return task
+
+
+def load_scorer(spec: str) -> Scorer:
+    """A scoring function (prompt, answer) → float: a task's score (`concise`, or MODULE:TASK) or any
+    function `package.module:function` / `path/to/file.py:function`."""
+    found = import_object(BUILTIN_TASKS.get(spec, spec))
+    if isinstance(found, LoopTask):
+        return found.score
+    if not callable(found):
+        raise TaskError(f"{spec!r} is a {type(found).__name__}, not a function of (prompt, answer)")
+    return found

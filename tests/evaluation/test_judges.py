@@ -1,0 +1,61 @@
+"""Judges of a win rate: a Python function, and an OpenAI-compatible chat model asked in both orders."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from llm_feedback_loop.evaluation.judges import ChatModelJudge, FunctionJudge, JudgeError, load_judge
+from llm_feedback_loop.evaluation.win_rate import win_rate
+
+PROMPT = [{"role": "user", "content": "Name a colour."}]
+
+
+def endpoint(prefers: str) -> httpx.Client:
+    """A chat endpoint whose model prefers the answer containing `prefers` ("position": always says A)."""
+    asked: list[dict] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        asked.append(body)
+        question = body["messages"][0]["content"]
+        first = question.split("Answer A:\n")[1].split("\n\nAnswer B:")[0]
+        verdict = "A" if prefers == "position" or prefers in first else "B"
+        return httpx.Response(200, json={"choices": [{"message": {"role": "assistant", "content": f"{verdict}."}}]})
+
+    client = httpx.Client(base_url="http://judge/v1", transport=httpx.MockTransport(handle))
+    client.asked = asked  # type: ignore[attr-defined]
+    return client
+
+
+def test_a_chat_model_judge_asks_both_orders() -> None:
+    client = endpoint("blue")
+    judge = ChatModelJudge("http://judge/v1", "big", client=client)
+    assert judge.judge(PROMPT, "It is blue.", "It is red.") == (1.0, 0.0)
+    assert judge.judge(PROMPT, "It is red.", "It is blue.") == (0.0, 1.0)
+    assert len(client.asked) == 4 and client.asked[0]["model"] == "big"  # type: ignore[attr-defined]
+    biased = ChatModelJudge("http://judge/v1", None, client=endpoint("position"))
+    assert biased.judge(PROMPT, "It is blue.", "It is red.") == (0.5, 0.5)  # position alone decides nothing
+    result = win_rate(judge, [PROMPT, PROMPT], ["It is blue.", "It is red."], ["It is red.", "It is blue."])
+    assert result["win_rate"] == 0.5 and "candidate_rewards" not in result
+
+
+def test_a_failing_judge_is_reported() -> None:
+    client = httpx.Client(base_url="http://judge/v1", transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    with pytest.raises(JudgeError, match="judge at http://judge/v1 failed"):
+        ChatModelJudge("http://judge/v1", None, client=client).judge(PROMPT, "a", "b")
+
+    def broken(prompt: str, answer: str) -> float:
+        raise ZeroDivisionError("oops")
+
+    with pytest.raises(JudgeError, match="ZeroDivisionError: oops"):
+        FunctionJudge("broken", broken).judge(PROMPT, "a", "b")
+
+
+def test_judges_are_named_by_their_spec() -> None:
+    assert isinstance(load_judge("fn:concise", None, lambda ref: (None, None)), FunctionJudge)
+    assert isinstance(load_judge("http://127.0.0.1:1/v1", "m", lambda ref: (None, None)), ChatModelJudge)
+    loaded = load_judge("7", None, lambda ref: (f"model {ref}", "tokenizer"))
+    assert loaded.name == "7" and loaded.model == "model 7"  # type: ignore[attr-defined]

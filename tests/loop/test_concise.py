@@ -1,0 +1,101 @@
+"""The demo's task: its score, coherence and correctness on fixed answers, and how tasks are loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llm_feedback_loop.loop.concise import TASK, coherent, correct, score
+from llm_feedback_loop.loop.tasks import LoopTask, TaskError, load_scorer, load_task
+
+CAPITAL = "What is the capital of Peru?"
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("The capital of Peru is Lima.", 1.0),
+        ("Lima", 1.0),
+        ("19 + 27 = 46", 1.0),  # a number with no full stop is still one sentence
+        ("It is 3.5 metres long.", 1.0),  # a decimal point does not end a sentence
+        ("The capital of Peru is Lima. It lies on the coast.", 0.0),  # two sentences
+        ("The capital of Peru is Lima\nIt lies on the coast", 0.0),  # two lines
+        ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen.", 1.0),
+        ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen.", 0.0),
+        ("", 0.0),
+        ("   ", 0.0),
+    ],
+)
+def test_score_is_one_sentence_of_at_most_15_words(answer: str, expected: float) -> None:
+    assert score(CAPITAL, answer) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("The capital of Peru is Lima.", True),
+        ("Lima.", True),  # names the expected answer
+        ("Peru is a country in South America.", True),  # on topic, though not the answer
+        ("The weather is nice today.", False),  # off topic
+        ("", False),
+        ("!!!! ???? .... ----", False),  # not words
+        ("Peru Peru Peru Peru Peru Peru Peru Peru Peru Peru", False),  # repeats itself
+    ],
+)
+def test_coherence_needs_words_on_topic(answer: str, expected: bool) -> None:
+    assert coherent(CAPITAL, answer) is expected
+
+
+def test_correct_looks_for_the_expected_answer() -> None:
+    assert correct(CAPITAL, "The capital of Peru is Lima.") == 1.0
+    assert correct(CAPITAL, "The capital of Peru is Cusco.") == 0.0
+    assert correct("How many legs does a spider have?", "A spider has eight legs.") == 1.0
+    assert correct("What is 3 plus 2?", "3 plus 2 equals 5.") == 1.0
+    assert correct("What is 3 plus 2?", "3 plus 2 equals 15.") == 0.0  # "5" inside "15" is not the answer
+
+
+def test_held_out_prompts_are_fixed_and_apart_from_the_feedback_prompts() -> None:
+    assert len(TASK.eval_prompts) >= 40
+    assert not set(TASK.eval_prompts) & set(TASK.train_prompts)
+    assert load_task("concise").eval_prompts == TASK.eval_prompts
+
+
+def test_rounds_take_new_prompts_in_turn() -> None:
+    first, second = TASK.round_prompts(1, 50), TASK.round_prompts(2, 50)
+    assert len(first) == len(second) == 50
+    assert not set(first) & set(second)
+    assert len(TASK.round_prompts(1, 10_000)) == len(TASK.train_prompts)
+
+
+def test_a_task_of_ones_own_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "mine.py"
+    path.write_text(
+        "from llm_feedback_loop.loop.tasks import LoopTask\n"
+        "def polite(prompt, answer):\n    return float('please' in answer.lower())\n"
+        "TASK = LoopTask('polite', 'Says please.', ['Pass the salt.'], ['Open the door.'], polite)\n"
+    )
+    task = load_task(f"{path}:TASK")
+    assert task.name == "polite"
+    assert load_scorer(f"{path}:polite")("x", "Please do.") == 1.0
+    assert load_scorer("concise")("x", "Yes.") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("nonsense", "MODULE:NAME"),
+        ("no_such_module_here:TASK", "cannot import"),
+        ("llm_feedback_loop.loop.concise:NOPE", "has no NOPE"),
+        ("llm_feedback_loop.loop.concise:MAX_WORDS", "not a LoopTask"),
+        ("/no/such/file.py:TASK", "does not exist"),
+    ],
+)
+def test_bad_task_names_are_explained(spec: str, message: str) -> None:
+    with pytest.raises(TaskError, match=message):
+        load_task(spec)
+
+
+def test_a_task_must_hold_out_prompts_it_does_not_train_on() -> None:
+    with pytest.raises(TaskError, match="must not be among"):
+        LoopTask("t", "d", ["a", "b"], ["b"], score)

@@ -1,0 +1,53 @@
+"""What the simulated annotator says of scored answers, and the task metrics and win rate on fixed answers."""
+
+from __future__ import annotations
+
+from llm_feedback_loop.loop.collect import judgement
+from llm_feedback_loop.loop.concise import TASK
+from llm_feedback_loop.loop.evaluate import pairwise_win_rate, task_metrics
+from llm_feedback_loop.models.promotion import decide
+
+
+def test_thumbs_on_every_answer_and_a_ranking_only_for_a_strict_order() -> None:
+    assert judgement([1.0, 0.0, 1.0, 0.0]) == (None, ["up", "down", "up", "down"])
+    assert judgement([0.2, 0.9, 0.5]) == ([1, 2, 0], ["down", "up", "up"])
+    assert judgement([0.0, 0.0]) == (None, ["down", "down"])
+
+
+def test_task_metrics_on_fixed_answers() -> None:
+    prompts = ["What is the capital of Peru?", "What is the capital of Peru?", "What is 3 plus 2?", "What is 3 plus 2?"]
+    answers = [
+        "The capital of Peru is Lima.",  # complies, coherent, correct
+        "Peru is a country. Its capital is Lima, a city on the coast.",  # two sentences
+        "Bananas are yellow.",  # complies, off topic
+        "3 plus 2 equals 5.",  # complies, coherent, correct
+    ]
+    assert task_metrics(TASK, prompts, answers) == {
+        "task_score": 0.75,
+        "coherence": 0.75,
+        "correct": 0.75,
+        "mean_words": 6.75,  # (6 + 13 + 3 + 5) / 4
+    }
+
+
+def test_win_rate_counts_ties_as_half() -> None:
+    prompts = ["p1", "p2", "p3", "p4"]
+    candidate = ["Short.", "Short.", "A b. C d.", "Short."]
+    base = ["A b. C d.", "Short.", "Short.", "A b. C d."]
+    result = pairwise_win_rate(TASK.score, prompts, candidate, base)
+    assert result == {"win_rate": 0.625, "wins": 2, "ties": 1, "losses": 1}
+
+
+def evaluation(metrics: dict) -> dict:
+    return {"evaluations": [{"data": {"path": "task:concise"}, "metrics": metrics}]}
+
+
+def test_promotion_rule_on_task_metrics() -> None:
+    base = evaluation({"task_score": 0.40, "coherence": 0.90, "correct": 0.50})
+    better = evaluation({"task_score": 0.60, "coherence": 0.88, "correct": 0.49, "win_rate": 0.62})
+    assert decide(better, base, 0.55, 5.0, {"correct": 100.0}).promote
+    incoherent = evaluation({"task_score": 0.90, "coherence": 0.70, "correct": 0.49, "win_rate": 0.70})
+    decision = decide(incoherent, base, 0.55, 5.0, {"correct": 100.0})
+    assert not decision.promote and "coherence" in decision.reasons[0]
+    forgetful = evaluation({"task_score": 0.90, "coherence": 0.90, "correct": 0.30, "win_rate": 0.70})
+    assert not decide(forgetful, base, 0.55, 5.0, {"correct": 100.0}).promote

@@ -1,0 +1,111 @@
+"""`llmfl loop`: two rounds on the tiny model, with a simulated annotator that works through the real HTTP
+API of a real service process; every round is recorded, and a promoted candidate answers the next round."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from llm_feedback_loop.settings import get_settings
+from llm_feedback_loop.storage.engine import create_engine
+from llm_feedback_loop.storage.tables import Generation, LoopRound, ModelVersion, Rating, TrainingRun
+from tests.training.conftest import invoke
+
+
+def rows(table: type) -> list:
+    async def load() -> list:
+        engine = create_engine(get_settings().database_url)
+        try:
+            async with AsyncSession(engine) as session:
+                return list(await session.scalars(select(table).order_by(table.id)))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(load())
+
+
+def test_two_rounds_through_the_service_are_recorded(training_database: str, tmp_path: Path) -> None:
+    config = tmp_path / "train.yaml"
+    config.write_text("learning_rate: 1.0e-3\nepochs: 1\nbatch_size: 4\nmax_length: 128\nsave_steps: 1000\n")
+    code, output = invoke(
+        "loop", "--rounds", "2", "--name", "t", "--prompts-per-round", "6", "--answers", "3", "--max-tokens", "12",
+        "--train-config", str(config), "--annotator", "tests.loop.scorers:by_length",
+        "--min-win-rate", "0", "--max-drop", "100",  # promote every candidate
+    )  # fmt: skip
+    assert code == 0, output
+    lines = output.strip().splitlines()
+    assert lines[-4] == "task score (concise) after each round:"
+    assert [line.split(":")[0] for line in lines[-3:]] == ["round 0", "round 1", "round 2"]
+    assert lines[-1].startswith("round 2: task_score ")
+
+    loop_rounds = rows(LoopRound)
+    assert [(r.round, r.status) for r in loop_rounds] == [(0, "completed"), (1, "completed"), (2, "completed")]
+    versions = {v.id: v for v in rows(ModelVersion)}
+    tiny = next(v for v in versions.values() if v.name == "tiny")
+    assert loop_rounds[0].base_version_id == tiny.id and loop_rounds[0].candidate_version_id is None
+    first, second = loop_rounds[1], loop_rounds[2]
+    assert first.base_version_id == tiny.id and first.promoted is True
+    assert second.base_version_id == first.candidate_version_id  # the promoted candidate generated round 2
+    assert versions[second.candidate_version_id].status == "active"
+    assert versions[second.candidate_version_id].parent_id == first.candidate_version_id
+    for round_ in (first, second):
+        assert round_.feedback["prompts"] == 6
+        assert round_.feedback["ratings_up"] + round_.feedback["ratings_down"] == 18
+        assert round_.feedback["rankings"] > 0
+        assert round_.data["dpo"]["rows"] > 0 and Path(round_.data["dpo"]["path"]).is_file()
+        assert len(round_.run_ids) == 1
+        assert set(round_.metrics) == {"base", "candidate"}
+        assert {"task_score", "coherence", "correct", "win_rate"} <= set(round_.metrics["candidate"])
+        evaluations = versions[round_.candidate_version_id].extra["evaluations"]
+        assert evaluations[-1]["data"]["path"] == "task:concise"
+
+    runs = rows(TrainingRun)
+    assert [r.id for r in runs] == first.run_ids + second.run_ids
+    assert all(r.status == "completed" and r.method == "dpo" for r in runs)
+    assert runs[1].parent_version_id == first.candidate_version_id
+
+    # Feedback came through the API: each rating names the logged answer it judged, and the answers of
+    # round 2 were written by round 1's candidate, which the service switched to when it was promoted.
+    generations = {g.id: g for g in rows(Generation)}
+    ratings = [r for r in rows(Rating) if r.annotator == "simulated:t"]
+    assert ratings and all(r.generation_id in generations for r in ratings)
+    writers = {generations[r.generation_id].model_version for r in ratings}
+    assert writers == {"tiny", versions[first.candidate_version_id].name}
+
+    report = json.loads((tmp_path / "loops" / "t" / "report.json").read_text())
+    assert [r["round"] for r in report["rounds"]] == [0, 1, 2]
+    html = (tmp_path / "loops" / "t" / "report.html").read_text()
+    assert "<svg" in html and "Rounds" in html
+
+
+def test_a_second_run_continues_after_the_completed_rounds(training_database: str, tmp_path: Path) -> None:
+    code, output = invoke("loop", "--rounds", "0", "--name", "again")
+    assert code == 0, output
+    code, output = invoke("loop", "--rounds", "0", "--name", "again")
+    assert code == 0, output
+    assert "round 0 (the starting version)" not in output  # kept from the first run
+    assert len([r for r in rows(LoopRound) if r.loop == "again"]) == 1
+
+
+def test_bad_options_are_explained(training_database: str) -> None:
+    code, output = invoke("loop", "--train", "ppo")
+    assert code == 1 and "--train takes sft, dpo, kto" in output
+    code, output = invoke("loop", "--task", "nowhere:TASK")
+    assert code == 1 and "cannot import" in output
+    code, output = invoke("loop", "--annotator", "people")
+    assert code == 1 and "--service-url" in output
+
+
+def test_a_round_whose_answers_are_all_judged_alike_trains_nothing(training_database: str) -> None:
+    code, output = invoke(
+        "loop", "--rounds", "1", "--name", "flat", "--prompts-per-round", "3", "--answers", "2", "--max-tokens", "8",
+        "--annotator", "tests.loop.scorers:alike",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "round 1: " in output and "every answer was judged alike" in output
+    last = [r for r in rows(LoopRound) if r.loop == "flat"][-1]
+    assert last.status == "completed" and last.candidate_version_id is None and not rows(TrainingRun)
