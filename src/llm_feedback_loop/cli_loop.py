@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 DEMO_MARKER = ".llmfl-demo"
 # The demo's training: LoRA on the top layers of SmolLM2 (30 layers), measured to move a style preference in
-# one round from ~80 pairs at ~11 s per step of 8 pairs on a CPU; see the README's demo section.
+# one round from ~80 pairs at ~8-11 s per step of 8 pairs on a CPU. At most 20 steps a round: a later round
+# has more pairs (its model complies more often, so more prompts get answers of both kinds), and 38 steps on
+# 145 pairs drove a candidate to degenerate answers (which the coherence check refused to promote).
 DEMO_TRAIN_CONFIG = """\
 lora: true
 lora_r: 16
@@ -31,6 +33,7 @@ lora_target_modules: '.*layers\\.(1[8-9]|2[0-9])\\.(self_attn|mlp)\\.(q|k|v|o|ga
 learning_rate: 2.0e-4
 beta: 0.1
 epochs: 2
+max_steps: 20
 batch_size: 8
 max_length: 256
 logging_steps: 1
@@ -112,6 +115,8 @@ def run_loop(settings: LoopSettings, service_url: str | None) -> list[dict[str, 
             return loop.summary()
     except (LoopError, ServiceError, ServiceStartError, httpx.HTTPError) as error:
         raise fail(f"the loop stopped: {error}") from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; run the same command again to continue from the interrupted round") from None
 
 
 class _given:
@@ -243,8 +248,8 @@ def demo_command(
     else:
         source = DEFAULT_SOURCE if model == "smollm2" else model
     os.environ["DATABASE_URL"] = f"sqlite+aiosqlite:///{folder / 'demo.db'}"
-    if model != "smollm2":
-        os.environ["BASE_MODEL"] = source  # SmolLM2 is the default base, registered under its own name
+    # Empty: the default base (SmolLM2, under its own name), whatever BASE_MODEL a .env may set.
+    os.environ["BASE_MODEL"] = "" if model == "smollm2" else source
     os.environ["CHECKPOINT_DIR"] = str(folder / "checkpoints")
     get_settings.cache_clear()
     config = folder / "train.yaml"

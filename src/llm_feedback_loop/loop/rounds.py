@@ -26,6 +26,7 @@ from llm_feedback_loop.loop import collect, records
 from llm_feedback_loop.loop.evaluate import answer_prompts, pairwise_win_rate, task_metrics
 from llm_feedback_loop.loop.tasks import LoopTask, Scorer
 from llm_feedback_loop.storage.tables import ModelVersion
+from llm_feedback_loop.training.layout import last_checkpoint
 
 METHOD_KINDS = {"sft": "sft", "dpo": "dpo", "kto": "kto"}  # training method → export kind
 
@@ -193,6 +194,8 @@ class Loop:
         existing = self.session(lambda s: records.run_for_output(s, str(output_dir)))
         if existing is not None and existing.status == "completed" and existing.output_version_id:
             return existing.id, self.version(existing.output_version_id)  # a rerun of a failed round
+        if last_checkpoint(output_dir) is not None:  # an interrupted run: continue it
+            command = [sys.executable, "-m", "llm_feedback_loop", "train", "--resume", "--output-dir", str(output_dir)]
         log_path = output_dir.parent / f"{method}-train.log"
         self.say(f"  training {method} from {parent.name} (log: {log_path})")
         log_path.parent.mkdir(parents=True, exist_ok=True)
