@@ -45,20 +45,6 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ORIGINAL_TRAINER = HERE / "original_trainer.py"
-OURS_CONFIG = """\
-lora: true
-lora_r: 16
-lora_alpha: 32
-lora_target_modules: '.*layers\\.(1[8-9]|2[0-9])\\.(self_attn|mlp)\\.(q|k|v|o|gate|up|down)_proj'
-learning_rate: 2.0e-4
-beta: 0.1
-epochs: 2
-batch_size: 8
-max_length: 256
-save_steps: 10000
-evaluate: false
-"""
-TINY_LORA_TARGETS = "all-linear"
 
 
 def children_cpu_seconds() -> float:
@@ -209,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from llm_feedback_loop.cli_loop import DEMO_TRAIN_CONFIG, TINY_TRAIN_CONFIG
     from llm_feedback_loop.loop.concise import TASK
 
     torch.set_num_threads(args.threads)
@@ -217,8 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     env = child_env(workdir, args.threads)
     source = prepare_model(args.model, workdir)
     config = workdir / "ours.yaml"
-    config.write_text(OURS_CONFIG if args.model != "tiny" else OURS_CONFIG.replace(
-        OURS_CONFIG.splitlines()[3], f"lora_target_modules: {TINY_LORA_TARGETS}"))  # fmt: skip
+    config.write_text(DEMO_TRAIN_CONFIG if args.model != "tiny" else TINY_TRAIN_CONFIG)
     print(f"model {source}; {args.prompts} prompts x {args.answers} answers; files in {workdir}", flush=True)
 
     started = time.process_time()
