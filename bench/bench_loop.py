@@ -17,7 +17,7 @@ preferred. The round:
             answer, then `POST /v1/annotations`: a thumbs on each answer, a ranking only when the scores order
             the answers strictly); `llmfl export dpo` (all-pairs; pairs from thumbs: each answer voted up
             over each voted down for the same prompt, ties dropped); `llmfl train dpo` with the demo's settings
-            (LoRA r16 on the top 12 of 30 layers, lr 2e-4, beta 0.1, 2 epochs, batch 8).
+            (LoRA r16 on the top 12 of 30 layers, lr 2e-4, beta 0.1, 2 epochs of at most 20 steps, batch 8).
   original  the same judgements as the original's API takes them: a full ranking per prompt
             (`POST /rlhf-feedback`, ranking by score, ties in the order the answers came), exported by the
             original's rules (`GET /rlhf-feedback/export`: every pair of the ranking, plain text), trained by
