@@ -15,7 +15,7 @@ preferred. The round:
             answers to the task's held-out prompts give the starting task score.
   ours      the judgements go through our API as the loop sends them (`POST /v1/generations` for each
             answer, then `POST /v1/annotations`: a thumbs on each answer, a ranking only when the scores order
-            the answers strictly); `llmfl export dpo` (all-pairs; pairs from thumbs: each answer voted up
+            the answers strictly); our export (`GET /v1/export/dpo`, all-pairs; pairs from thumbs: each answer voted up
             over each voted down for the same prompt, ties dropped); `llmfl train dpo` with the demo's settings
             (LoRA r16 on the top 12 of 30 layers, lr 2e-4, beta 0.1, 2 epochs of at most 20 steps, batch 8).
   original  the same judgements as the original's API takes them: a full ranking per prompt
@@ -24,10 +24,11 @@ preferred. The round:
             `bench/original_trainer.py --mode dpo` (its settings: full fine-tuning, a second full model as
             reference, TRL's defaults otherwise, 1 epoch, batch 8).
 
-Each pipeline's export and training run as subprocesses; their CPU time (user + system, from the kernel's
-accounting of finished children) is the cost. The gain is the task score of the trained model minus the
-base's, on the same held-out prompts, with greedy answers under the model's chat template. Coherence and
-correctness (`concise.coherent`, `concise.correct`) are printed beside it: a gain that breaks them is no gain.
+The cost is the CPU time (user + system) of the export, in this process through each one's HTTP export
+endpoint, plus that of the training subprocess (from the kernel's accounting of finished children). The gain
+is the task score of the trained model minus the base's, on the same held-out prompts, with greedy answers
+under the model's chat template. Coherence and correctness (`concise.coherent`, `concise.correct`) are printed
+beside it: a gain that breaks them is no gain.
 """
 
 from __future__ import annotations
@@ -223,12 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     # ours: the loop's API, export rules and trainer
     with service_client(workdir / "ours.db") as client:
         store_ours(client, prompts, answers, scores)
+        export_started = time.process_time()
+        params = {"format": "conversational", "strategy": "all-pairs"}
+        lines = client.get("/v1/export/dpo", params=params).text
+        cpu = time.process_time() - export_started
     ours_export = workdir / "ours" / "dpo.jsonl"
-    cpu = run_child(
-        [sys.executable, "-m", "llm_feedback_loop", "export", "dpo", "--out", str(ours_export),
-         "--format", "conversational", "--strategy", "all-pairs"],
-        env, workdir / "ours-export.log",
-    )  # fmt: skip
+    ours_export.parent.mkdir(parents=True, exist_ok=True)
+    ours_export.write_text(lines, encoding="utf-8")
     ours_rows = sum(1 for _ in ours_export.open(encoding="utf-8"))
     ours_after = before  # no pairs: nothing to train
     if ours_rows:

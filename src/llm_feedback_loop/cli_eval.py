@@ -24,6 +24,8 @@ from llm_feedback_loop.cli_common import console, fail, with_database
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from llm_feedback_loop.evaluation.judges import Judge
+
 
 def kind_of(rows: list[dict[str, Any]]) -> str:
     first = rows[0]
@@ -53,21 +55,16 @@ def find(ref: str) -> tuple[Any, Any]:
 def keep_with_version(version_id: int, result: dict[str, Any]) -> None:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from llm_feedback_loop.storage.tables import ModelVersion
+    from llm_feedback_loop.loop.records import keep_evaluation
 
     async def run(engine: AsyncEngine) -> None:
         async with AsyncSession(engine) as session:
-            version = await session.get(ModelVersion, version_id)
-            assert version is not None
-            metadata = dict(version.extra or {})
-            metadata["evaluations"] = [*metadata.get("evaluations", []), result]
-            version.extra = metadata
-            await session.commit()
+            await keep_evaluation(session, version_id, result)
 
     with_database(run)
 
 
-def judge_model(judge: str) -> tuple[Any, Any]:
+def load_reward_model(judge: str) -> tuple[Any, Any]:
     """A reward model (a registered version, or a folder) and its tokenizer."""
     from transformers import AutoModelForSequenceClassification
 
@@ -79,7 +76,7 @@ def judge_model(judge: str) -> tuple[Any, Any]:
 
 
 def judged(
-    judge: str,
+    judge: str | Judge,
     judge_name: str | None,
     reference: str | None,
     conversations: list[list[dict[str, str]]],
@@ -96,7 +93,7 @@ def judged(
     if reference is None:
         raise fail("a win rate needs the model to compare with: --reference (or a parent)")
     try:
-        chosen = load_judge(judge, judge_name, judge_model)
+        chosen = load_judge(judge, judge_name, load_reward_model) if isinstance(judge, str) else judge
     except TaskError as error:
         raise fail(f"--judge: {error}") from None
     parent = load_model(reference, device="cpu")
@@ -115,9 +112,11 @@ def evaluate_task(
     max_new_tokens: int,
     judge: str | None,
     judge_name: str | None,
-) -> tuple[dict[str, Any], int]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """A task's programmatic metrics on its held-out prompts; with a reference, the win rate (judged by the
-    task's score unless --judge names another judge). Returns (metrics, prompts)."""
+    task's score unless --judge names another judge). Returns (metrics, what was evaluated on): the loop keeps
+    its evaluations as "task:NAME" (every held-out prompt); one on fewer prompts is kept apart."""
+    from llm_feedback_loop.evaluation.judges import FunctionJudge
     from llm_feedback_loop.loop.evaluate import answer_prompts, task_metrics
     from llm_feedback_loop.loop.tasks import TaskError, load_task
 
@@ -130,9 +129,11 @@ def evaluate_task(
     metrics: dict[str, Any] = task_metrics(task, prompts, answers)
     if reference is not None or judge is not None:
         conversations = [[{"role": "user", "content": prompt}] for prompt in prompts]
-        metrics |= judged(judge or f"fn:{task_spec}", judge_name, reference, conversations, answers, max_new_tokens)
+        by_score = FunctionJudge(f"task:{task.name}", task.score)
+        metrics |= judged(judge or by_score, judge_name, reference, conversations, answers, max_new_tokens)
     examples = [{"prompt": p, "answer": a, "reference": ""} for p, a in zip(prompts, answers, strict=True)][:5]
-    return metrics | {"examples": examples}, len(prompts)
+    path = f"task:{task.name}" if len(prompts) == len(task.eval_prompts) else f"task:{task.name}[:{len(prompts)}]"
+    return metrics | {"examples": examples}, {"path": path, "rows": len(prompts), "kind": "task"}
 
 
 def evaluate_rows(
@@ -215,8 +216,7 @@ def eval_command(
     reference = reference or (parent.source if parent else None)
     try:
         if task is not None:
-            metrics, count = evaluate_task(task, source, reference, limit, max_new_tokens, judge, judge_model)
-            described = {"path": f"task:{task}", "rows": count, "kind": "task"}
+            metrics, described = evaluate_task(task, source, reference, limit, max_new_tokens, judge, judge_model)
         else:
             assert data is not None
             metrics, described = evaluate_export(

@@ -3,7 +3,7 @@
 
 llmfl loop --rounds 2 --train dpo                     # simulated annotator scoring by the `concise` task
 llmfl loop --annotator people --service-url http://127.0.0.1:3000   # people judge on the /queue page
-llmfl demo                                            # SmolLM2, two rounds, about ten minutes on 2 cores
+llmfl demo                                            # SmolLM2, two rounds, about 12 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -88,13 +88,18 @@ def score_line(round_: dict[str, Any]) -> str:
     )
 
 
-def run_loop(settings: LoopSettings, service_url: str | None) -> list[dict[str, Any]]:
+def run_loop(
+    settings: LoopSettings,
+    service_url: str | None,
+    resume_hint: str = "run the same command again to continue from the interrupted round",
+) -> list[dict[str, Any]]:
     """Run the loop's rounds against the service (started here unless a URL is given); write the report."""
     import httpx
 
     from llm_feedback_loop.loop.collect import ServiceError
     from llm_feedback_loop.loop.rounds import Loop, LoopError
     from llm_feedback_loop.loop.service import ServiceStartError, own_service
+    from llm_feedback_loop.models.loader import ModelLoadError
 
     ensure_active_version()
     settings.folder.mkdir(parents=True, exist_ok=True)
@@ -113,10 +118,10 @@ def run_loop(settings: LoopSettings, service_url: str | None) -> list[dict[str, 
             finally:
                 say(f"report: {loop.write_report()} (and report.json)")
             return loop.summary()
-    except (LoopError, ServiceError, ServiceStartError, httpx.HTTPError) as error:
+    except (LoopError, ServiceError, ServiceStartError, ModelLoadError, httpx.HTTPError) as error:
         raise fail(f"the loop stopped: {error}") from None
     except KeyboardInterrupt:
-        raise fail("interrupted; run the same command again to continue from the interrupted round") from None
+        raise fail(f"interrupted; {resume_hint}") from None
 
 
 class _given:
@@ -135,7 +140,10 @@ class _given:
 def loop_settings(**values: Any) -> LoopSettings:
     from llm_feedback_loop.loop.rounds import METHOD_KINDS, LoopSettings
     from llm_feedback_loop.loop.tasks import TaskError, load_scorer, load_task
+    from llm_feedback_loop.training_data.records import PAIR_STRATEGIES
 
+    if values["strategy"] not in PAIR_STRATEGIES:
+        raise fail(f"--strategy takes {', '.join(PAIR_STRATEGIES)}, not {values['strategy']!r}")
     methods = [m.strip() for m in values.pop("train").split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHOD_KINDS]
     if unknown or not methods:
@@ -182,6 +190,9 @@ def loop_command(
     answers: Annotated[int, typer.Option(min=2, max=4, help="Answers per prompt.")] = 4,
     max_tokens: Annotated[int, typer.Option(min=1, help="Tokens per answer (generation and evaluation).")] = 64,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="Sampling temperature.")] = 0.8,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed the answers (reproducible, but generated one at a time: slower).")
+    ] = None,
     min_win_rate: Annotated[float, typer.Option(help="Promote only at this win rate against the base...")] = 0.55,
     max_drop: Annotated[float, typer.Option(help="...and if no metric falls more than this many points.")] = 5.0,
     wait_minutes: Annotated[float, typer.Option(help="--annotator people: longest wait per round.")] = 60.0,
@@ -203,7 +214,7 @@ def loop_command(
         folder=(folder or Path("loops") / name).resolve(),
         rounds=rounds,
         prompts_per_round=prompts_per_round,
-        sampling=Sampling(n=answers, max_tokens=max_tokens, temperature=temperature),
+        sampling=Sampling(n=answers, max_tokens=max_tokens, temperature=temperature, seed=seed),
         strategy=strategy,
         train_options=["--config", str(train_config.resolve())] if train_config else [],
         people_timeout_s=wait_minutes * 60,
@@ -221,7 +232,7 @@ def prepare_demo_folder(folder: Path) -> None:
         if not (folder / DEMO_MARKER).is_file():
             raise fail(f"{folder} exists and was not made by `llmfl demo`; choose another --folder")
         shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / DEMO_MARKER).write_text("made by llmfl demo; emptied when the demo runs again\n", encoding="utf-8")
 
 
@@ -268,7 +279,11 @@ def demo_command(
         train_options=["--config", str(config)],
         eval_max_tokens=64,
     )
-    summary = run_loop(settings, None)
+    summary = run_loop(
+        settings,
+        None,
+        "the demo starts anew when run again (`llmfl loop --name demo` with the demo's DATABASE_URL would continue it)",
+    )
     done = [r for r in summary if r["status"] == "completed"]
     from llm_feedback_loop.loop.report import after_round
 

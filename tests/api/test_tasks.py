@@ -93,3 +93,11 @@ def test_tasks_can_name_logged_answers_and_be_handed_out_by_batch(client: TestCl
     assert client.get("/v1/tasks/next", params={"annotator": "ana"}).json()["task"]["prompt"] == "Other?"
     bad = {"prompt": "Hi?", "answers": [{"text": "a", "generation_id": "x"}, {"text": "b"}]}
     assert load(client, bad).status_code == 422
+    for answers, named in (
+        ([{"text": "a", "generation_id": 999}, {"text": "b"}], "no generation 999"),
+        ([{"text": "not a", "generation_id": ids[0]}, {"text": "b"}], "another answer"),
+    ):
+        response = load(client, {"prompt": "Hi?", "answers": answers})
+        assert response.status_code == 422 and named in response.json()["message"]
+    response = load(client, {"prompt": "Other conversation?", "answers": [{"text": "a", "generation_id": ids[0]}, "b"]})
+    assert response.status_code == 422 and "another answer or conversation" in response.json()["message"]

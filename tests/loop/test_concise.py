@@ -40,6 +40,8 @@ def test_score_is_one_sentence_of_at_most_15_words(answer: str, expected: float)
         ("The weather is nice today.", False),  # off topic
         ("", False),
         ("!!!! ???? .... ----", False),  # not words
+        ("@@## Peru $$^^ ~~", False),  # mostly symbols
+        ("Lima: 9 + 1 = 10.", True),  # arithmetic signs are ordinary writing
         ("Peru Peru Peru Peru Peru Peru Peru Peru Peru Peru", False),  # repeats itself
     ],
 )
@@ -53,6 +55,8 @@ def test_correct_looks_for_the_expected_answer() -> None:
     assert correct("How many legs does a spider have?", "A spider has eight legs.") == 1.0
     assert correct("What is 3 plus 2?", "3 plus 2 equals 5.") == 1.0
     assert correct("What is 3 plus 2?", "3 plus 2 equals 15.") == 0.0  # "5" inside "15" is not the answer
+    assert correct("What is 3 plus 2?", "3 plus 2 equals 50.") == 0.0
+    assert correct(CAPITAL, "Limas are beans.") == 0.0
 
 
 def test_held_out_prompts_are_fixed_and_apart_from_the_feedback_prompts() -> None:

@@ -111,10 +111,10 @@ def test_eval_on_a_task_with_a_function_judge(training_database: str, tmp_path: 
     code, output = invoke("eval", "2", "--task", "concise", "--limit", "6", "--max-new-tokens", "8", "--out", "t.json")
     assert code == 0, output
     result = json.loads(Path("t.json").read_text())
-    assert result["data"] == {"path": "task:concise", "rows": 6, "kind": "task"}
+    assert result["data"] == {"path": "task:concise[:6]", "rows": 6, "kind": "task"}  # apart from the loop's
     metrics = result["metrics"]
     assert {"task_score", "coherence", "correct", "mean_words", "win_rate"} <= set(metrics)
-    assert metrics["judge"] == "concise" and metrics["wins"] + metrics["ties"] + metrics["losses"] == 6
+    assert metrics["judge"] == "task:concise" and metrics["wins"] + metrics["ties"] + metrics["losses"] == 6
 
     code, output = invoke(
         "eval", "2", "--task", "concise", "--limit", "3", "--max-new-tokens", "8", "--out", "f.json",
@@ -125,7 +125,7 @@ def test_eval_on_a_task_with_a_function_judge(training_database: str, tmp_path: 
     assert metrics["judge"] == "tests.loop.scorers:by_length" and len(metrics["candidate_rewards"]) == 3
     with sqlite3.connect(tmp_path / "loop.db") as database:
         (metadata,) = database.execute("SELECT metadata FROM model_versions WHERE id = 2").fetchone()
-    assert [e["data"]["path"] for e in json.loads(metadata)["evaluations"]] == ["task:concise", "task:concise"]
+    assert [e["data"]["path"] for e in json.loads(metadata)["evaluations"]] == ["task:concise[:6]", "task:concise[:3]"]
 
     code, output = invoke("eval", "2")
     assert code == 1 and "--data EXPORT or --task TASK" in output

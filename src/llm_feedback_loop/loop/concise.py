@@ -7,8 +7,9 @@ rankings carry a signal.
 
 Brevity alone is easy to game: an empty or nonsensical answer is short. So an answer counts as coherent
 only when it is on topic (it names the question's subject or its expected answer) and not degenerate
-(mostly letters and digits, not repeating itself). `correct` (the expected answer appears) is reported
-too, so that nobody mistakes a gain in style for a gain in knowledge: the loop is not expected to move it.
+(mostly letters, digits and ordinary punctuation; not repeating itself). `correct` (the expected answer
+appears) is reported too, so that nobody mistakes a gain in style for a gain in knowledge: the loop is not
+expected to move it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from llm_feedback_loop.loop.tasks import LoopTask
 
 MAX_WORDS = 15
+WRITING = set(".,;:!?'\"()-+=*/%")  # punctuation and arithmetic signs of ordinary answers
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def degenerate(answer: str) -> bool:
     if not text:
         return True
     visible = [c for c in text if not c.isspace()]
-    if sum(c.isalnum() for c in visible) < 0.6 * len(visible):
+    if sum(c.isalnum() or c in WRITING for c in visible) < 0.8 * len(visible):
         return True
     tokens = [w.lower() for w in words(text)]
     return len(tokens) >= 8 and len(set(tokens)) < 0.5 * len(tokens)
@@ -111,7 +113,7 @@ def degenerate(answer: str) -> bool:
 
 def mentions(answer: str, terms: tuple[str, ...]) -> bool:
     lowered = answer.lower()
-    return any(re.search(rf"(?<![\w]){re.escape(term.lower())}", lowered) for term in terms)
+    return any(re.search(rf"(?<!\w){re.escape(term.lower())}(?!\w)", lowered) for term in terms)
 
 
 def coherent(prompt: str, answer: str) -> bool:

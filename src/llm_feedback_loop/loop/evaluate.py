@@ -3,6 +3,7 @@ measures, and the win rate of a candidate against its base judged by the task's 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from llm_feedback_loop.loop.tasks import LoopTask, Scorer
@@ -13,7 +14,9 @@ def answer_prompts(source: str, prompts: list[str], max_new_tokens: int) -> list
     from llm_feedback_loop.evaluation.answers import generate_answers
     from llm_feedback_loop.models.loader import load_model
 
-    loaded = load_model(source, device="cpu")
+    with warnings.catch_warnings():  # PEFT asks transformers a deprecated question when it loads an adapter
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        loaded = load_model(source, device="cpu")
     conversations = [[{"role": "user", "content": prompt}] for prompt in prompts]
     return generate_answers(loaded.model, loaded.tokenizer, conversations, max_new_tokens)
 

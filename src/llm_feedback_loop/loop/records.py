@@ -16,14 +16,16 @@ async def rounds_of(session: AsyncSession, loop: str) -> list[LoopRound]:
 
 
 async def start_round(session: AsyncSession, loop: str, number: int, task: str, base_id: int | None) -> LoopRound:
-    """A new row, or the failed/interrupted row of the same round started again."""
+    """A new row, or the failed row of the same round started again: what that attempt collected (its
+    feedback, batch and exports) is kept and used again, so a rerun trains on the same data."""
     row = await session.scalar(select(LoopRound).where(LoopRound.loop == loop, LoopRound.round == number))
     if row is None:
         row = LoopRound(loop=loop, round=number, task=task)
         session.add(row)
-    row.status, row.error, row.base_version_id, row.finished_at = "running", None, base_id, None
-    row.candidate_version_id = row.promoted = row.feedback = row.data = row.run_ids = row.metrics = None
-    row.decision = None
+    elif row.base_version_id != base_id:  # another version is active now: what was collected is not its
+        row.feedback = row.data = row.run_ids = row.batch = None
+    row.status, row.error, row.base_version_id, row.finished_at, row.task = "running", None, base_id, None, task
+    row.candidate_version_id = row.promoted = row.metrics = row.decision = None
     await session.commit()
     return row
 
@@ -39,6 +41,7 @@ async def update_round(session: AsyncSession, row_id: int, **values: Any) -> Non
 
 
 async def keep_evaluation(session: AsyncSession, version_id: int, evaluation: dict[str, Any]) -> None:
+    """Append an evaluation to the version's metadata (`evaluations`)."""
     version = await session.get(ModelVersion, version_id)
     assert version is not None
     metadata = dict(version.extra or {})

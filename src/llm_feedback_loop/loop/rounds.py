@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,12 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from llm_feedback_loop.evaluation.judges import JudgeError
 from llm_feedback_loop.loop import collect, records
 from llm_feedback_loop.loop.evaluate import answer_prompts, pairwise_win_rate, task_metrics
 from llm_feedback_loop.loop.tasks import LoopTask, Scorer
-from llm_feedback_loop.storage.tables import ModelVersion
+from llm_feedback_loop.models.loader import ModelLoadError
+from llm_feedback_loop.storage.tables import LoopRound, ModelVersion
 from llm_feedback_loop.training.layout import last_checkpoint
 
 METHOD_KINDS = {"sft": "sft", "dpo": "dpo", "kto": "kto"}  # training method → export kind
@@ -102,22 +104,38 @@ class Loop:
 
     def answers_of(self, version: ModelVersion) -> list[str]:
         """The version's greedy answers to the held-out prompts (computed once, kept in the loop's folder)."""
-        path = self.settings.folder / "answers" / f"version-{version.id}.json"
+        path = self.answers_path(version)
         if path.is_file():
             return json.loads(path.read_text(encoding="utf-8"))
         self.say(f"  answering {len(self.settings.task.eval_prompts)} held-out prompts with {version.name}")
-        answers = answer_prompts(version.source, self.settings.task.eval_prompts, self.settings.eval_max_tokens)
+        try:
+            answers = answer_prompts(version.source, self.settings.task.eval_prompts, self.settings.eval_max_tokens)
+        except ModelLoadError as error:
+            raise LoopError(f"cannot evaluate {version.name}: {error}") from None
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(answers, ensure_ascii=False, indent=1), encoding="utf-8")
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(answers, ensure_ascii=False, indent=1), encoding="utf-8")
+        partial.replace(path)  # never a half-written file
         return answers
+
+    def answers_path(self, version: ModelVersion) -> Path:
+        """Where a version's held-out answers are kept: by name and answer length (ids are reused when a
+        database is made anew)."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in version.name)
+        return self.settings.folder / "answers" / f"{safe}-{self.settings.eval_max_tokens}tok.json"
 
     def evaluate(self, version: ModelVersion, against: ModelVersion | None) -> dict[str, Any]:
         """Task metrics of a version (and its win rate against `against`), kept with the version."""
         task = self.settings.task
         answers = self.answers_of(version)
-        metrics: dict[str, Any] = task_metrics(task, task.eval_prompts, answers)
-        if against is not None:
-            metrics |= pairwise_win_rate(task.score, task.eval_prompts, answers, self.answers_of(against))
+        try:
+            metrics: dict[str, Any] = task_metrics(task, task.eval_prompts, answers)
+            if against is not None:
+                metrics |= pairwise_win_rate(task.score, task.eval_prompts, answers, self.answers_of(against))
+        except JudgeError as error:
+            raise LoopError(str(error)) from None
+        except Exception as error:  # the task's own code
+            raise LoopError(f"task {task.name}'s score failed: {type(error).__name__}: {error}") from None
             metrics["reference"] = against.name
             metrics["judge"] = f"task:{task.name}"
         evaluation = {
@@ -132,36 +150,52 @@ class Loop:
     def metrics_of(self, version: ModelVersion) -> dict[str, Any]:
         """The version's latest task metrics, evaluating it first if it has none."""
         found = records.latest_evaluation(version, self.settings.data_path)
-        if found is not None and (self.settings.folder / "answers" / f"version-{version.id}.json").is_file():
+        if found is not None and self.answers_path(version).is_file():
             return found["metrics"]
         return self.evaluate(version, None)
 
     # --- one round ----------------------------------------------------------------------------------------
 
-    def collect(self, number: int, row_id: int, base: ModelVersion) -> tuple[datetime, dict[str, Any]]:
+    def collect(self, number: int, row: LoopRound, base: ModelVersion) -> tuple[datetime, dict[str, Any]]:
+        """The round's feedback; returns (when the round began collecting, what was collected). A rerun of a
+        people round waits on the batch its earlier attempt loaded."""
         settings = self.settings
         batch = f"{settings.name}-round-{number}"
-        started = datetime.now(UTC)
-        prompts = settings.task.round_prompts(number, settings.prompts_per_round)
-        self.say(f"  {base.name} answers {len(prompts)} prompts, {settings.sampling.n} answers each")
-        sampling = settings.sampling
-        if sampling.seed is not None:  # a new seed each round
-            sampling = collect.Sampling(**{**sampling.__dict__, "seed": sampling.seed + number})
-        generated = collect.generate(self.client, prompts, sampling)
-        if settings.annotator == "people":
+        earlier = (row.feedback or {}).get("since")
+        started = datetime.fromisoformat(earlier) if earlier and row.batch else datetime.now(UTC)
+        self.session(lambda s: records.update_round(s, row.id, feedback={"since": started.isoformat()}))
+        if settings.annotator != "people" or row.batch != batch:
+            prompts = settings.task.round_prompts(number, settings.prompts_per_round)
+            self.say(f"  {base.name} answers {len(prompts)} prompts, {settings.sampling.n} answers each")
+            sampling = settings.sampling
+            if sampling.seed is not None:  # a new seed each round
+                sampling = replace(sampling, seed=sampling.seed + number)
+            generated = collect.generate(self.client, prompts, sampling)
+            if settings.annotator != "people":
+                return started, self.simulated(generated) | {"since": started.isoformat()}
             loaded = collect.import_batch(self.client, batch, generated)
-            self.session(lambda s: records.update_round(s, row_id, batch=batch))
-            self.say(f"  {loaded} tasks wait on the /queue page (batch {batch}); waiting for the annotators")
-            progress = collect.wait_for_people(self.client, batch, settings.people_timeout_s)
-            feedback = {"tasks": loaded, "annotated": progress["complete"]}
-        else:
-            scorer = settings.scorer or settings.task.score
-            feedback = collect.annotate(self.client, generated, settings.annotator_name, scorer)
-            self.say(
-                f"  the simulated annotator judged the answers to {feedback['prompts']} prompts: "
-                f"{feedback['ratings_up']} thumbs up, {feedback['ratings_down']} down, {feedback['rankings']} rankings"
-            )
-        return started, feedback
+            self.session(lambda s: records.update_round(s, row.id, batch=batch))
+            self.say(f"  {loaded} tasks loaded as batch {batch}")
+        self.say(f"  the tasks of batch {batch} wait on the /queue page; waiting for the annotators")
+        progress = collect.wait_for_people(self.client, batch, settings.people_timeout_s)
+        if not progress["complete"]:
+            minutes = settings.people_timeout_s / 60
+            raise LoopError(f"no task of batch {batch} was annotated within {minutes:g} minutes")
+        return started, {"tasks": progress["tasks"], "annotated": progress["complete"], "since": started.isoformat()}
+
+    def simulated(self, generated: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+        scorer = self.settings.scorer or self.settings.task.score
+        try:
+            feedback = collect.annotate(self.client, generated, self.settings.annotator_name, scorer)
+        except collect.ServiceError:
+            raise
+        except Exception as error:  # the annotator's own code
+            raise LoopError(f"the simulated annotator failed: {type(error).__name__}: {error}") from None
+        self.say(
+            f"  the simulated annotator judged the answers to {feedback['prompts']} prompts: "
+            f"{feedback['ratings_up']} thumbs up, {feedback['ratings_down']} down, {feedback['rankings']} rankings"
+        )
+        return feedback
 
     def export(self, number: int, method: str, since: datetime) -> dict[str, Any]:
         from llm_feedback_loop.storage.filters import FeedbackFilter
@@ -177,7 +211,7 @@ class Loop:
         rows = manifest["counts"]["rows"]
         if rows == 0:
             raise NoTrainingData(f"the round's feedback gives no {method} rows: every answer was judged alike")
-        if method == "kto" and min(manifest["counts"].get("labels", {}).values() or [0]) == 0:
+        if method == "kto" and len([n for n in manifest["counts"].get("labels", {}).values() if n]) < 2:
             raise NoTrainingData("the round's feedback gives KTO rows of one label only: every answer judged alike")
         self.say(f"  exported {rows} {method} rows to {out.parent}")
         return {"path": str(out), "rows": rows, "manifest_counts": manifest["counts"]}
@@ -234,12 +268,18 @@ class Loop:
                 update = {"metrics": {"base": base_metrics}}
                 self.session(lambda s: records.update_round(s, row.id, status="completed", **update))
                 return
-            since, feedback = self.collect(number, row.id, base)
-            self.session(lambda s: records.update_round(s, row.id, feedback=feedback))
-            data, run_ids, parent = {}, [], base
+            feedback = row.feedback or {}
+            if feedback.get("since") and len(feedback) > 1:  # a rerun: this round's feedback is in already
+                since = datetime.fromisoformat(feedback["since"])
+                self.say(f"  using the feedback collected by the earlier attempt at round {number}")
+            else:
+                since, feedback = self.collect(number, row, base)
+                self.session(lambda s: records.update_round(s, row.id, feedback=feedback))
+            data, run_ids, parent = dict(row.data or {}), [], base
             for method in settings.methods:
-                data[method] = self.export(number, method, since)
-                self.session(lambda s: records.update_round(s, row.id, data=data))
+                if method not in data or not Path(data[method]["path"]).is_file():
+                    data[method] = self.export(number, method, since)
+                    self.session(lambda s: records.update_round(s, row.id, data=data))
                 run_id, parent = self.train(number, method, data[method]["path"], parent)
                 run_ids.append(run_id)
                 self.session(lambda s: records.update_round(s, row.id, run_ids=run_ids))

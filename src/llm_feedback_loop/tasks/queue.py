@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from llm_feedback_loop.storage.tables import Task, TaskAnnotation
+from llm_feedback_loop.storage.tables import Generation, Task, TaskAnnotation
 from llm_feedback_loop.tasks.agreement import task_agreement
+from llm_feedback_loop.training_data.records import prompt_hash
 
 MAX_TASKS_PER_LOAD = 10_000
 ROLES = {"system", "user", "assistant"}
@@ -86,7 +87,28 @@ def parse_task_lines(text: str) -> list[dict[str, Any]]:
     return tasks
 
 
+async def check_logged_answers(session: AsyncSession, tasks: list[dict[str, Any]]) -> None:
+    """Answers that name a generation must be that generation, logged for this very conversation."""
+    wanted = {a["generation_id"] for task in tasks for a in task["answers"] or [] if a.get("generation_id")}
+    if not wanted:
+        return
+    found = {g.id: g for g in await session.scalars(select(Generation).where(Generation.id.in_(wanted)))}
+    errors = []
+    for number, task in enumerate(tasks, start=1):
+        for answer in task["answers"] or []:
+            generation = found.get(answer.get("generation_id") or 0)
+            if answer.get("generation_id") is None:
+                continue
+            if generation is None:
+                errors.append(f"task {number}: no generation {answer['generation_id']}")
+            elif generation.prompt_hash != prompt_hash(task["messages"]) or generation.response != answer["text"]:
+                errors.append(f"task {number}: generation {generation.id} is another answer or conversation")
+    if errors:
+        raise TaskError(f"{len(errors)} bad answer(s); nothing loaded: " + "; ".join(errors[:10]))
+
+
 async def load_tasks(session: AsyncSession, tasks: list[dict[str, Any]], required: int, batch: str | None) -> int:
+    await check_logged_answers(session, tasks)
     for task in tasks:
         session.add(
             Task(

@@ -49,11 +49,12 @@ async def import_tasks(
     try:
         text = (await request.body()).decode("utf-8")
         tasks = parse_task_lines(text)
+        loaded = await load_tasks(session, tasks, annotators, batch)
     except UnicodeDecodeError:
         raise HTTPException(status_code=400, detail="the body is not UTF-8 text") from None
     except TaskError as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
-    return {"loaded": await load_tasks(session, tasks, annotators, batch), "annotators": annotators, "batch": batch}
+    return {"loaded": loaded, "annotators": annotators, "batch": batch}
 
 
 @router.get("/next")
