@@ -31,7 +31,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-demo: $(STAMP)  ## the loop offline on a CPU: SmolLM2, a style task, a simulated annotator (~12 min)
+demo: $(STAMP)  ## the loop offline on a CPU: SmolLM2, a style task, a simulated annotator (~11 min)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/llmfl demo
 
 bench: $(STAMP)  ## ingest and export benchmark; prints its figures

@@ -3,7 +3,7 @@
 
 llmfl loop --rounds 2 --train dpo                     # simulated annotator scoring by the `concise` task
 llmfl loop --annotator people --service-url http://127.0.0.1:3000   # people judge on the /queue page
-llmfl demo                                            # SmolLM2, two rounds, about 12 minutes on 2 cores
+llmfl demo                                            # SmolLM2, two rounds, about 11 minutes on 2 cores
 """
 
 from __future__ import annotations
