@@ -12,7 +12,7 @@ llmfl eval 3 --data exports/sft.jsonl --judge http://127.0.0.1:8000/v1 --judge-m
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -76,12 +76,7 @@ def load_reward_model(judge: str) -> tuple[Any, Any]:
 
 
 def judged(
-    judge: str | Judge,
-    judge_name: str | None,
-    reference: str | None,
-    conversations: list[list[dict[str, str]]],
-    answers: list[str],
-    max_new_tokens: int,
+    judge: str | Judge, asked: Asked, conversations: list[list[dict[str, str]]], answers: list[str]
 ) -> dict[str, Any]:
     """Win rate of `answers` against the reference model's answers to the same conversations."""
     from llm_feedback_loop.evaluation.answers import generate_answers
@@ -90,29 +85,33 @@ def judged(
     from llm_feedback_loop.loop.tasks import TaskError
     from llm_feedback_loop.models.loader import load_model
 
-    if reference is None:
+    if asked.reference is None:
         raise fail("a win rate needs the model to compare with: --reference (or a parent)")
     try:
-        chosen = load_judge(judge, judge_name, load_reward_model) if isinstance(judge, str) else judge
+        chosen = load_judge(judge, asked.judge_name, load_reward_model) if isinstance(judge, str) else judge
     except TaskError as error:
         raise fail(f"--judge: {error}") from None
-    parent = load_model(reference, device="cpu")
-    parent_answers = generate_answers(parent.model, parent.tokenizer, conversations, max_new_tokens)
+    parent = load_model(asked.reference, device="cpu")
+    parent_answers = generate_answers(parent.model, parent.tokenizer, conversations, asked.max_new_tokens)
     try:
-        return win_rate(chosen, conversations, answers, parent_answers) | {"reference": reference}
+        return win_rate(chosen, conversations, answers, parent_answers) | {"reference": asked.reference}
     except JudgeError as error:
         raise fail(str(error)) from None
 
 
-def evaluate_task(
-    task_spec: str,
-    source: str,
-    reference: str | None,
-    limit: int | None,
-    max_new_tokens: int,
-    judge: str | None,
-    judge_name: str | None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+@dataclass(frozen=True)
+class Asked:
+    """What an evaluation was asked for: the model, what to compare it with, and how."""
+
+    source: str
+    reference: str | None
+    limit: int | None
+    max_new_tokens: int
+    judge: str | None
+    judge_name: str | None
+
+
+def evaluate_task(task_spec: str, asked: Asked) -> tuple[dict[str, Any], dict[str, Any]]:
     """A task's programmatic metrics on its held-out prompts; with a reference, the win rate (judged by the
     task's score unless --judge names another judge). Returns (metrics, what was evaluated on): the loop keeps
     its evaluations as "task:NAME" (every held-out prompt); one on fewer prompts is kept apart."""
@@ -124,28 +123,19 @@ def evaluate_task(
         task = load_task(task_spec)
     except TaskError as error:
         raise fail(f"--task: {error}") from None
-    prompts = task.eval_prompts[:limit] if limit else task.eval_prompts
-    answers = answer_prompts(source, prompts, max_new_tokens)
+    prompts = task.eval_prompts[: asked.limit] if asked.limit else task.eval_prompts
+    answers = answer_prompts(asked.source, prompts, asked.max_new_tokens)
     metrics: dict[str, Any] = task_metrics(task, prompts, answers)
-    if reference is not None or judge is not None:
+    if asked.reference is not None or asked.judge is not None:
         conversations = [[{"role": "user", "content": prompt}] for prompt in prompts]
         by_score = FunctionJudge(f"task:{task.name}", task.score)
-        metrics |= judged(judge or by_score, judge_name, reference, conversations, answers, max_new_tokens)
+        metrics |= judged(asked.judge or by_score, asked, conversations, answers)
     examples = [{"prompt": p, "answer": a, "reference": ""} for p, a in zip(prompts, answers, strict=True)][:5]
     path = f"task:{task.name}" if len(prompts) == len(task.eval_prompts) else f"task:{task.name}[:{len(prompts)}]"
     return metrics | {"examples": examples}, {"path": path, "rows": len(prompts), "kind": "task"}
 
 
-def evaluate_rows(
-    kind: str,
-    rows: list[dict[str, Any]],
-    source: str,
-    reference: str | None,
-    reward_model: bool,
-    max_new_tokens: int,
-    judge: str | None = None,
-    judge_name: str | None = None,
-) -> dict[str, Any]:
+def evaluate_rows(kind: str, rows: list[dict[str, Any]], asked: Asked, reward_model: bool) -> dict[str, Any]:
     from llm_feedback_loop.evaluation.answers import generate_answers
     from llm_feedback_loop.evaluation.preference import policy_accuracy, reward_model_accuracy
     from llm_feedback_loop.evaluation.text_metrics import text_scores
@@ -157,31 +147,31 @@ def evaluate_rows(
 
         if kind != "dpo":
             raise fail("a reward model is evaluated on pairs: give a dpo/reward export")
-        folder = resolve_source(source)
+        folder = resolve_source(asked.source)
         model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
         return {"preference_accuracy": reward_model_accuracy(model, load_tokenizer(folder), rows)}
-    loaded = load_model(source, device="cpu")
+    loaded = load_model(asked.source, device="cpu")
     if kind == "sft":
         conversations = [as_messages(row["prompt"], "user") for row in rows]
-        answers = generate_answers(loaded.model, loaded.tokenizer, conversations, max_new_tokens)
+        answers = generate_answers(loaded.model, loaded.tokenizer, conversations, asked.max_new_tokens)
         references = [
             row["completion"] if isinstance(row["completion"], str) else row["completion"][-1]["content"]
             for row in rows
         ]
         scores = asdict(text_scores(answers, references))
-        if judge is not None:
-            scores |= judged(judge, judge_name, reference, conversations, answers, max_new_tokens)
+        if asked.judge is not None:
+            scores |= judged(asked.judge, asked, conversations, answers)
         examples = [
             {"prompt": c[-1]["content"], "answer": a, "reference": r}
             for c, a, r in zip(conversations, answers, references, strict=True)
         ][:5]
         return scores | {"examples": examples}
-    if reference is None:
+    if asked.reference is None:
         raise fail("preference accuracy of a policy needs the model it was trained from: --reference (or a parent)")
-    reference_model = load_model(reference, device="cpu").model
+    reference_model = load_model(asked.reference, device="cpu").model
     return {
         "preference_accuracy": policy_accuracy(loaded.model, reference_model, loaded.tokenizer, rows),
-        "reference": reference,
+        "reference": asked.reference,
     }
 
 
@@ -212,31 +202,26 @@ def eval_command(
     if (data is None) == (task is None):
         raise fail("give --data EXPORT or --task TASK (one of them)")
     version, parent = find(model)
-    source = version.source if version else model
-    reference = reference or (parent.source if parent else None)
+    asked = Asked(
+        source=version.source if version else model,
+        reference=reference or (parent.source if parent else None),
+        limit=limit,
+        max_new_tokens=max_new_tokens,
+        judge=judge,
+        judge_name=judge_model,
+    )
     try:
         if task is not None:
-            metrics, described = evaluate_task(task, source, reference, limit, max_new_tokens, judge, judge_model)
+            metrics, described = evaluate_task(task, asked)
         else:
             assert data is not None
-            metrics, described = evaluate_export(
-                data, source, version, reference, limit, max_new_tokens, judge, judge_model
-            )
+            metrics, described = evaluate_export(data, version, asked)
     except ModelLoadError as error:
         raise fail(str(error)) from None
     keep_and_report(model, version, described, metrics, out)
 
 
-def evaluate_export(
-    data: Path,
-    source: str,
-    version: Any,
-    reference: str | None,
-    limit: int | None,
-    max_new_tokens: int,
-    judge: str | None,
-    judge_name: str | None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+def evaluate_export(data: Path, version: Any, asked: Asked) -> tuple[dict[str, Any], dict[str, Any]]:
     from llm_feedback_loop.training.data import DatasetError, jsonl_split_files, read_jsonl
 
     files = jsonl_split_files(data)
@@ -260,9 +245,8 @@ def evaluate_export(
         raise fail(str(error)) from None
     if errors:
         raise fail("bad rows; nothing evaluated:\n" + "\n".join(errors[:10]))
-    rows = rows[:limit] if limit else rows
-    reward_model = bool(version and version.method == "reward")
-    metrics = evaluate_rows(kind, rows, source, reference, reward_model, max_new_tokens, judge, judge_name)
+    rows = rows[: asked.limit] if asked.limit else rows
+    metrics = evaluate_rows(kind, rows, asked, reward_model=bool(version and version.method == "reward"))
     return metrics, {"path": str(chosen), "rows": len(rows), "kind": kind}
 
 

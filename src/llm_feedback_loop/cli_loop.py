@@ -110,7 +110,7 @@ def run_loop(
         console.print(message, highlight=False)
 
     try:
-        service = own_service(settings.folder / "service.log") if service_url is None else _given(service_url)
+        service = own_service(settings.folder) if service_url is None else _given(service_url)
         with service as url, httpx.Client(base_url=url, timeout=with_timeout) as client:
             loop = Loop(settings, client, with_database, say)
             try:

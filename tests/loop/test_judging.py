@@ -51,3 +51,21 @@ def test_promotion_rule_on_task_metrics() -> None:
     assert not decision.promote and "coherence" in decision.reasons[0]
     forgetful = evaluation({"task_score": 0.90, "coherence": 0.90, "correct": 0.30, "win_rate": 0.70})
     assert not decide(forgetful, base, 0.55, 5.0, {"correct": 100.0}).promote
+
+
+def test_the_loop_report_escapes_model_text(tmp_path) -> None:
+    from llm_feedback_loop.loop.report import write_report
+
+    hostile = "<script>alert(1)</script>"
+    rounds = [
+        {"round": 0, "status": "completed", "base": "v<1>", "candidate": None, "promoted": None,
+         "metrics": {"base": {"task_score": 0.3, "coherence": 1.0}}, "decision": None, "error": None},
+        {"round": 1, "status": "completed", "base": "v<1>", "candidate": hostile, "promoted": False,
+         "metrics": {"base": {"task_score": 0.3}, "candidate": {"task_score": 0.1, "win_rate": 0.2}},
+         "decision": [hostile], "error": None, "feedback": {"prompts": 2}, "data": {"dpo": {"rows": 3}}},
+    ]  # fmt: skip
+    task = {"name": "t", "description": hostile, "eval_prompts": 1, "prompts": [hostile]}
+    path = write_report(tmp_path, "loop<x>", task, rounds, ("v<1>", [hostile]), (hostile, [hostile]))
+    html = path.read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html and "<svg" in html
+    assert "0.300 → 0.100" in html and "kept the base" in html

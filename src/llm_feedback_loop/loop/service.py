@@ -26,41 +26,35 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def own_service(log_path: Path, ready_s: float = 120.0) -> Iterator[str]:
-    """Run `llmfl serve` on a free port; yield its base URL once /health answers; stop it at the end."""
+def llmfl_process(
+    args: list[str],
+    log_folder: Path,
+    env: dict[str, str] | None = None,
+    ready_s: float = 120.0,
+    cwd: Path | None = None,
+) -> Iterator[str]:
+    """Run `python -m llm_feedback_loop ARGS --port PORT` (`serve` or `serve-model`) on a free loopback port in
+    the folder `cwd` (default: this one), its output in LOG_FOLDER/server-PORT.log; yield its base URL once
+    /health says ok; stop it at the end."""
     port = free_port()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_folder.mkdir(parents=True, exist_ok=True)
+    log_path = log_folder / f"server-{port}.log"
+    command = [sys.executable, "-m", "llm_feedback_loop", *args, "--port", str(port), "--log-level", "warning"]
     with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llm_feedback_loop",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env=os.environ.copy(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         started = time.monotonic()
         try:
             while True:
                 try:
-                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    if b'"ok"' in httpx.get(f"{base}/health", timeout=2).content:
                         break
                 except httpx.HTTPError:
                     pass
                 if process.poll() is not None or time.monotonic() - started > ready_s:
-                    tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+                    tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
                     raise ServiceStartError(f"the service did not start (log {log_path}):\n{tail}")
-                time.sleep(0.3)
+                time.sleep(0.2)
             yield base
         finally:
             process.terminate()
@@ -68,3 +62,8 @@ def own_service(log_path: Path, ready_s: float = 120.0) -> Iterator[str]:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def own_service(folder: Path) -> contextlib.AbstractContextManager[str]:
+    """`llmfl serve` with this process's settings, for a loop; its log in FOLDER."""
+    return llmfl_process(["serve", "--host", "127.0.0.1"], folder, os.environ.copy())
