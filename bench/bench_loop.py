@@ -11,7 +11,8 @@ The task is the demo's (`llm_feedback_loop.loop.concise`): answers of one senten
 preferred. The round:
 
   shared    the base model samples `--answers` answers to each of `--prompts` feedback prompts (temperature
-            0.8, seeded); the simulated annotator scores each answer by the task. The base model's greedy
+            0.8, seeded); the simulated annotator scores each answer as the loop's does (the task's
+            preference: short and coherent). The base model's greedy
             answers to the task's held-out prompts give the starting task score.
   ours      the judgements go through our API as the loop sends them (`POST /v1/generations` for each
             answer, then `POST /v1/annotations`: a thumbs on each answer, a ranking only when the scores order
@@ -211,13 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.process_time()
     prompts = TASK.round_prompts(1, args.prompts)
     answers = sample_answers(source, prompts, args.answers, args.max_new_tokens)
-    scores = [[TASK.score(p, a) for a in texts] for p, texts in zip(prompts, answers, strict=True)]
+    scores = [[TASK.prefers(p, a) for a in texts] for p, texts in zip(prompts, answers, strict=True)]
     before = held_out_metrics(source, args.max_new_tokens)
     shared_cpu = time.process_time() - started
     compliant = sum(map(sum, scores)) / sum(map(len, scores))
     print(
         f"shared: sampling, judging and the base's held-out answers took {shared_cpu / 60:.2f} CPU-min; "
-        f"{100 * compliant:.0f}% of sampled answers comply; base task score {100 * before['task_score']:.1f}",
+        f"the annotator likes {100 * compliant:.0f}% of the sampled answers; "
+        f"base task score {100 * before['task_score']:.1f}",
         flush=True,
     )
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_feedback_loop.loop.concise import TASK, coherent, correct, score
+from llm_feedback_loop.loop.concise import TASK, coherent, correct, preferred, score
 from llm_feedback_loop.loop.tasks import LoopTask, TaskError, load_scorer, load_task
 
 CAPITAL = "What is the capital of Peru?"
@@ -103,3 +103,10 @@ def test_bad_task_names_are_explained(spec: str, message: str) -> None:
 def test_a_task_must_hold_out_prompts_it_does_not_train_on() -> None:
     with pytest.raises(TaskError, match="must not be among"):
         LoopTask("t", "d", ["a", "b"], ["b"], score)
+
+
+def test_the_simulated_annotator_does_not_like_short_nonsense() -> None:
+    assert preferred(CAPITAL, "The capital of Peru is Lima.") == 1.0
+    assert preferred(CAPITAL, "Bananas are yellow.") == 0.0  # short, but off topic
+    assert preferred(CAPITAL, "Peru is a country. Its capital is Lima, on the coast.") == 0.0  # on topic, too long
+    assert TASK.prefers(CAPITAL, "Bananas are yellow.") == 0.0 and TASK.score(CAPITAL, "Bananas are yellow.") == 1.0

@@ -73,3 +73,12 @@ def test_other_methods_pad_to_the_longest_example(method: str, tiny_model: Path,
     batch = first_batch(module.build_trainer(job_for(method, tiny_model, tmp_path)))
     widths = [value.shape[1] for key, value in batch.items() if key.endswith("input_ids")]
     assert widths and max(widths) < 64
+
+
+def test_dpo_can_add_language_modelling_on_the_chosen_answers(tiny_model: Path, tmp_path: Path) -> None:
+    from llm_feedback_loop.training.dpo import build_trainer
+
+    plain = build_trainer(job_for("dpo", tiny_model, tmp_path, lora=True))
+    assert plain.args.loss_type == ["sigmoid"]
+    anchored = build_trainer(job_for("dpo", tiny_model, tmp_path / "b", lora=True, sft_weight=0.5))
+    assert anchored.args.loss_type == ["sigmoid", "sft"] and anchored.args.loss_weights == [1.0, 0.5]

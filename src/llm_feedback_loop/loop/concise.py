@@ -5,7 +5,9 @@ Lima." complies; a paragraph about Peru does not). SmolLM2-135M-Instruct complie
 its sampled answers to these questions, so a round's candidates usually differ and the annotator's
 rankings carry a signal.
 
-Brevity alone is easy to game: an empty or nonsensical answer is short. So an answer counts as coherent
+Brevity alone is easy to game: an empty or nonsensical answer is short. The simulated annotator therefore
+likes an answer only when it is short and coherent (`preferred`), and the evaluation reports coherence
+beside the score (the promotion rule refuses a candidate whose coherence falls). An answer counts as coherent
 only when it is on topic (it names the question's subject or its expected answer) and not degenerate
 (mostly letters, digits and ordinary punctuation; not repeating itself). `correct` (the expected answer
 appears) is reported too, so that nobody mistakes a gain in style for a gain in knowledge: the loop is not
@@ -124,6 +126,12 @@ def coherent(prompt: str, answer: str) -> bool:
     return question is None or mentions(answer, question.topic + question.answer)
 
 
+def preferred(prompt: str, answer: str) -> float:
+    """What the simulated annotator goes by: a short answer that is also coherent. Brevity alone would reward
+    short nonsense, and the model learns to write it."""
+    return score(prompt, answer) * coherent(prompt, answer)
+
+
 def correct(prompt: str, answer: str) -> float:
     question = QUESTIONS.get(prompt)
     return float(question is not None and mentions(answer, question.answer))
@@ -137,4 +145,5 @@ TASK = LoopTask(
     score=score,
     coherent=coherent,
     measures={"correct": correct},
+    preference=preferred,
 )

@@ -54,7 +54,7 @@ class LoopSettings:
     strategy: str = "all-pairs"
     train_options: list[str] = field(default_factory=list)  # more `llmfl train` options, e.g. --config FILE
     annotator: str = "simulated"  # or "people"
-    scorer: Scorer | None = None  # the simulated annotator's score (default: the task's)
+    scorer: Scorer | None = None  # the simulated annotator's score (default: the task's preference)
     people_timeout_s: float = 3600.0
     min_win_rate: float = 0.55
     max_drop: float = 5.0
@@ -184,7 +184,7 @@ class Loop:
         return started, {"tasks": progress["tasks"], "annotated": progress["complete"], "since": started.isoformat()}
 
     def simulated(self, generated: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, Any]:
-        scorer = self.settings.scorer or self.settings.task.score
+        scorer = self.settings.scorer or self.settings.task.prefers
         try:
             feedback = collect.annotate(self.client, generated, self.settings.annotator_name, scorer)
         except collect.ServiceError:

@@ -32,6 +32,12 @@ class LoopTask:
     coherent: Callable[[str, str], bool] | None = None
     # Further per-answer measures averaged over the held-out answers and reported (not optimised).
     measures: dict[str, Scorer] = field(default_factory=dict)
+    # What the simulated annotator goes by (default: `score`). A person who prefers short answers still
+    # does not prefer a short answer that is nonsense: a task can say so here.
+    preference: Scorer | None = None
+
+    def prefers(self, prompt: str, answer: str) -> float:
+        return (self.preference or self.score)(prompt, answer)
 
     def __post_init__(self) -> None:
         if not self.train_prompts:

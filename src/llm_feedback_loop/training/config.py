@@ -71,6 +71,12 @@ class TrainConfig(BaseModel):
     lora_target_modules: str | list[str] = "all-linear"
 
     beta: float = Field(default=0.1, gt=0, description="DPO/KTO: strength of the pull toward the reference model.")
+    sft_weight: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="DPO: weight of a language-modelling loss on the chosen answers added to the preference loss "
+        "(TRL's loss_type [sigmoid, sft], as RPO); it keeps the model writing answers like the chosen ones.",
+    )
     chat_template: bool = Field(default=True, description="Plain-text rows become chat messages (user, assistant).")
 
     logging_steps: int = Field(default=5, ge=1)

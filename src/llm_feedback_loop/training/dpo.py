@@ -14,10 +14,14 @@ from llm_feedback_loop.training.job import TrainingJob, shared_arguments, traine
 
 
 def build_trainer(job: TrainingJob) -> Any:
+    losses: dict[str, Any] = {}
+    if job.config.sft_weight > 0:  # preference loss plus language modelling on the chosen answers
+        losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, job.config.sft_weight]}
     args = DPOConfig(
         **shared_arguments(job),
         beta=job.config.beta,
         max_length=job.config.max_length,
         precompute_ref_log_probs=job.peft_config is None,
+        **losses,
     )
     return DPOTrainer(ref_model=None, **trainer_inputs(job, args))
