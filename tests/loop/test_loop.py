@@ -61,6 +61,7 @@ def test_two_rounds_through_the_service_are_recorded(training_database: str, tmp
         assert len(round_.run_ids) == 1
         assert set(round_.metrics) == {"base", "candidate"}
         assert {"task_score", "coherence", "correct", "win_rate"} <= set(round_.metrics["candidate"])
+        assert round_.metrics["candidate"]["reference"] == versions[round_.base_version_id].name
         evaluations = versions[round_.candidate_version_id].extra["evaluations"]
         assert evaluations[-1]["data"]["path"] == "task:concise"
 
@@ -81,6 +82,7 @@ def test_two_rounds_through_the_service_are_recorded(training_database: str, tmp
     assert [r["round"] for r in report["rounds"]] == [0, 1, 2]
     html = (tmp_path / "loops" / "t" / "report.html").read_text()
     assert "<svg" in html and "Rounds" in html
+    assert "Held-out answers" in html  # the first and the latest version's answers side by side
 
 
 def test_a_second_run_continues_after_the_completed_rounds(training_database: str, tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ class Loop:
 
     def answers_of(self, version: ModelVersion) -> list[str]:
         """The version's greedy answers to the held-out prompts (computed once, kept in the loop's folder)."""
-        path = self.answers_path(version)
+        path = self.answers_path(version.name)
         if path.is_file():
             return json.loads(path.read_text(encoding="utf-8"))
         self.say(f"  answering {len(self.settings.task.eval_prompts)} held-out prompts with {version.name}")
@@ -118,10 +118,10 @@ class Loop:
         partial.replace(path)  # never a half-written file
         return answers
 
-    def answers_path(self, version: ModelVersion) -> Path:
-        """Where a version's held-out answers are kept: by name and answer length (ids are reused when a
-        database is made anew)."""
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in version.name)
+    def answers_path(self, name: str) -> Path:
+        """Where a version's held-out answers are kept: by its name and the answer length (ids are reused
+        when a database is made anew)."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
         return self.settings.folder / "answers" / f"{safe}-{self.settings.eval_max_tokens}tok.json"
 
     def evaluate(self, version: ModelVersion, against: ModelVersion | None) -> dict[str, Any]:
@@ -132,12 +132,11 @@ class Loop:
             metrics: dict[str, Any] = task_metrics(task, task.eval_prompts, answers)
             if against is not None:
                 metrics |= pairwise_win_rate(task.score, task.eval_prompts, answers, self.answers_of(against))
+                metrics |= {"reference": against.name, "judge": f"task:{task.name}"}
         except JudgeError as error:
             raise LoopError(str(error)) from None
         except Exception as error:  # the task's own code
             raise LoopError(f"task {task.name}'s score failed: {type(error).__name__}: {error}") from None
-            metrics["reference"] = against.name
-            metrics["judge"] = f"task:{task.name}"
         evaluation = {
             "evaluated_at": datetime.now(UTC).isoformat(),
             "model": version.name,
@@ -150,7 +149,7 @@ class Loop:
     def metrics_of(self, version: ModelVersion) -> dict[str, Any]:
         """The version's latest task metrics, evaluating it first if it has none."""
         found = records.latest_evaluation(version, self.settings.data_path)
-        if found is not None and self.answers_path(version).is_file():
+        if found is not None and self.answers_path(version.name).is_file():
             return found["metrics"]
         return self.evaluate(version, None)
 
@@ -334,14 +333,12 @@ class Loop:
         rounds = self.summary()
         task = self.settings.task
         shown = [r["base"] for r in rounds if r["round"] == 0] + [r["candidate"] for r in rounds if r["promoted"]]
-        by_name = {v.name: v for v in self.session(all_versions)}
 
         def answers(name: str | None) -> tuple[str, list[str]]:
-            version = by_name.get(name or "")
-            path = self.settings.folder / "answers" / f"version-{version.id}.json" if version else None
-            if version is None or path is None or not path.is_file():
+            path = self.answers_path(name) if name else None
+            if path is None or not path.is_file():
                 return "", []
-            return version.name, json.loads(path.read_text(encoding="utf-8"))
+            return name, json.loads(path.read_text(encoding="utf-8"))  # type: ignore[return-value]
 
         described = {
             "name": task.name,
@@ -351,9 +348,3 @@ class Loop:
         }
         first, last = (shown[0], shown[-1]) if shown else (None, None)
         return write_report(self.settings.folder, self.settings.name, described, rounds, answers(first), answers(last))
-
-
-async def all_versions(session: AsyncSession) -> list[ModelVersion]:
-    from llm_feedback_loop.models.registry import list_versions
-
-    return await list_versions(session)
