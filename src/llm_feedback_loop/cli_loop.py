@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -110,44 +111,30 @@ def run_loop(
         console.print(message, highlight=False)
 
     try:
-        service = own_service(settings.folder) if service_url is None else _given(service_url)
+        service = own_service(settings.folder) if service_url is None else nullcontext(service_url.rstrip("/"))
         with service as url, httpx.Client(base_url=url, timeout=with_timeout) as client:
             loop = Loop(settings, client, with_database, say)
             try:
-                loop.run()
+                return loop.run()
             finally:
                 say(f"report: {loop.write_report()} (and report.json)")
-            return loop.summary()
     except (LoopError, ServiceError, ServiceStartError, ModelLoadError, httpx.HTTPError) as error:
         raise fail(f"the loop stopped: {error}") from None
     except KeyboardInterrupt:
         raise fail(f"interrupted; {resume_hint}") from None
 
 
-class _given:
-    """A service that is already running (a context manager yielding its URL)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/")
-
-    def __enter__(self) -> str:
-        return self.url
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def loop_settings(**values: Any) -> LoopSettings:
-    from llm_feedback_loop.loop.rounds import METHOD_KINDS, LoopSettings
+    from llm_feedback_loop.loop.rounds import METHODS, LoopSettings
     from llm_feedback_loop.loop.tasks import TaskError, load_scorer, load_task
     from llm_feedback_loop.training_data.records import PAIR_STRATEGIES
 
     if values["strategy"] not in PAIR_STRATEGIES:
         raise fail(f"--strategy takes {', '.join(PAIR_STRATEGIES)}, not {values['strategy']!r}")
     methods = [m.strip() for m in values.pop("train").split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHOD_KINDS]
+    unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
-        raise fail(f"--train takes {', '.join(METHOD_KINDS)} (comma-separated, in order), not {unknown or 'nothing'}")
+        raise fail(f"--train takes {', '.join(METHODS)} (comma-separated, in order), not {unknown or 'nothing'}")
     annotator = values.pop("annotator")
     try:
         task = load_task(values.pop("task"))

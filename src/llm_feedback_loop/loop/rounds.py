@@ -30,7 +30,7 @@ from llm_feedback_loop.models.loader import ModelLoadError
 from llm_feedback_loop.storage.tables import LoopRound, ModelVersion
 from llm_feedback_loop.training.layout import last_checkpoint
 
-METHOD_KINDS = {"sft": "sft", "dpo": "dpo", "kto": "kto"}  # training method → export kind
+METHODS = ("sft", "dpo", "kto")  # each trains on the export of the same name
 
 
 class LoopError(RuntimeError):
@@ -203,7 +203,7 @@ class Loop:
 
         settings = self.settings
         out = (settings.folder / f"round-{number}" / "data" / f"{method}.jsonl").resolve()
-        options = ExportOptions(METHOD_KINDS[method], format="conversational", strategy=settings.strategy)  # type: ignore[arg-type]
+        options = ExportOptions(method, format="conversational", strategy=settings.strategy)  # type: ignore[arg-type]
         annotator = settings.annotator_name if settings.annotator == "simulated" else None
         where = FeedbackFilter(since=since, annotator=annotator)
         manifest = self.database(lambda engine: export_to_jsonl(engine, options, where, out, None))
