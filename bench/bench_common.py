@@ -1,8 +1,10 @@
-"""Helpers the benchmarks share: a free loopback port, nearest-rank percentiles, PASS/MISS verdicts."""
+"""Helpers the benchmarks share: a free loopback port, nearest-rank percentiles, PASS/MISS verdicts, the
+environment of a benchmarked child process."""
 
 from __future__ import annotations
 
 import math
+import os
 import socket
 
 HOST = "127.0.0.1"
@@ -24,3 +26,18 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
+
+
+def offline_env(threads: int, database_url: str) -> dict[str, str]:
+    """This process's environment for a child: `threads` torch threads, nothing fetched from the hub,
+    unbuffered output, and its own database."""
+    return dict(os.environ) | {
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "DATABASE_URL": database_url,
+    }

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -44,6 +43,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench_common import offline_env
 
 HERE = Path(__file__).resolve().parent
 ORIGINAL_TRAINER = HERE / "original_trainer.py"
@@ -148,14 +149,7 @@ def service_client(database: Path) -> Any:
 
 
 def child_env(workdir: Path, threads: int) -> dict[str, str]:
-    return dict(os.environ) | {
-        "OMP_NUM_THREADS": str(threads),
-        "MKL_NUM_THREADS": str(threads),
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "DATABASE_URL": f"sqlite:///{workdir / 'ours.db'}",
+    return offline_env(threads, f"sqlite:///{workdir / 'ours.db'}") | {
         "CHECKPOINT_DIR": str(workdir / "checkpoints"),
         "TRL_EXPERIMENTAL_SILENCE": "1",
     }

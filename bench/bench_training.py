@@ -67,7 +67,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_common import verdict
+from bench_common import offline_env, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve()
@@ -291,20 +291,7 @@ class Row:
 
 
 def child_env(threads: int, workdir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "OMP_NUM_THREADS": str(threads),
-            "MKL_NUM_THREADS": str(threads),
-            "TOKENIZERS_PARALLELISM": "false",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "HF_DATASETS_OFFLINE": "1",
-            "PYTHONUNBUFFERED": "1",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
-        }
-    )
-    return env
+    return offline_env(threads, f"sqlite+aiosqlite:///{workdir / 'bench.db'}")
 
 
 def machine_busy_seconds() -> float:
