@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from llm_feedback_loop.api.app import create_app
 from llm_feedback_loop.settings import Settings
+from tests.support.accounts import bearer, issue_keys
 from tests.support.postgres import find_pg_bin, running_postgres
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -73,6 +74,15 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+def api_keys(settings: Settings) -> dict[str, str]:
+    """An API key per role (users root/admin, annie/annotator, vera/viewer) on the test database."""
+    return issue_keys(settings.database_url)
+
+
+@pytest.fixture
+def client(settings: Settings, api_keys: dict[str, str]) -> Iterator[TestClient]:
+    """A client of the service that sends the admin's key; pass `headers=bearer(api_keys[ROLE])` to call as
+    another role, or `headers=ANONYMOUS` (tests.support.accounts) as nobody."""
+    with TestClient(create_app(settings), headers=bearer(api_keys["admin"])) as test_client:
         yield test_client
+

@@ -5,16 +5,14 @@ The slowest test here: the first run converts the shipped GGUF file to a cached 
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
-
-from llm_feedback_loop.api.app import create_app
 from llm_feedback_loop.settings import Settings
+from tests.support.accounts import admin_client
 
 
 def test_default_model_answers_chat_and_logs_its_version(tmp_path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path}/feedback.db", _env_file=None)  # type: ignore[call-arg]
     assert settings.base_model is None
-    with TestClient(create_app(settings)) as client:
+    with admin_client(settings) as client:
         response = client.post(
             "/v1/chat", json={"prompt": "What is the capital of France?", "temperature": 0, "max_tokens": 24}
         )

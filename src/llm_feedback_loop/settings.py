@@ -48,6 +48,33 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body the API accepts (413 above it)."
     )
+    # Accounts and access.
+    auth_required: bool = Field(
+        default=True,
+        description="Every endpoint needs a signed-in user or an API key. False: every caller is an admin, "
+        "allowed only on a loopback address (for a single user on their own machine).",
+    )
+    trusted_hosts: list[str] = Field(
+        default=["127.0.0.1", "localhost", "::1", "[::1]"],
+        description="Host headers the service answers (others get 400); `*` for any. Add your public name "
+        "when you put the service behind a domain.",
+    )
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 90, description="How long a web login lasts.")
+    # Training started from the API.
+    exports_dir: Path = Field(
+        default=Path("./exports"),
+        description="Where `data` of POST /v1/runs may point (besides exports the service made itself).",
+    )
+    max_concurrent_runs: int = Field(
+        default=1, ge=1, le=64, description="Training runs started from the API that may run at once; others queue."
+    )
+    # Limits on what one request may cost.
+    max_answers_per_comparison: int = Field(
+        default=16, ge=2, le=256, description="Most answers one comparison (or annotation) may hold."
+    )
+    max_pairs_per_prompt: int = Field(
+        default=64, ge=1, le=10_000, description="Most preference pairs an export makes from one prompt."
+    )
 
     @field_validator("database_url")
     @classmethod

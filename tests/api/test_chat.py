@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from llm_feedback_loop.api.app import create_app
 from llm_feedback_loop.settings import Settings
+from tests.support.accounts import admin_client
 from tests.support.fake_openai import fake_openai_server
 from tests.support.servers import running_llmfl
 
 
 def service(settings: Settings, **overrides: object) -> TestClient:
-    return TestClient(create_app(settings.model_copy(update=overrides)))
+    return admin_client(settings.model_copy(update=overrides))
 
 
 @pytest.fixture

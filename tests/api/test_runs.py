@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from llm_feedback_loop.api.app import create_app
 from llm_feedback_loop.settings import Settings
+from tests.support.accounts import admin_client
 from tests.training.conftest import write_export
 
 
 @pytest.fixture
 def runs_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(database_url=database_url, checkpoint_dir=tmp_path / "checkpoints", _env_file=None)  # type: ignore[call-arg]
-    with TestClient(create_app(settings)) as client:
+    with admin_client(settings) as client:
         yield client
 
 

@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from llm_feedback_loop import __version__
-from llm_feedback_loop.api.errors import BodySizeLimit, install_error_handlers
+from llm_feedback_loop.api.errors import install_error_handlers
+from llm_feedback_loop.api.middleware import BodySizeLimit
 from llm_feedback_loop.api.routes import (
+    accounts,
     annotations,
     arena,
     chat,
@@ -22,6 +24,7 @@ from llm_feedback_loop.api.routes import (
     runs,
     tasks,
 )
+from llm_feedback_loop.api.security import Authenticator
 from llm_feedback_loop.api.state import open_service_state
 from llm_feedback_loop.settings import Settings, get_settings
 from llm_feedback_loop.web.pages import install_pages
@@ -34,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_service_state(settings) as state:
             app.state.service = state
+            app.state.auth = Authenticator(state.sessions, required=settings.auth_required)
             # What start-up allocated lives as long as the process: keep it out of the garbage collector's
             # full passes, which otherwise stall every request for tens of milliseconds.
             gc.collect()
@@ -49,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # export and runs before feedback: `/v1/export/...` must not match `/v1/{collection}/{row_id}`.
-    for module in (health, legacy, chat, export, runs, annotations, arena, tasks, dashboard, feedback):
+    for module in (health, accounts, legacy, chat, export, runs, annotations, arena, tasks, dashboard, feedback):
         app.include_router(module.router)
     install_pages(app)
     return app

@@ -8,7 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from llm_feedback_loop.api.security import require
 from llm_feedback_loop.api.state import ServiceState
+from llm_feedback_loop.auth.accounts import Principal
+from llm_feedback_loop.auth.roles import Permission
 
 
 async def get_state(request: Request) -> ServiceState:
@@ -23,3 +26,22 @@ async def get_session(state: Annotated[ServiceState, Depends(get_state)]) -> Asy
 
 StateDep = Annotated[ServiceState, Depends(get_state)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+# Who may call an endpoint: one of these on every route (tests/api/test_access.py checks each route × role).
+require_admin = require(Permission.manage)
+require_export = require(Permission.export)
+require_annotate = require(Permission.annotate)
+require_chat = require(Permission.chat)
+require_read = require(Permission.read)
+require_read_feedback = require(Permission.read_own)
+require_annotate_or_read = require(Permission.annotate, Permission.read)
+
+Admin = Annotated[Principal, Depends(require_admin)]
+Exporter = Annotated[Principal, Depends(require_export)]
+Annotator = Annotated[Principal, Depends(require_annotate)]
+Chatter = Annotated[Principal, Depends(require_chat)]
+Reader = Annotated[Principal, Depends(require_read)]
+FeedbackReader = Annotated[Principal, Depends(require_read_feedback)]
+require_signed_in = require(*Permission)  # any role: who am I, log out
+SignedIn = Annotated[Principal, Depends(require_signed_in)]

@@ -237,7 +237,9 @@ class AnnotationCreate(PromptIn):
 
     model_config = ConfigDict(extra="forbid")
 
-    annotator: NonEmptyText = Field(max_length=200)
+    annotator: NonEmptyText | None = Field(
+        default=None, max_length=200, description="Defaults to the signed-in user (others may not be named)."
+    )
     answers: list[AnnotationAnswer] = Field(min_length=1, max_length=8)
     ranking: list[int] | None = Field(default=None, description="Indices into answers, best first.")
     comment: CleanText | None = None

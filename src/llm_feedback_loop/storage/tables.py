@@ -258,3 +258,66 @@ class LoopRound(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("loop", "round", name="uq_loop_rounds_loop_round"),)
+
+
+class User(Base):
+    """Someone who signs in, or the owner of API keys. `role`: admin | annotator | viewer (see auth.roles).
+    `password_hash` is None for a user who signs in only through a one-time login link or uses keys."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    role: Mapped[str] = mapped_column(String(20), nullable=False)
+    password_hash: Mapped[str | None] = mapped_column(String(300))
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class ApiKey(Base):
+    """An API key: `llmfl_<prefix>_<secret>`. The prefix is stored as it is (to find the key and show it);
+    the secret only as its SHA-256 (a 256-bit random secret needs no slow hash). `role` may be lower than the
+    user's; the key's is what a request gets."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, nullable=False)
+    prefix: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    user_id: Mapped[int] = mapped_column(IdType, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    role: Mapped[str] = mapped_column(String(20), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser (the HttpOnly cookie holds the token; only its SHA-256 is stored), or a one-time
+    login link not used yet (`kind` = "link": exchanged once for a session, then deleted)."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)  # session | link
+    user_id: Mapped[int] = mapped_column(IdType, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a POST sent with an `Idempotency-Key` header, replayed to its retries.
+    `scope` is the caller (user id) and the key: one caller's key never answers another's request."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, nullable=False)
+    scope: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None while the first request is in flight
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    body: Mapped[str | None] = mapped_column(Text)

@@ -14,9 +14,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from llm_feedback_loop.api import schemas
-from llm_feedback_loop.api.deps import SessionDep
+from llm_feedback_loop.api.deps import Annotator, SessionDep
 from llm_feedback_loop.api.errors import describe_error
 from llm_feedback_loop.api.feedback_rows import comparison_values, correction_values, rating_values
+from llm_feedback_loop.api.security import annotator_name
 from llm_feedback_loop.storage.tables import Comparison, Correction, Generation, Rating, Task, TaskAnnotation
 from llm_feedback_loop.training_data.records import prompt_hash
 
@@ -66,8 +67,11 @@ def parts(body: schemas.AnnotationCreate) -> tuple[Any, list[Any], list[Any]]:
 
 
 @router.post("/annotations", status_code=201)
-async def create_annotation(body: schemas.AnnotationCreate, session: SessionDep) -> dict[str, Any]:
+async def create_annotation(body: schemas.AnnotationCreate, session: SessionDep, user: Annotator) -> dict[str, Any]:
     """Store a ranking, thumbs and edits of one prompt's answers together (all or nothing)."""
+    body = body.model_copy(update={"annotator": annotator_name(user, body.annotator)})
+    if body.annotator is None:
+        raise HTTPException(status_code=422, detail="annotator: required (who judged these answers)")
     try:
         comparison, ratings, corrections = parts(body)
     except ValidationError as error:

@@ -13,13 +13,14 @@ import random
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import insert, select
 
-from llm_feedback_loop.api.deps import SessionDep, StateDep
+from llm_feedback_loop.api.deps import Annotator, SessionDep, StateDep, require_annotate_or_read
 from llm_feedback_loop.api.feedback_rows import common_values, comparison_values
 from llm_feedback_loop.api.schemas import CleanText, ComparisonCreate, NonEmptyText, RowId
+from llm_feedback_loop.api.security import annotator_name
 from llm_feedback_loop.arena.contenders import pick_contenders
 from llm_feedback_loop.arena.ratings import Battle, leaderboard
 from llm_feedback_loop.chat.providers import ProviderError
@@ -35,7 +36,7 @@ class BattleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: NonEmptyText
-    annotator: NonEmptyText = Field(max_length=200)
+    annotator: NonEmptyText | None = Field(default=None, max_length=200, description="Default: the signed-in user.")
     models: Annotated[list[CleanText], Field(min_length=2, max_length=2)] | None = None
     max_tokens: Annotated[int, Field(ge=1, le=2048)] = 256
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.8
@@ -46,13 +47,14 @@ class VoteIn(BaseModel):
 
     generation_ids: Annotated[list[RowId], Field(min_length=2, max_length=2)]
     winner: Literal["left", "right", "tie"]
-    annotator: NonEmptyText = Field(max_length=200)
+    annotator: NonEmptyText | None = Field(default=None, max_length=200, description="Default: the signed-in user.")
     comment: CleanText | None = None
 
 
 @router.post("/battles")
-async def start_battle(body: BattleIn, state: StateDep, session: SessionDep) -> dict[str, Any]:
+async def start_battle(body: BattleIn, state: StateDep, session: SessionDep, user: Annotator) -> dict[str, Any]:
     """Both versions answer the prompt; the answers come back in random order, without model names."""
+    body = body.model_copy(update={"annotator": annotator_name(user, body.annotator)})
     try:
         contenders = list(await pick_contenders(session, body.models))
     except RegistryError as error:
@@ -84,8 +86,11 @@ async def start_battle(body: BattleIn, state: StateDep, session: SessionDep) -> 
 
 
 @router.post("/votes", status_code=201)
-async def vote(body: VoteIn, session: SessionDep) -> dict[str, Any]:
+async def vote(body: VoteIn, session: SessionDep, user: Annotator) -> dict[str, Any]:
     """Store the vote as a comparison of the two answers (a tie: no ranking); reveal the versions."""
+    body = body.model_copy(update={"annotator": annotator_name(user, body.annotator)})
+    if body.annotator is None:
+        raise HTTPException(status_code=422, detail="annotator: required (who voted)")
     rows = {g.id: g for g in await session.scalars(select(Generation).where(Generation.id.in_(body.generation_ids)))}
     missing = [g for g in body.generation_ids if g not in rows]
     if missing:
@@ -136,7 +141,7 @@ async def arena_battles(session: SessionDep) -> list[Battle]:
     return battles
 
 
-@router.get("/leaderboard")
+@router.get("/leaderboard", dependencies=[Depends(require_annotate_or_read)])
 async def arena_leaderboard(session: SessionDep) -> dict[str, Any]:
     """Model versions by Bradley-Terry rating (Elo scale) from arena votes, with 95% bootstrap intervals."""
     battles = await arena_battles(session)

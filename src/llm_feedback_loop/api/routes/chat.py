@@ -12,9 +12,10 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from llm_feedback_loop.api.deps import StateDep
+from llm_feedback_loop.api.deps import Chatter, StateDep
 from llm_feedback_loop.api.feedback_rows import common_values
 from llm_feedback_loop.api.schemas import CleanText, NonEmptyText, PromptIn
+from llm_feedback_loop.api.security import annotator_name
 from llm_feedback_loop.chat.providers import Candidate, ChatOutcome, LocalProvider, ProviderError
 from llm_feedback_loop.models.loader import ModelLoadError
 from llm_feedback_loop.serving.engine import PromptTooLong, SamplingParams
@@ -97,14 +98,16 @@ async def chat(
     state: StateDep,
     provider: Annotated[str | None, Query(description="local, or a remote provider (e.g. openrouter).")] = None,
     count: Annotated[int, Query(ge=1, le=3, description="Answers to sample (remote providers).")] = 1,
+    *,
+    user: Chatter,
 ) -> dict[str, Any]:
     """The original chat: `provider=local` → {"response"}; otherwise `count` answers → {"responses"}."""
     messages = [{"role": "user", "content": body.prompt}]
     params = SamplingParams(max_tokens=256, temperature=0.8, top_p=0.95)
     if provider == "local":
-        outcome, ids = await answer(state, "local", messages, 1, params)
+        outcome, ids = await answer(state, "local", messages, 1, params, user.name)
         return {"response": outcome.candidates[0].text, "generation_id": ids[0]}
-    outcome, ids = await answer(state, provider, messages, count, params)
+    outcome, ids = await answer(state, provider, messages, count, params, user.name)
     return {
         "responses": [c.text for c in outcome.candidates],
         "generation_ids": ids,
@@ -113,10 +116,11 @@ async def chat(
 
 
 @router.post("/v1/chat")
-async def chat_v1(body: ChatIn, state: StateDep) -> dict[str, Any]:
+async def chat_v1(body: ChatIn, state: StateDep, user: Chatter) -> dict[str, Any]:
     """A conversation (or prompt) → n candidate answers, each with its generation id and model version."""
     params = SamplingParams(body.max_tokens, body.temperature, body.top_p, list(body.stop or []), body.seed)
-    outcome, ids = await answer(state, body.provider, body.prompt_messages(), body.n, params, body.annotator)
+    annotator = annotator_name(user, body.annotator)
+    outcome, ids = await answer(state, body.provider, body.prompt_messages(), body.n, params, annotator)
     return {
         "candidates": [
             {
@@ -134,12 +138,13 @@ async def chat_v1(body: ChatIn, state: StateDep) -> dict[str, Any]:
 
 
 @router.post("/v1/chat/stream")
-async def chat_stream(body: ChatIn, state: StateDep) -> StreamingResponse:
+async def chat_stream(body: ChatIn, state: StateDep, user: Chatter) -> StreamingResponse:
     """`/v1/chat` as it is generated: JSON lines `{"index", "delta"}` while the n answers are written
     (interleaved), then per answer `{"index", "done": true, "generation_id", "model_version",
     "finish_reason"}` once it is stored (or `{"index", "error"}`). A remote provider's answers come whole."""
     params = SamplingParams(body.max_tokens, body.temperature, body.top_p, list(body.stop or []), body.seed)
     messages = body.prompt_messages()
+    body = body.model_copy(update={"annotator": annotator_name(user, body.annotator)})
     provider = state.chat.provider(body.provider)
     if not isinstance(provider, LocalProvider):
         outcome, ids = await answer(state, body.provider, messages, body.n, params, body.annotator)

@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, select
 
-from llm_feedback_loop.api.deps import SessionDep
+from llm_feedback_loop.api.deps import SessionDep, require_read
 from llm_feedback_loop.models.registry import describe, list_versions
 from llm_feedback_loop.storage.tables import Comparison, Correction, Generation, Rating, utc_now
 
-router = APIRouter(prefix="/v1", tags=["dashboard"])
+router = APIRouter(prefix="/v1", tags=["dashboard"], dependencies=[Depends(require_read)])
 
 KINDS = {"rating": Rating, "comparison": Comparison, "correction": Correction, "generation": Generation}
 

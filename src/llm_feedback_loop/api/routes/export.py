@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
-from llm_feedback_loop.api.deps import StateDep
+from llm_feedback_loop.api.deps import StateDep, require_export
 from llm_feedback_loop.api.routes.feedback import FilterDep
 from llm_feedback_loop.training_data.export import export_manifest_only, iter_export_lines
 from llm_feedback_loop.training_data.records import DatasetKind, ExportOptions, PairStrategy, RowFormat
 
-router = APIRouter(prefix="/v1/export", tags=["export"])
+router = APIRouter(prefix="/v1/export", tags=["export"], dependencies=[Depends(require_export)])
 
 
 def export_options(

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from llm_feedback_loop.api import schemas
-from llm_feedback_loop.api.deps import SessionDep, StateDep
+from llm_feedback_loop.api.deps import Admin, Annotator, FeedbackReader, SessionDep, StateDep
 from llm_feedback_loop.api.feedback_rows import (
     comparison_values,
     correction_values,
@@ -18,7 +18,10 @@ from llm_feedback_loop.api.feedback_rows import (
     row_from_values,
     to_public,
 )
+from llm_feedback_loop.api.security import annotator_name
 from llm_feedback_loop.api.state import ServiceState
+from llm_feedback_loop.auth.accounts import Principal
+from llm_feedback_loop.auth.roles import Permission
 from llm_feedback_loop.storage import repository
 from llm_feedback_loop.storage.filters import FeedbackFilter
 from llm_feedback_loop.storage.tables import Comparison, Correction, FeedbackRowMixin, Generation, Rating
@@ -52,27 +55,51 @@ Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
 
 
 @router.post("/ratings", status_code=201, response_model=schemas.RatingPublic)
-async def create_rating(payload: schemas.RatingCreate, state: StateDep, session: SessionDep) -> dict[str, Any]:
+async def create_rating(
+    payload: schemas.RatingCreate, state: StateDep, session: SessionDep, user: Annotator
+) -> dict[str, Any]:
+    payload = as_user(payload, user)
     """Store a thumbs up/down on an answer (by text, or by the generation_id of a logged answer)."""
     return await _create(state, Rating, await rating_values(session, payload))
 
 
 @router.post("/comparisons", status_code=201, response_model=schemas.ComparisonPublic)
-async def create_comparison(payload: schemas.ComparisonCreate, state: StateDep, session: SessionDep) -> dict[str, Any]:
+async def create_comparison(
+    payload: schemas.ComparisonCreate, state: StateDep, session: SessionDep, user: Annotator
+) -> dict[str, Any]:
+    payload = as_user(payload, user)
     """Store a comparison: answers ranked best first, or a best pick."""
     return await _create(state, Comparison, await comparison_values(session, payload))
 
 
 @router.post("/corrections", status_code=201, response_model=schemas.CorrectionPublic)
-async def create_correction(payload: schemas.CorrectionCreate, state: StateDep, session: SessionDep) -> dict[str, Any]:
+async def create_correction(
+    payload: schemas.CorrectionCreate, state: StateDep, session: SessionDep, user: Annotator
+) -> dict[str, Any]:
+    payload = as_user(payload, user)
     """Store an annotator's better answer in place of a model's answer."""
     return await _create(state, Correction, await correction_values(session, payload))
 
 
 @router.post("/generations", status_code=201, response_model=schemas.GenerationPublic)
-async def create_generation(payload: schemas.GenerationCreate, state: StateDep) -> dict[str, Any]:
+async def create_generation(payload: schemas.GenerationCreate, state: StateDep, user: Annotator) -> dict[str, Any]:
+    payload = as_user(payload, user)
     """Log an answer a model produced (the chat endpoints do this for their own answers)."""
     return await _create(state, Generation, generation_values(payload))
+
+
+def as_user(payload: Any, user: Principal) -> Any:
+    """The payload with its annotator set to whom the row is recorded as (see `annotator_name`)."""
+    return payload.model_copy(update={"annotator": annotator_name(user, payload.annotator)})
+
+
+def own_rows(where: FeedbackFilter, user: Principal) -> FeedbackFilter:
+    """Readers see every row; an annotator only its own."""
+    if user.may(Permission.read) or user.user_id is None:
+        return where
+    if where.annotator is not None and where.annotator != user.name:
+        raise HTTPException(status_code=403, detail=f"annotator: you may only list your own feedback ({user.name})")
+    return FeedbackFilter(since=where.since, until=where.until, annotator=user.name, model=where.model)
 
 
 async def _create(state: ServiceState, table: type[FeedbackRowMixin], values: dict[str, Any]) -> dict[str, Any]:
@@ -84,11 +111,13 @@ async def _create(state: ServiceState, table: type[FeedbackRowMixin], values: di
 async def list_feedback(
     session: SessionDep,
     where: FilterDep,
+    user: FeedbackReader,
     kind: Annotated[list[Literal["rating", "comparison", "correction"]] | None, Query()] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    """Feedback of every kind (or of the kinds asked for), newest first."""
+    """Feedback of every kind (or of the kinds asked for), newest first. Annotators see their own."""
+    where = own_rows(where, user)
     rows: list[FeedbackRowMixin] = []
     total = 0
     for name in dict.fromkeys(kind or list(KIND_TABLES)):
@@ -103,24 +132,31 @@ async def list_feedback(
 
 @router.get("/{collection}", response_model=schemas.Page[dict[str, Any]])
 async def list_collection(
-    collection: Collection, session: SessionDep, where: FilterDep, limit: Limit = 100, offset: Offset = 0
+    collection: Collection,
+    session: SessionDep,
+    where: FilterDep,
+    user: FeedbackReader,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
-    """One page of a collection, newest first, filtered by time range, annotator and model."""
+    """One page of a collection, newest first, filtered by time range, annotator and model. Annotators see
+    their own rows."""
+    where = own_rows(where, user)
     rows, total = await repository.list_rows(session, TABLES[collection], where, limit, offset)
     return {"items": [to_public(row) for row in rows], "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/{collection}/{row_id}")
-async def get_row(collection: Collection, row_id: int, session: SessionDep) -> dict[str, Any]:
-    """One row by id."""
+async def get_row(collection: Collection, row_id: int, session: SessionDep, user: FeedbackReader) -> dict[str, Any]:
+    """One row by id (an annotator's own rows only)."""
     row = await repository.get_row(session, TABLES[collection], row_id)
-    if row is None:
+    if row is None or (not user.may(Permission.read) and user.user_id is not None and row.annotator != user.name):
         raise HTTPException(status_code=404, detail=f"no {collection[:-1]} with id {row_id}")
     return to_public(row)
 
 
 @router.delete("/{collection}/{row_id}", status_code=204)
-async def delete_row(collection: Collection, row_id: int, session: SessionDep) -> None:
+async def delete_row(collection: Collection, row_id: int, session: SessionDep, user: Admin) -> None:
     """Delete one row by id."""
     if not await repository.delete_row(session, TABLES[collection], row_id):
         raise HTTPException(status_code=404, detail=f"no {collection[:-1]} with id {row_id}")

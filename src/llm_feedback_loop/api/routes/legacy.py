@@ -6,12 +6,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from llm_feedback_loop.api import schemas
-from llm_feedback_loop.api.deps import StateDep
+from llm_feedback_loop.api.deps import Annotator, StateDep, require_export, require_read
 from llm_feedback_loop.api.feedback_rows import legacy_comparison_values, legacy_rating_values
+from llm_feedback_loop.api.routes.feedback import as_user
 from llm_feedback_loop.storage.repository import stream_rows
 from llm_feedback_loop.storage.tables import Comparison, Rating
 from llm_feedback_loop.training_data.legacy import legacy_dpo_lines, legacy_sft_line
@@ -35,13 +36,13 @@ async def _json_array(items: AsyncIterator[dict[str, Any]]) -> AsyncIterator[byt
 
 
 @router.post("/feedback", status_code=201, response_model=schemas.Created)
-async def create_feedback(payload: schemas.LegacyRatingIn, state: StateDep) -> schemas.Created:
+async def create_feedback(payload: schemas.LegacyRatingIn, state: StateDep, user: Annotator) -> schemas.Created:
     """Store a thumbs up/down on an answer."""
-    row_id = await state.writer.insert(Rating, legacy_rating_values(payload))
+    row_id = await state.writer.insert(Rating, legacy_rating_values(as_user(payload, user)))
     return schemas.Created(message="Feedback saved", id=row_id)
 
 
-@router.get("/feedback")
+@router.get("/feedback", dependencies=[Depends(require_read)])
 async def list_feedback(state: StateDep) -> StreamingResponse:
     """All ratings, newest first."""
 
@@ -60,7 +61,7 @@ async def list_feedback(state: StateDep) -> StreamingResponse:
     return StreamingResponse(_json_array(items()), media_type="application/json")
 
 
-@router.get("/feedback/export")
+@router.get("/feedback/export", dependencies=[Depends(require_export)])
 async def export_feedback(state: StateDep) -> StreamingResponse:
     """Upvoted ratings as SFT JSONL lines `{"prompt", "completion"}`, oldest first."""
 
@@ -72,13 +73,15 @@ async def export_feedback(state: StateDep) -> StreamingResponse:
 
 
 @router.post("/rlhf-feedback", status_code=201, response_model=schemas.Created)
-async def create_rlhf_feedback(payload: schemas.LegacyComparisonIn, state: StateDep) -> schemas.Created:
+async def create_rlhf_feedback(
+    payload: schemas.LegacyComparisonIn, state: StateDep, user: Annotator
+) -> schemas.Created:
     """Store a comparison of several answers: a full ranking (best first) or a best pick."""
-    row_id = await state.writer.insert(Comparison, legacy_comparison_values(payload))
+    row_id = await state.writer.insert(Comparison, legacy_comparison_values(as_user(payload, user)))
     return schemas.Created(message="RLHF feedback saved", id=row_id)
 
 
-@router.get("/rlhf-feedback")
+@router.get("/rlhf-feedback", dependencies=[Depends(require_read)])
 async def list_rlhf_feedback(state: StateDep) -> StreamingResponse:
     """All comparisons, newest first."""
 
@@ -98,7 +101,7 @@ async def list_rlhf_feedback(state: StateDep) -> StreamingResponse:
     return StreamingResponse(_json_array(items()), media_type="application/json")
 
 
-@router.get("/rlhf-feedback/export")
+@router.get("/rlhf-feedback/export", dependencies=[Depends(require_export)])
 async def export_rlhf_feedback(state: StateDep) -> StreamingResponse:
     """Comparisons as DPO JSONL lines `{"prompt", "chosen", "rejected"}`: every ordered pair of each
     ranking, or best vs each other answer when only a best pick was given."""

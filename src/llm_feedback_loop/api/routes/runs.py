@@ -13,10 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import PlainTextResponse
 
-from llm_feedback_loop.api.deps import SessionDep, StateDep
+from llm_feedback_loop.api.deps import SessionDep, StateDep, require_admin, require_read
 from llm_feedback_loop.models.registry import find_version
 from llm_feedback_loop.storage.tables import TrainingRun, utc_now
 from llm_feedback_loop.training.config import TrainConfig
@@ -35,7 +35,7 @@ async def existing_run(session: SessionDep, run_id: int) -> TrainingRun:
     return run
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, dependencies=[Depends(require_admin)])
 async def start_run(config: TrainConfig, state: StateDep, session: SessionDep) -> dict[str, Any]:
     """Queue a training run and start it in the background; poll `GET /v1/runs/{id}` for its status."""
     if config.data is not None:
@@ -71,7 +71,7 @@ async def launch(session: SessionDep, state: StateDep, run: TrainingRun, output_
     await session.commit()
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(require_read)])
 async def runs(
     session: SessionDep,
     state: StateDep,
@@ -83,13 +83,13 @@ async def runs(
     return [describe_run(run) for run in await list_runs(session, limit, offset)]
 
 
-@router.get("/{run_id}")
+@router.get("/{run_id}", dependencies=[Depends(require_read)])
 async def run_detail(run_id: int, session: SessionDep, state: StateDep) -> dict[str, Any]:
     state.jobs.reap()
     return describe_run(await existing_run(session, run_id))
 
 
-@router.get("/{run_id}/metrics")
+@router.get("/{run_id}/metrics", dependencies=[Depends(require_read)])
 async def run_metrics(run_id: int, session: SessionDep) -> list[dict[str, Any]]:
     """Every logged entry of the run (loss, learning rate, epoch, step), oldest first."""
     run = await existing_run(session, run_id)
@@ -99,7 +99,7 @@ async def run_metrics(run_id: int, session: SessionDep) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-@router.get("/{run_id}/log", response_class=PlainTextResponse)
+@router.get("/{run_id}/log", response_class=PlainTextResponse, dependencies=[Depends(require_read)])
 async def run_log(
     run_id: int, session: SessionDep, lines: Annotated[int, Query(ge=1, le=5000)] = 200
 ) -> PlainTextResponse:
@@ -107,7 +107,7 @@ async def run_log(
     return PlainTextResponse(log_tail(Path(run.output_dir), lines))
 
 
-@router.post("/{run_id}/stop", status_code=202)
+@router.post("/{run_id}/stop", status_code=202, dependencies=[Depends(require_admin)])
 async def stop_run(run_id: int, session: SessionDep, state: StateDep) -> dict[str, Any]:
     """Stop after the current step with a checkpoint (status becomes `interrupted`, resumable)."""
     run = await existing_run(session, run_id)
@@ -116,7 +116,7 @@ async def stop_run(run_id: int, session: SessionDep, state: StateDep) -> dict[st
     return describe_run(run)
 
 
-@router.post("/{run_id}/resume", status_code=202)
+@router.post("/{run_id}/resume", status_code=202, dependencies=[Depends(require_admin)])
 async def resume_run(run_id: int, session: SessionDep, state: StateDep) -> dict[str, Any]:
     """Continue an interrupted (or failed) run from its last checkpoint, in the same run."""
     run = await existing_run(session, run_id)
