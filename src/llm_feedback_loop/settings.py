@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         description="Where `provider=local` chat goes: a running `llmfl serve-model` (e.g. http://127.0.0.1:5005/v1). "
         "Unset: the active model version is loaded into the service process.",
     )
+    local_inference_api_key: str | None = Field(
+        default=None, description="API key sent to LOCAL_INFERENCE_URL (a key of that `llmfl serve-model`'s database)."
+    )
     chat_timeout_s: float = Field(default=120.0, gt=0, description="Seconds a chat provider may take per answer.")
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body the API accepts (413 above it)."

@@ -5,8 +5,11 @@ Pure ASGI (not `BaseHTTPMiddleware`): no task per request, and streaming respons
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from llm_feedback_loop.settings import Settings
 
 
 class BodySizeLimit:
@@ -66,3 +69,8 @@ def _replay(chunks: list[bytes], first: Message | None, then: Receive = _no_rece
         return await then()
 
     return receive
+
+
+def install_http_guards(app: FastAPI, settings: Settings) -> None:
+    """The middleware both servers run, outermost last."""
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
