@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from llm_feedback_loop import __version__
+from llm_feedback_loop.cli_accounts import keys_app, users_app
 from llm_feedback_loop.cli_common import console, fail, load_settings, progress, with_database
 from llm_feedback_loop.cli_eval import eval_command
 from llm_feedback_loop.cli_loop import demo_command, loop_command
@@ -35,6 +36,8 @@ app.add_typer(model_app, name="model")
 models_app = typer.Typer(help="The model registry: versions, and which one is active.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 app.command("train")(train_command)
 app.command("eval")(eval_command)
 app.command("loop")(loop_command)
@@ -57,20 +60,66 @@ def serve(
     import uvicorn
 
     from llm_feedback_loop.api.app import create_app
+    from llm_feedback_loop.auth.accounts import ensure_first_admin
+    from llm_feedback_loop.storage.engine import create_session_factory
 
     settings = load_settings()
+    host, port = host or settings.host, port or settings.port
+    check_bind(host, settings.auth_required, settings.trusted_hosts)
 
-    async def reachable(engine: AsyncEngine) -> None:
-        return None
+    async def first_admin(engine: AsyncEngine) -> str | None:
+        async with create_session_factory(engine)() as session:
+            token = await ensure_first_admin(session)
+            await session.commit()
+            return token
 
-    with_database(reachable)  # report a database that cannot be opened here, before uvicorn starts
+    # Also reports a database that cannot be opened here, before uvicorn starts.
+    token = with_database(first_admin) if settings.auth_required else None
+    if token is not None:
+        link_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        console.print(
+            "\n[bold]First start:[/bold] created an admin user. Sign in once with this link (valid 24 h):\n"
+            f"    http://{link_host}:{port}/login?token={token}\n"
+            "Then set a password (llmfl users passwd admin), add annotators (llmfl users add NAME --role annotator"
+            " --password) and keys for scripts (llmfl keys create --role annotator --user NAME).\n",
+            highlight=False,
+            soft_wrap=True,
+        )
     uvicorn.run(
         create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         log_level=log_level,
         access_log=log_level == "debug",
     )
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, auth_required: bool, trusted_hosts: list[str]) -> None:
+    """Refuse to open a service without authentication to the network; say what else a public bind needs."""
+    if is_loopback(host):
+        return
+    if not auth_required:
+        raise fail(
+            f"refusing to listen on {host} with AUTH_REQUIRED=false: anyone who can reach it would be an admin. "
+            "Keep authentication on (unset AUTH_REQUIRED) and give clients keys: llmfl keys create --role annotator"
+        )
+    if "*" not in trusted_hosts:
+        console.print(
+            f"listening on {host}: requests must name one of TRUSTED_HOSTS ({', '.join(trusted_hosts)}) as their Host;"
+            " add the names clients use, e.g. TRUSTED_HOSTS='[\"feedback.example.org\"]'",
+            highlight=False,
+        )
 
 
 @app.command("serve-model")
@@ -102,6 +151,7 @@ def serve_model(
     from llm_feedback_loop.serving.slot import choose_model, start_model
 
     settings = load_settings()
+    check_bind(host, settings.auth_required, settings.trusted_hosts)
 
     async def pick(database: AsyncEngine) -> Any:
         return await choose_model(database, model, settings.base_model)

@@ -110,9 +110,19 @@ def run_loop(
     def say(message: str) -> None:
         console.print(message, highlight=False)
 
+    if service_url is None:
+        key_prefix, key = with_database(lambda engine: own_service_key(engine, settings.name))
+    elif app_settings.llmfl_api_key:
+        key_prefix, key = None, app_settings.llmfl_api_key
+    else:
+        raise fail(
+            "--service-url needs an API key of that service in LLMFL_API_KEY (on its machine: "
+            "llmfl keys create --role admin --name loop)"
+        )
     try:
         service = own_service(settings.folder) if service_url is None else nullcontext(service_url.rstrip("/"))
-        with service as url, httpx.Client(base_url=url, timeout=with_timeout) as client:
+        headers = {"Authorization": f"Bearer {key}"}
+        with service as url, httpx.Client(base_url=url, timeout=with_timeout, headers=headers) as client:
             loop = Loop(settings, client, with_database, say)
             try:
                 return loop.run()
@@ -122,6 +132,29 @@ def run_loop(
         raise fail(f"the loop stopped: {error}") from None
     except KeyboardInterrupt:
         raise fail(f"interrupted; {resume_hint}") from None
+    finally:
+        if key_prefix is not None:
+            with_database(lambda engine: revoke_own_key(engine, key_prefix))
+
+
+async def own_service_key(engine: Any, loop_name: str) -> tuple[str, str]:
+    """(prefix, key): the admin key the loop gives itself for the service it starts (revoked at the end)."""
+    from llm_feedback_loop.auth.accounts import service_key
+    from llm_feedback_loop.storage.engine import create_session_factory
+
+    async with create_session_factory(engine)() as session:
+        row, key = await service_key(session, f"llmfl loop {loop_name}")
+        await session.commit()
+        return row.prefix, key
+
+
+async def revoke_own_key(engine: Any, prefix: str) -> None:
+    from llm_feedback_loop.auth.accounts import revoke_key
+    from llm_feedback_loop.storage.engine import create_session_factory
+
+    async with create_session_factory(engine)() as session:
+        await revoke_key(session, prefix)
+        await session.commit()
 
 
 def loop_settings(**values: Any) -> LoopSettings:

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         description="Host headers the service answers (others get 400); `*` for any. Add your public name "
         "when you put the service behind a domain.",
     )
+    llmfl_api_key: str | None = Field(
+        default=None,
+        description="The key clients of a running service send: `llmfl loop --service-url`, scripts "
+        "(create one with `llmfl keys create --role admin`).",
+    )
     session_hours: float = Field(default=12.0, gt=0, le=24 * 90, description="How long a web login lasts.")
     # Training started from the API.
     exports_dir: Path = Field(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_feedback_loop.settings import get_settings
 from llm_feedback_loop.storage.engine import create_engine
-from llm_feedback_loop.storage.tables import Generation, LoopRound, ModelVersion, Rating, TrainingRun
+from llm_feedback_loop.storage.tables import ApiKey, Generation, LoopRound, ModelVersion, Rating, TrainingRun
 from tests.training.conftest import invoke
 
 
@@ -84,6 +84,10 @@ def test_two_rounds_through_the_service_are_recorded(training_database: str, tmp
     assert "<svg" in html and "Rounds" in html
     assert "Held-out answers" in html  # the first and the latest version's answers side by side
 
+    # The loop called its own service with a key it gave itself, and revoked that key at the end.
+    loop_keys = [key for key in rows(ApiKey) if key.name == "llmfl loop t"]
+    assert loop_keys and all(key.revoked_at is not None and key.last_used_at is not None for key in loop_keys)
+
 
 def test_a_second_run_continues_after_the_completed_rounds(training_database: str, tmp_path: Path) -> None:
     code, output = invoke("loop", "--rounds", "0", "--name", "again")
@@ -101,6 +105,8 @@ def test_bad_options_are_explained(training_database: str) -> None:
     assert code == 1 and "cannot import" in output
     code, output = invoke("loop", "--annotator", "people")
     assert code == 1 and "--service-url" in output
+    code, output = invoke("loop", "--service-url", "http://127.0.0.1:9")
+    assert code == 1 and "LLMFL_API_KEY" in output  # a running service needs a key, refused before any work
 
 
 def test_a_round_whose_answers_are_all_judged_alike_trains_nothing(training_database: str) -> None:
@@ -114,21 +120,28 @@ def test_a_round_whose_answers_are_all_judged_alike_trains_nothing(training_data
     assert last.status == "completed" and last.candidate_version_id is None and not rows(TrainingRun)
 
 
-def test_people_judge_a_round_on_the_queue(training_database: str, tmp_path: Path) -> None:
+def test_people_judge_a_round_on_the_queue(
+    training_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """--annotator people: the round's answers wait on the queue of a running service; the loop goes on once
-    a person (here a thread using the same API as the /queue page) has ranked them all."""
+    a person (here a thread using the same API as the /queue page, with an annotator's key) has ranked them
+    all. The loop authenticates with the admin key in LLMFL_API_KEY."""
     import threading
 
     import httpx
 
+    from tests.support.accounts import bearer, issue_keys
     from tests.support.servers import running_llmfl
 
+    keys = issue_keys(training_database, {"admin": "root", "annotator": "ana"})
+    monkeypatch.setenv("LLMFL_API_KEY", keys["admin"])
+    get_settings.cache_clear()
     env = {"DATABASE_URL": training_database, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     with running_llmfl(["serve"], tmp_path, env=env) as url:
         done = threading.Event()
 
         def person() -> None:
-            with httpx.Client(base_url=url, timeout=60) as client:
+            with httpx.Client(base_url=url, timeout=60, headers=bearer(keys["annotator"])) as client:
                 while not done.is_set():
                     params = {"annotator": "ana", "batch": "people-round-1"}
                     task = client.get("/v1/tasks/next", params=params).json()["task"]
@@ -157,6 +170,7 @@ def test_people_judge_a_round_on_the_queue(training_database: str, tmp_path: Pat
         finally:
             done.set()
             worker.join(timeout=10)
+            get_settings.cache_clear()
     assert code == 0, output
     assert "wait on the /queue page" in output
     last = [r for r in rows(LoopRound) if r.loop == "people"][-1]

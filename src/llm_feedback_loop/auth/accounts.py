@@ -27,6 +27,7 @@ from llm_feedback_loop.auth.roles import ROLE_PERMISSIONS, Permission, Role, key
 from llm_feedback_loop.storage.tables import ApiKey, User, WebSession, utc_now
 
 FIRST_ADMIN = "admin"
+SERVICE_USER = "llmfl-loop"  # owns the short-lived keys `llmfl loop` gives itself for the service it starts
 LOGIN_LINK_HOURS = 24.0
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 MIN_PASSWORD = 8
@@ -115,10 +116,6 @@ async def set_disabled(session: AsyncSession, user: User, disabled: bool) -> Non
 
 async def list_users(session: AsyncSession) -> list[User]:
     return list((await session.execute(select(User).order_by(User.id))).scalars())
-
-
-async def count_users(session: AsyncSession) -> int:
-    return int((await session.execute(select(func.count()).select_from(User))).scalar_one())
 
 
 async def create_key(
@@ -297,9 +294,37 @@ async def end_web_session(session: AsyncSession, token: str) -> None:
 
 
 async def ensure_first_admin(session: AsyncSession) -> str | None:
-    """On a database with no users: create the `admin` user and return a one-time login token for it.
-    None when users exist already."""
-    if await count_users(session) > 0:
+    """On a database with no admin: create the `admin` user and return a one-time login token for it.
+    None when an admin exists already."""
+    admins = select(func.count()).select_from(User).where(User.role == Role.admin.value, User.name != SERVICE_USER)
+    if int((await session.execute(admins)).scalar_one()) > 0:
         return None
-    user = await create_user(session, FIRST_ADMIN, Role.admin.value)
+    name, number = FIRST_ADMIN, 1
+    while await find_user(session, name) is not None:  # `admin` taken by a user of another role: never promote it
+        number += 1
+        name = f"{FIRST_ADMIN}-{number}"
+    user = await create_user(session, name, Role.admin.value)
     return await create_login_link(session, user)
+
+
+async def key_for_role(
+    session: AsyncSession,
+    role: str,
+    user_name: str | None = None,
+    label: str | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str, User]:
+    """A new key with `role` for `user_name`, by default a user named after the role (`admin`, `annotator`,
+    `viewer`), created without a password if missing. Returns the key row, the full key and its user."""
+    name = user_name or _role(role).value
+    user = await find_user(session, name)
+    if user is None:
+        user = await create_user(session, name, role)
+    key, full = await create_key(session, user, role, label, expires_at)
+    return key, full, user
+
+
+async def service_key(session: AsyncSession, purpose: str, hours: float = 24.0 * 7) -> tuple[ApiKey, str]:
+    """A short-lived admin key of the service user, for a process that starts its own service (the loop)."""
+    user = await find_user(session, SERVICE_USER) or await create_user(session, SERVICE_USER, Role.admin.value)
+    return await create_key(session, user, Role.admin.value, purpose[:200], utc_now() + timedelta(hours=hours))
