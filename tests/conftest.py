@@ -22,6 +22,8 @@ from tests.support.postgres import find_pg_bin, running_postgres
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The TestClient calls itself `testserver`; the servers the tests start are reached as 127.0.0.1.
+os.environ.setdefault("TRUSTED_HOSTS", "127.0.0.1,localhost,testserver")
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/llmfl.db"
 
@@ -57,10 +58,10 @@ class Settings(BaseSettings):
         description="Every endpoint needs a signed-in user or an API key. False: every caller is an admin, "
         "allowed only on a loopback address (for a single user on their own machine).",
     )
-    trusted_hosts: list[str] = Field(
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(
         default=["127.0.0.1", "localhost", "::1", "[::1]"],
-        description="Host headers the service answers (others get 400); `*` for any. Add your public name "
-        "when you put the service behind a domain.",
+        description="Host headers the service answers (others get 400), comma-separated; `*` for any. Add "
+        "your public name when you put the service behind a domain: TRUSTED_HOSTS=feedback.example.org,localhost",
     )
     llmfl_api_key: str | None = Field(
         default=None,
@@ -83,6 +84,19 @@ class Settings(BaseSettings):
     max_pairs_per_prompt: int = Field(
         default=64, ge=1, le=10_000, description="Most preference pairs an export makes from one prompt."
     )
+
+    @field_validator("trusted_hosts", mode="before")
+    @classmethod
+    def split_hosts(cls, value: Any) -> Any:
+        """TRUSTED_HOSTS=a.example,b.example (or a JSON list) from the environment."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [host.strip() for host in text.split(",") if host.strip()]
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -55,8 +55,8 @@ class Authenticator:
     async def _resolve(self, request: Request) -> Principal | None:
         if not self.required:
             return OPEN_ACCESS
-        header = request.headers.get("authorization")
-        if header is not None:
+        header = request.headers.get("authorization", "")
+        if header.strip():  # an empty header is no credential (the tests' ANONYMOUS sends one)
             scheme, _, value = header.strip().partition(" ")
             if scheme.lower() != "bearer" or not value.strip():
                 raise unauthorized("the Authorization header must be `Bearer <API key>`")
