@@ -114,16 +114,17 @@ def test_the_first_start_creates_an_admin_and_prints_a_login_link(tmp_path: Path
         text=True,
     )
     try:
-        link = None
+        link, printed = None, []
         deadline = time.monotonic() + 60
         assert process.stdout is not None
         while link is None and time.monotonic() < deadline:
             line = process.stdout.readline()
             if not line and process.poll() is not None:
                 break
+            printed.append(line)
             if found := re.search(r"http://127\.0\.0\.1:\d+/login\?token=\S+", line):
                 link = found.group(0)
-        assert link, "the first start prints a sign-in link"
+        assert link, f"the first start prints a sign-in link; it printed: {''.join(printed)}"
         assert link.startswith(f"http://127.0.0.1:{port}/login?token=")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
             for _ in range(100):
