@@ -19,7 +19,8 @@ install: $(STAMP)  ## create .venv/ and install the package with its test tools
 run: $(STAMP)  ## start the feedback service on http://127.0.0.1:3000 (SQLite under ./data/)
 	$(BIN)/llmfl serve
 
-test: $(STAMP)  ## run the whole test suite (SQLite and a throwaway PostgreSQL server)
+test: $(STAMP)  ## run the whole test suite (SQLite, a throwaway PostgreSQL server, headless Chromium)
+	@bash scripts/system-packages.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
