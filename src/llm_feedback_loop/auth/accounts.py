@@ -163,13 +163,10 @@ async def list_keys(session: AsyncSession, user: User | None = None) -> list[tup
 
 
 async def revoke_key(session: AsyncSession, reference: str) -> ApiKey:
-    """Revoke a key named by its prefix (or the whole key, or its id)."""
+    """Revoke a key named by its prefix (or the whole key)."""
     parts = split_api_key(reference)
     prefix = parts[0] if parts else reference.removeprefix("llmfl_")
-    query = select(ApiKey).where(ApiKey.prefix == prefix)
-    if reference.isdigit() and len(reference) < 19:
-        query = select(ApiKey).where((ApiKey.prefix == prefix) | (ApiKey.id == int(reference)))
-    key = (await session.execute(query)).scalars().first()
+    key = (await session.execute(select(ApiKey).where(ApiKey.prefix == prefix))).scalar_one_or_none()
     if key is None:
         raise AccountError(f"no API key {reference!r} (llmfl keys list shows their prefixes)")
     if key.revoked_at is None:
