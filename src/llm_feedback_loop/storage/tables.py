@@ -321,3 +321,32 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)  # None while the first request is in flight
     content_type: Mapped[str | None] = mapped_column(String(100))
     body: Mapped[str | None] = mapped_column(Text)
+
+
+class ArenaBattle(Base):
+    """An arena battle the service issued: two versions answered one prompt for `annotator`, in the order
+    shown (left, right). Only such a battle can be voted on, once, by that annotator: the vote sets
+    `voted_at`, `winner` and `comparison_id` with an UPDATE ... WHERE voted_at IS NULL in the transaction
+    that stores the comparison, so concurrent votes on one battle store one comparison. The leaderboard
+    counts the battles whose comparison still exists."""
+
+    __tablename__ = "arena_battles"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, nullable=False)
+    annotator: Mapped[str] = mapped_column(String(200), nullable=False)
+    prompt_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    left_generation_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("generations.id", ondelete="SET NULL"))
+    right_generation_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("generations.id", ondelete="SET NULL"))
+    left_version: Mapped[str] = mapped_column(String(300), nullable=False)
+    right_version: Mapped[str] = mapped_column(String(300), nullable=False)
+    left_version_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("model_versions.id", ondelete="SET NULL"))
+    right_version_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("model_versions.id", ondelete="SET NULL"))
+    voted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    winner: Mapped[str | None] = mapped_column(String(8))  # left | right | tie, once voted
+    comparison_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("comparisons.id", ondelete="SET NULL"))
+
+    __table_args__ = (
+        Index("ix_arena_battles_generations", "left_generation_id", "right_generation_id"),
+        Index("ix_arena_battles_comparison_id", "comparison_id"),
+    )
