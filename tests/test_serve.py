@@ -1,4 +1,5 @@
-"""`llmfl serve` as a user starts it: a real process on a real port, answering at once, on SQLite."""
+"""`llmfl serve` as a user starts it: a real process on a real port, answering at once, on SQLite, to the
+key of an admin made in the database it created (as `llmfl keys create` would)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,12 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.accounts import bearer, issue_keys
 from tests.support.payloads import README_COMPARISON, README_RATING
 from tests.support.postgres import free_port
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Path, float]]:
+def served(tmp_path: Path) -> Iterator[tuple[str, Path, float, subprocess.Popen, dict[str, str]]]:
+    """(base URL, working folder, seconds to start, the process, an admin's Authorization header)."""
     port = free_port()
     # No DATABASE_URL: the default, a SQLite file under ./data/ of the working folder.
     env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
@@ -45,49 +49,54 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, float]]:
                 if time.monotonic() - started > 30:
                     raise
                 time.sleep(0.1)
-        yield base, tmp_path, time.monotonic() - started, process
+        startup_seconds = time.monotonic() - started
+        # The key is made after start-up, in the database the server created itself.
+        admin = bearer(issue_keys(f"sqlite:///{tmp_path}/data/llmfl.db")["admin"])
+        yield base, tmp_path, startup_seconds, process, admin
     finally:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=10)
 
 
-def post(url: str, body: dict) -> dict:
+def post(url: str, body: dict, headers: dict[str, str]) -> dict:
     request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"} | headers, method="POST"
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert response.status == 201
         return json.loads(response.read())
 
 
-def get_text(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
+def get_text(url: str, headers: dict[str, str]) -> str:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as response:
         return response.read().decode("utf-8")
 
 
 def test_serve_starts_fast_on_sqlite_under_data_and_takes_the_original_payloads(served) -> None:
-    base, folder, startup_seconds, _ = served
+    base, folder, startup_seconds, _, admin = served
     assert startup_seconds < 15  # no model is loaded
     assert (folder / "data" / "llmfl.db").exists()
-    assert post(f"{base}/feedback", README_RATING)["message"] == "Feedback saved"
-    assert post(f"{base}/rlhf-feedback", README_COMPARISON)["message"] == "RLHF feedback saved"
-    assert get_text(f"{base}/feedback/export") == (
+    with pytest.raises(urllib.error.HTTPError, match="401"):
+        post(f"{base}/feedback", README_RATING, {})  # nobody signed in
+    assert post(f"{base}/feedback", README_RATING, admin)["message"] == "Feedback saved"
+    assert post(f"{base}/rlhf-feedback", README_COMPARISON, admin)["message"] == "RLHF feedback saved"
+    assert get_text(f"{base}/feedback/export", admin) == (
         '{"prompt":"Apa itu Kubernetes?","completion":"Kubernetes adalah sistem orkestrasi kontainer."}\n'
     )
-    assert get_text(f"{base}/rlhf-feedback/export") == (
+    assert get_text(f"{base}/rlhf-feedback/export", admin) == (
         '{"prompt":"Apa itu Kubernetes?",'
         '"chosen":"Kubernetes digunakan untuk mengelola container dan deployment.",'
         '"rejected":"Kubernetes adalah sistem orkestrasi kontainer."}\n'
     )
-    assert "swagger" in get_text(f"{base}/docs").lower()
+    assert "swagger" in get_text(f"{base}/docs", {}).lower()
 
 
 def test_acknowledged_writes_survive_a_killed_server(served) -> None:
-    base, folder, _, process = served
+    base, folder, _, process, admin = served
 
     def rate(i: int) -> int:
-        return post(f"{base}/feedback", {"prompt": f"prompt {i}", "response": "r", "rating": "up"})["id"]
+        return post(f"{base}/feedback", {"prompt": f"prompt {i}", "response": "r", "rating": "up"}, admin)["id"]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         acknowledged = set(pool.map(rate, range(200)))

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from llm_feedback_loop.settings import Settings
-from tests.support.accounts import admin_client
+from tests.support.accounts import admin_client, issue_keys
 from tests.support.fake_openai import fake_openai_server
 from tests.support.servers import running_llmfl
 
@@ -70,15 +70,28 @@ def test_bad_chat_requests_are_4xx(local_chat: TestClient) -> None:
     assert generations(local_chat) == []
 
 
-def test_remote_provider_is_our_own_inference_server(settings: Settings, tiny_model: Path, tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/server.db", "BASE_MODEL": str(tiny_model)}
-    with (
-        running_llmfl(["serve-model"], tmp_path, env) as base,
-        service(settings, chat_provider_url=f"{base}/v1", base_model=str(tiny_model)) as client,
-    ):
-        body = client.post("/chat", params={"count": 2}, json={"prompt": "Halo"}).json()
-        assert len(body["responses"]) == 2
-        assert {g["model_version"] for g in generations(client)} == {"tiny"}
+def test_remote_and_local_providers_are_our_own_inference_server_with_its_key(
+    settings: Settings, tiny_model: Path, tmp_path: Path
+) -> None:
+    """CHAT_PROVIDER_URL and LOCAL_INFERENCE_URL at a `llmfl serve-model`, each with a key of its database."""
+    database_url = f"sqlite:///{tmp_path}/server.db"
+    key = issue_keys(database_url)["annotator"]  # the inference server takes the keys of its own database
+    env = {"DATABASE_URL": database_url, "BASE_MODEL": str(tiny_model)}
+    with running_llmfl(["serve-model"], tmp_path, env) as base:
+        with service(settings, chat_provider_url=f"{base}/v1", chat_provider_api_key=key) as client:
+            body = client.post("/chat", params={"count": 2}, json={"prompt": "Halo"}).json()
+            assert len(body["responses"]) == 2
+            assert {g["model_version"] for g in generations(client)} == {"tiny"}
+        with service(settings, local_inference_url=f"{base}/v1", local_inference_api_key=key) as client:
+            answer = client.post("/v1/chat", json={"prompt": "Halo", "provider": "local", "max_tokens": 4})
+            assert answer.status_code == 200 and answer.json()["candidates"][0]["model_version"] == "tiny"
+        with service(settings, local_inference_url=f"{base}/v1") as client:  # no key: refused, and said so
+            refused = client.post("/v1/chat", json={"prompt": "Halo", "provider": "local"})
+            assert refused.status_code == 502
+            assert refused.json()["message"] == (
+                f"the local chat provider failed: {base}/v1: cannot tell which model it serves: "
+                "it answered 401 Unauthorized"
+            )
 
 
 def test_partial_failures_keep_the_answers_that_came(settings: Settings) -> None:

@@ -44,7 +44,7 @@ def test_a_chat_model_judge_asks_both_orders() -> None:
 
 def test_a_failing_judge_is_reported() -> None:
     client = httpx.Client(base_url="http://judge/v1", transport=httpx.MockTransport(lambda r: httpx.Response(500)))
-    with pytest.raises(JudgeError, match="judge at http://judge/v1 failed"):
+    with pytest.raises(JudgeError, match="judge at http://judge/v1 failed: it answered 500 Internal Server Error"):
         ChatModelJudge("http://judge/v1", None, client=client).judge(PROMPT, "a", "b")
 
     def broken(prompt: str, answer: str) -> float:
@@ -52,6 +52,31 @@ def test_a_failing_judge_is_reported() -> None:
 
     with pytest.raises(JudgeError, match="ZeroDivisionError: oops"):
         FunctionJudge("broken", broken).judge(PROMPT, "a", "b")
+
+
+def test_a_judge_that_echoes_the_key_leaks_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """A judge endpoint that refuses with a body echoing the key: the error says the status, not the body,
+    the key or the password of the URL; the log keeps the body with the key redacted."""
+    key = "sk-judge-0123456789abcdef"
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"error": f"bad key {request.headers['authorization']}"})
+
+    url = "https://judge:s3cret-password@judge.example/v1?api_key=also-secret"
+    client = httpx.Client(
+        base_url="https://judge.example/v1",
+        headers={"Authorization": f"Bearer {key}"},
+        transport=httpx.MockTransport(refuse),
+    )
+    judge = ChatModelJudge(url, "big", key, client=client)
+    with caplog.at_level("ERROR"), pytest.raises(JudgeError) as raised:
+        judge.judge(PROMPT, "a", "b")
+    message = str(raised.value)
+    assert message == "the judge at https://judge.example/v1?api_key=*** failed: it answered 401 Unauthorized"
+    assert judge.name == "big at https://judge.example/v1?api_key=***"  # the name goes into reports
+    for secret in (key, "s3cret-password", "also-secret"):
+        assert secret not in message and secret not in caplog.text
+    assert "bad key Bearer ***" in caplog.text
 
 
 def test_judges_are_named_by_their_spec() -> None:

@@ -1,4 +1,5 @@
-"""`llmfl serve-model` as a real process on the tiny model, driven by the official `openai` client."""
+"""`llmfl serve-model` as a real process on the tiny model, driven by the official `openai` client with an API
+key of the server's database (the annotator's: generation; the admin's: reloads)."""
 
 from __future__ import annotations
 
@@ -14,20 +15,24 @@ from pathlib import Path
 import openai
 import pytest
 
+from tests.support.accounts import bearer, issue_keys
 from tests.support.servers import running_llmfl
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, dict[str, str]]]:
+    """The server's base URL, its folder and {role: API key} of its database."""
     workdir = tmp_path_factory.mktemp("serve-model")
-    env = {"DATABASE_URL": f"sqlite:///{workdir}/registry.db", "BASE_MODEL": str(tiny_model)}
+    database_url = f"sqlite:///{workdir}/registry.db"
+    keys = issue_keys(database_url)  # the server and this test share the database, as `llmfl keys create` would
+    env = {"DATABASE_URL": database_url, "BASE_MODEL": str(tiny_model)}
     with running_llmfl(["serve-model", "--watch-registry", "0"], workdir, env) as base:
-        yield base, workdir
+        yield base, workdir, keys
 
 
 @pytest.fixture
-def client(server: tuple[str, Path]) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server[0]}/v1", api_key="not-needed", max_retries=0)
+def client(server: tuple[str, Path, dict[str, str]]) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server[0]}/v1", api_key=server[2]["annotator"], max_retries=0)
 
 
 def served_name(client: openai.OpenAI) -> str:
@@ -45,7 +50,9 @@ def activate_new_version(registry: Path, name: str, source: Path, method: str) -
         )
 
 
-def test_lists_the_active_version_registered_on_first_use(client: openai.OpenAI, server: tuple[str, Path]) -> None:
+def test_lists_the_active_version_registered_on_first_use(
+    client: openai.OpenAI, server: tuple[str, Path, dict[str, str]]
+) -> None:
     assert served_name(client) == "tiny"
     with sqlite3.connect(server[1] / "registry.db") as connection:
         rows = connection.execute("SELECT name, method, status FROM model_versions").fetchall()
@@ -98,14 +105,24 @@ def test_completions_with_seed_and_stop(client: openai.OpenAI) -> None:
     assert stopped.choices[0].finish_reason == "stop" and stop not in stopped.choices[0].text
 
 
-def test_the_original_generate_request(server: tuple[str, Path]) -> None:
+def test_the_original_generate_request(server: tuple[str, Path, dict[str, str]]) -> None:
     request = urllib.request.Request(
         f"{server[0]}/generate",
         data=json.dumps({"prompt": "Apa itu Kubernetes?", "max_tokens": 16}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json"} | bearer(server[2]["annotator"]),
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert isinstance(json.loads(response.read())["response"], str)
+
+
+def test_the_sdk_needs_a_valid_key(server: tuple[str, Path, dict[str, str]]) -> None:
+    base, _, keys = server
+    with pytest.raises(openai.AuthenticationError, match="not valid"):
+        openai.OpenAI(base_url=f"{base}/v1", api_key="llmfl_abcdefgh_wrong", max_retries=0).models.list()
+    viewer = openai.OpenAI(base_url=f"{base}/v1", api_key=keys["viewer"], max_retries=0)
+    assert viewer.models.list().data[0].id == "tiny"  # any role may see what is served
+    with pytest.raises(openai.PermissionDeniedError, match="viewer role may not"):
+        viewer.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "x"}], max_tokens=2)
 
 
 def test_bad_parameters_are_4xx_with_a_message(client: openai.OpenAI) -> None:
@@ -121,9 +138,9 @@ def test_bad_parameters_are_4xx_with_a_message(client: openai.OpenAI) -> None:
 
 
 def test_switching_to_a_newly_activated_version_drops_no_request(
-    client: openai.OpenAI, server: tuple[str, Path], tiny_model: Path
+    client: openai.OpenAI, server: tuple[str, Path, dict[str, str]], tiny_model: Path
 ) -> None:
-    base, workdir = server
+    base, workdir, keys = server
     second = workdir / "tiny-v2"
     shutil.copytree(tiny_model, second)
     activate_new_version(workdir / "registry.db", "tiny-v2", second, "sft")
@@ -142,7 +159,9 @@ def test_switching_to_a_newly_activated_version_drops_no_request(
     threads = [threading.Thread(target=keep_asking) for _ in range(4)]
     for thread in threads:
         thread.start()
-    request = urllib.request.Request(f"{base}/admin/reload", data=b"{}", headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/admin/reload", data=b"{}", headers={"Content-Type": "application/json"} | bearer(keys["admin"])
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         assert json.loads(response.read())["model"] == "tiny-v2"
     for thread in threads:
@@ -155,9 +174,11 @@ def test_switching_to_a_newly_activated_version_drops_no_request(
 
 
 def test_watching_the_registry_switches_without_a_reload_call(tiny_model: Path, tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/registry.db", "BASE_MODEL": str(tiny_model)}
+    database_url = f"sqlite:///{tmp_path}/registry.db"
+    key = issue_keys(database_url)["viewer"]
+    env = {"DATABASE_URL": database_url, "BASE_MODEL": str(tiny_model)}
     with running_llmfl(["serve-model", "--watch-registry", "0.3"], tmp_path, env) as base:
-        client = openai.OpenAI(base_url=f"{base}/v1", api_key="not-needed", max_retries=0)
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
         assert served_name(client) == "tiny"
         activate_new_version(tmp_path / "registry.db", "tiny-dpo", tiny_model, "dpo")
         deadline = time.monotonic() + 30

@@ -1,4 +1,4 @@
-"""A small OpenAI-compatible HTTP server for provider tests: answers, fails or hangs as told."""
+"""A small OpenAI-compatible HTTP server for provider tests: answers, fails, hangs or refuses as told."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 @contextlib.contextmanager
-def fake_openai_server(fail_every: int = 0, hang_s: float = 0.0) -> Iterator[str]:
-    """Yield a base URL (`.../v1`). Every `fail_every`-th chat request gets a 500; each waits `hang_s`."""
+def fake_openai_server(
+    fail_every: int = 0, hang_s: float = 0.0, refuse_with: int | None = None, received: list[str] | None = None
+) -> Iterator[str]:
+    """Yield a base URL (`.../v1`). Every `fail_every`-th chat request gets a 500; each waits `hang_s`.
+    `refuse_with`: every request (models and chat) gets that status, with a body that echoes the
+    Authorization header it came with, as careless providers do. `received` collects those headers."""
     counter = itertools.count(1)
 
     class Handler(BaseHTTPRequestHandler):
@@ -28,11 +32,23 @@ def fake_openai_server(fail_every: int = 0, hang_s: float = 0.0) -> Iterator[str
             self.end_headers()
             self.wfile.write(data)
 
+        def refused(self) -> bool:
+            sent = self.headers.get("Authorization", "")
+            if received is not None:
+                received.append(sent)
+            if refuse_with is None:
+                return False
+            self.reply(refuse_with, {"error": {"message": f"rejected credentials: {sent}", "header": sent}})
+            return True
+
         def do_GET(self) -> None:
-            self.reply(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+            if not self.refused():
+                self.reply(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
 
         def do_POST(self) -> None:
             request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.refused():
+                return
             number = next(counter)
             time.sleep(hang_s)
             if fail_every and number % fail_every == 0:

@@ -2,6 +2,10 @@
 
 Both return the answers that came back and say how many failed: `n` candidates are requested in parallel
 and partial results are kept, as the original did.
+
+What a failed provider tells the client is short and safe: the URL without credentials, the status and its
+standard reason ("it answered 401 Unauthorized"), never the provider's body, which may echo the
+request's key. The server log has the body's start, with keys redacted.
 """
 
 from __future__ import annotations
@@ -13,6 +17,14 @@ from typing import Any, Protocol
 
 import httpx
 
+from llm_feedback_loop.logging_redaction import (
+    UpstreamStatus,
+    failure_detail,
+    failure_reason,
+    redact,
+    split_userinfo,
+    url_without_credentials,
+)
 from llm_feedback_loop.serving.engine import SamplingParams
 from llm_feedback_loop.serving.slot import ModelSlot, ServedModel
 
@@ -50,8 +62,8 @@ class ChatProvider(Protocol):
 def raise_if_all_failed(outcome: ChatOutcome, provider: str, timed_out: bool) -> ChatOutcome:
     if outcome.candidates:
         return outcome
-    message = f"the {provider} chat provider failed: {'; '.join(outcome.errors) or 'no answer'}"
-    raise ProviderError(message, status=504 if timed_out else 502)
+    reasons = "; ".join(dict.fromkeys(outcome.errors)) or "no answer"  # n equal failures are said once
+    raise ProviderError(f"the {provider} chat provider failed: {reasons}", status=504 if timed_out else 502)
 
 
 class LocalProvider:
@@ -70,7 +82,7 @@ class LocalProvider:
 
     async def chat(self, messages: list[dict[str, str]], n: int, params: SamplingParams) -> ChatOutcome:
         served = await self.served()
-        input_ids = served.engine.encode_chat(messages)
+        input_ids = await served.engine.encode_chat_async(messages)
         served.engine.check_fits(input_ids, params.max_tokens)
         results = await asyncio.gather(
             *(served.engine.complete(input_ids, params.for_choice(i)) for i in range(n)), return_exceptions=True
@@ -78,8 +90,8 @@ class LocalProvider:
         outcome = ChatOutcome()
         for result in results:
             if isinstance(result, BaseException):
-                log.error("local generation failed: %s", result)
-                outcome.errors.append(f"local generation failed: {result}")
+                log.error("local generation failed: %s", redact(str(result)))
+                outcome.errors.append(f"local generation failed ({type(result).__name__}; the server log has more)")
             else:
                 outcome.candidates.append(Candidate(result.text, served.source, served.name, result.finish_reason))
         return raise_if_all_failed(outcome, self.name, timed_out=False)
@@ -88,15 +100,21 @@ class LocalProvider:
 class OpenAICompatibleProvider:
     """Any endpoint speaking `POST {base}/chat/completions`: our inference server, vLLM, Ollama, OpenRouter.
 
-    One request per candidate (several providers ignore `n`), sent in parallel.
+    One request per candidate (several providers ignore `n`), sent in parallel. `shown_url` is the base URL
+    without credentials: the only form that goes into a message.
     """
 
     def __init__(self, name: str, base_url: str, model: str | None, api_key: str | None, timeout_s: float) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
+        self.shown_url = url_without_credentials(self.base_url)
         self.model = model
+        url, url_auth = split_userinfo(self.base_url)
+        # The key, when there is one, is what is sent: httpx would otherwise replace it by the URL's user:password.
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout_s)
+        self._client = httpx.AsyncClient(
+            base_url=url, headers=headers, auth=None if api_key else url_auth, timeout=timeout_s
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -105,8 +123,9 @@ class OpenAICompatibleProvider:
         if self.model:
             return self.model
         response = await self._client.get("/models")  # our server and vLLM name what they serve
-        response.raise_for_status()
-        self.model = response.json()["data"][0]["id"]
+        if response.status_code >= 400:
+            raise UpstreamStatus(response.status_code, response.text)
+        self.model = str(response.json()["data"][0]["id"])
         return self.model
 
     async def _one(self, model: str, messages: list[dict[str, str]], params: SamplingParams) -> Candidate:
@@ -123,7 +142,7 @@ class OpenAICompatibleProvider:
             body["seed"] = params.seed
         response = await self._client.post("/chat/completions", json=body)
         if response.status_code >= 400:
-            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
+            raise UpstreamStatus(response.status_code, response.text)
         data = response.json()
         choice = data["choices"][0]
         return Candidate(
@@ -135,21 +154,17 @@ class OpenAICompatibleProvider:
         outcome = ChatOutcome()
         try:
             model = await self._model_name()
-        except (httpx.HTTPError, KeyError, IndexError, ValueError) as error:
+        except (httpx.HTTPError, UpstreamStatus, KeyError, IndexError, TypeError, ValueError) as error:
             timed_out = isinstance(error, httpx.TimeoutException)
-            outcome.errors.append(
-                f"{self.base_url}: cannot tell which model it serves ({type(error).__name__}: {error})"
-            )
+            log.error("chat provider %s: GET /models failed: %s", self.shown_url, failure_detail(error))
+            outcome.errors.append(f"{self.shown_url}: cannot tell which model it serves: {failure_reason(error)}")
             return raise_if_all_failed(outcome, self.name, timed_out)
         results = await asyncio.gather(*(self._one(model, messages, params) for _ in range(n)), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 timed_out = timed_out or isinstance(result, httpx.TimeoutException)
-                reason = (
-                    "timed out" if isinstance(result, httpx.TimeoutException) else f"{type(result).__name__}: {result}"
-                )
-                log.error("chat provider %s failed: %s", self.base_url, reason)
-                outcome.errors.append(f"{self.base_url}: {reason}")
+                log.error("chat provider %s failed: %s", self.shown_url, failure_detail(result))
+                outcome.errors.append(f"{self.shown_url}: {failure_reason(result)}")
             else:
                 outcome.candidates.append(result)
         return raise_if_all_failed(outcome, self.name, timed_out and not outcome.candidates)

@@ -10,14 +10,17 @@ from llm_feedback_loop.settings import Settings, remote_chat_endpoint
 
 
 class ChatService:
-    """`local`: the active model in this process (or LOCAL_INFERENCE_URL); anything else: the remote
-    provider if one is configured, else the local model as well."""
+    """`local`: the active model in this process (or LOCAL_INFERENCE_URL, a `llmfl serve-model` that takes
+    LOCAL_INFERENCE_API_KEY); anything else: the remote provider if one is configured, else the local model
+    as well."""
 
     def __init__(self, settings: Settings, database: AsyncEngine) -> None:
         self.slot = ModelSlot(database, settings.base_model, device=settings.model_device)
         timeout = settings.chat_timeout_s
         self.local: ChatProvider = (
-            OpenAICompatibleProvider("local", settings.local_inference_url, None, None, timeout)
+            OpenAICompatibleProvider(
+                "local", settings.local_inference_url, None, settings.local_inference_api_key, timeout
+            )
             if settings.local_inference_url
             else LocalProvider(self.slot)
         )

@@ -8,14 +8,29 @@
   a win needs both verdicts, a split is a tie.
 
 Every judge returns a score per side; the win rate counts a tie as half.
+
+A chat judge's failure names its URL without credentials and the status, never the endpoint's body (which may
+echo the key); the log has the body's start, keys redacted. Its `name`, written into reports, has no
+credentials either.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from llm_feedback_loop.logging_redaction import (
+    UpstreamStatus,
+    failure_detail,
+    failure_reason,
+    split_userinfo,
+    url_without_credentials,
+)
+
+log = logging.getLogger(__name__)
 
 Messages = list[dict[str, str]]
 
@@ -82,10 +97,15 @@ class ChatModelJudge:
         import httpx
 
         self.base_url = base_url.rstrip("/")
+        self.shown_url = url_without_credentials(self.base_url)
         self.model = model
-        self.name = f"{model or 'judge'} at {self.base_url}"
+        self.name = f"{model or 'judge'} at {self.shown_url}"
+        url, url_auth = split_userinfo(self.base_url)
+        # The key, when there is one, is what is sent: httpx would otherwise replace it by the URL's user:password.
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = client or httpx.Client(base_url=self.base_url, headers=headers, timeout=120)
+        self.client = client or httpx.Client(
+            base_url=url, headers=headers, auth=None if api_key else url_auth, timeout=120
+        )
 
     def verdict(self, prompt: str, first: str, second: str) -> str | None:
         import httpx
@@ -99,10 +119,12 @@ class ChatModelJudge:
             body["model"] = self.model
         try:
             response = self.client.post("/chat/completions", json=body)
-            response.raise_for_status()
-            text = response.json()["choices"][0]["message"]["content"] or ""
-        except (httpx.HTTPError, KeyError, IndexError, ValueError) as error:
-            raise JudgeError(f"the judge at {self.base_url} failed: {error}") from None
+            if response.status_code >= 400:
+                raise UpstreamStatus(response.status_code, response.text)
+            text = str(response.json()["choices"][0]["message"]["content"] or "")
+        except (httpx.HTTPError, UpstreamStatus, KeyError, IndexError, TypeError, ValueError) as error:
+            log.error("the judge at %s failed: %s", self.shown_url, failure_detail(error))
+            raise JudgeError(f"the judge at {self.shown_url} failed: {failure_reason(error)}") from None
         found = re.search(r"\b([AB])\b", text.strip().upper())
         return found.group(1) if found else None
 

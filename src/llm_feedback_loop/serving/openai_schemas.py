@@ -67,4 +67,12 @@ class GenerateRequest(BaseModel):
 
 
 class ReloadRequest(BaseModel):
-    model: str | None = Field(default=None, description="A version, hub id or folder; default the active version.")
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="A registered version, by id or name (llmfl models list); default the active version. "
+        "Folders and hub ids are refused: register them first (llmfl models add).",
+    )

@@ -4,7 +4,12 @@ GET  /v1/models                  the served model
 POST /v1/chat/completions        messages → n answers; `stream: true` for server-sent events
 POST /v1/completions             plain text continuation, same options
 POST /generate                   the original: {"prompt", "max_tokens"} → {"response"}
-POST /admin/reload               serve the active version (or the one named) from now on
+POST /admin/reload               serve the active version (or the registered version named) from now on
+GET  /health                     public: whether the model is loaded
+
+Every route but /health needs an API key of the feedback service's database (`Authorization: Bearer llmfl_...`,
+what the `openai` SDK's `api_key=` sends): generation the chat permission (annotator, admin), the model list
+any role, a reload the admin role.
 """
 
 from __future__ import annotations
@@ -19,10 +24,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from llm_feedback_loop.api.deps import require_admin, require_chat, require_signed_in
 from llm_feedback_loop.api.errors import install_error_handlers
+from llm_feedback_loop.api.json_guard import StrictJSONBody
+from llm_feedback_loop.api.middleware import install_http_guards
+from llm_feedback_loop.api.security import Authenticator
+from llm_feedback_loop.logging_redaction import install_log_redaction
+from llm_feedback_loop.models.loader import ModelLoadError
 from llm_feedback_loop.serving.engine import Completion, GenerationError, PromptTooLong, SamplingParams
 from llm_feedback_loop.serving.openai_schemas import (
     ChatCompletionRequest,
@@ -30,9 +41,9 @@ from llm_feedback_loop.serving.openai_schemas import (
     GenerateRequest,
     ReloadRequest,
 )
-from llm_feedback_loop.serving.slot import ModelSlot, ServedModel
+from llm_feedback_loop.serving.slot import ModelSlot, ServedModel, UnknownVersion
 from llm_feedback_loop.settings import Settings
-from llm_feedback_loop.storage.engine import create_engine
+from llm_feedback_loop.storage.engine import create_engine, create_session_factory
 from llm_feedback_loop.storage.migrate import upgrade_to_head
 
 log = logging.getLogger(__name__)
@@ -49,17 +60,21 @@ def create_serving_app(
     device: str = "auto",
     preloaded: ServedModel | None = None,
 ) -> FastAPI:
-    """The app; `model` is a version, hub id or folder (default: the registry's active version).
-    `preloaded`: the model already loaded (the CLI loads it first, to report a bad model plainly)."""
+    """The app; `model` is a version, hub id or folder (default: the registry's active version): the operator's
+    choice at start, the one time a folder or hub id is taken. `preloaded`: the model already loaded (the CLI
+    loads it first, to report a bad model plainly)."""
+    install_log_redaction()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = create_engine(settings.database_url)
         await upgrade_to_head(database)
+        # The same users and keys as the feedback service: it opens the same database.
+        app.state.auth = Authenticator(create_session_factory(database), required=settings.auth_required)
         slot = ModelSlot(database, settings.base_model, device=device, current=preloaded)
         app.state.slot = slot
         if preloaded is None:
-            await (slot.switch(model) if model else slot.current())
+            await (slot.switch(model, registered_only=False) if model else slot.current())
         watcher = asyncio.create_task(_watch(slot, watch_registry_s)) if watch_registry_s > 0 and not model else None
         try:
             yield
@@ -73,6 +88,8 @@ def create_serving_app(
 
     app = FastAPI(title="llm-feedback-loop inference server", lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(StrictJSONBody)  # the same order as the feedback service (api/app.py)
+    install_http_guards(app, settings)
 
     @app.exception_handler(PromptTooLong)
     async def prompt_too_long(request: Request, exc: Exception) -> JSONResponse:
@@ -99,7 +116,7 @@ def create_serving_app(
         current = slot_of(request).loaded
         return {"status": "ok" if current else "loading", "model": current.name if current else None}
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", dependencies=[Depends(require_signed_in)])
     async def list_models(request: Request) -> dict[str, Any]:
         current = await slot_of(request).current()
         return {
@@ -107,31 +124,39 @@ def create_serving_app(
             "data": [{"id": current.name, "object": "model", "created": 0, "owned_by": "llm-feedback-loop"}],
         }
 
-    @app.post("/admin/reload")
+    @app.post("/admin/reload", dependencies=[Depends(require_admin)])
     async def reload(request: Request, body: ReloadRequest | None = None) -> dict[str, Any]:
-        """Serve the registry's active version (or `model`) from now on; requests in flight finish first."""
-        current = await slot_of(request).switch(body.model if body else None)
+        """Serve the registry's active version (or the registered version `model`) from now on; requests in
+        flight finish first."""
+        try:
+            current = await slot_of(request).switch(body.model if body else None)
+        except UnknownVersion as error:
+            raise HTTPException(status_code=422, detail=str(error)) from None
+        except ModelLoadError as error:  # a registered version whose files are gone: the old model stays
+            raise HTTPException(status_code=409, detail=f"model: {error}; still serving the previous one") from None
         return {"model": current.name, "version_id": current.version_id, "source": current.source}
 
-    @app.post("/generate")
+    @app.post("/generate", dependencies=[Depends(require_chat)])
     async def generate(body: GenerateRequest, request: Request) -> dict[str, str]:
         current = await served(request, None)
         engine = current.engine
         params = SamplingParams(max_tokens=body.max_tokens, **ORIGINAL_SAMPLING)
-        result = await engine.complete(engine.encode_chat([{"role": "user", "content": body.prompt}]), params)
+        input_ids = await engine.encode_chat_async([{"role": "user", "content": body.prompt}])
+        engine.check_fits(input_ids, params.max_tokens)
+        result = await engine.complete(input_ids, params)
         return {"response": result.text}
 
-    @app.post("/v1/chat/completions", response_model=None)
+    @app.post("/v1/chat/completions", response_model=None, dependencies=[Depends(require_chat)])
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         current = await served(request, body.model)
-        input_ids = current.engine.encode_chat([m.model_dump() for m in body.messages])
+        input_ids = await current.engine.encode_chat_async([m.model_dump() for m in body.messages])
         return await _respond(current, input_ids, body, "chat.completion")
 
-    @app.post("/v1/completions", response_model=None)
+    @app.post("/v1/completions", response_model=None, dependencies=[Depends(require_chat)])
     async def completions(body: CompletionRequest, request: Request) -> Any:
         current = await served(request, body.model)
         prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt)
-        input_ids = current.engine.encode_text(prompt)
+        input_ids = await current.engine.encode_text_async(prompt)
         if not input_ids:
             raise HTTPException(status_code=422, detail="prompt must not be empty")
         return await _respond(current, input_ids, body, "text_completion")

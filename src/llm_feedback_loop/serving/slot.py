@@ -34,9 +34,15 @@ class ModelChoice:
     source: str | None
 
 
-async def choose_model(database: AsyncEngine, ref: str | None, base_model: str | None) -> ModelChoice:
-    """What `ref` names: a registered version (id or name), else a hub id or folder; no ref: the active
-    version (the base model, registered on first use)."""
+class UnknownVersion(ValueError):
+    """A switch named no registered version: what is served over HTTP must have been registered first."""
+
+
+async def choose_model(
+    database: AsyncEngine, ref: str | None, base_model: str | None, registered_only: bool = False
+) -> ModelChoice:
+    """What `ref` names: a registered version (id or name), else (unless `registered_only`) a hub id or folder;
+    no ref: the active version (the base model, registered on first use)."""
     async with AsyncSession(database, expire_on_commit=False) as session:
         if ref is None:
             version = await ensure_active_version(
@@ -45,6 +51,11 @@ async def choose_model(database: AsyncEngine, ref: str | None, base_model: str |
         else:
             version = await find_version(session, ref)
             if version is None:
+                if registered_only:
+                    raise UnknownVersion(
+                        f"model: {ref!r} is not a registered version; name one by id or name (llmfl models list), "
+                        "or register a folder or hub id first (llmfl models add PATH --name NAME)"
+                    )
                 return ModelChoice(default_name(ref), None, ref)
     return ModelChoice(version.name, version.id, version.source)
 
@@ -88,9 +99,11 @@ class ModelSlot:
                     self._current = await self._load(await choose_model(self._database, None, self._base_model))
         return self._current
 
-    async def switch(self, ref: str | None = None) -> ServedModel:
-        """Serve `ref` (default: the active version) from now on."""
-        choice = await choose_model(self._database, ref, self._base_model)
+    async def switch(self, ref: str | None = None, registered_only: bool = True) -> ServedModel:
+        """Serve `ref` (default: the active version) from now on. Only a registered version unless
+        `registered_only` is False (the operator's `--model` at start may be a folder or hub id): a remote
+        caller must not make the server load, and everyone be served, an arbitrary folder or hub repository."""
+        choice = await choose_model(self._database, ref, self._base_model, registered_only)
         async with self._lock:
             if self._current is not None and self._current.name == choice.name:
                 return self._current
