@@ -145,7 +145,9 @@ def service_client(database: Path) -> Any:
     from llm_feedback_loop.api.app import create_app
     from llm_feedback_loop.settings import Settings
 
-    return TestClient(create_app(Settings(database_url=f"sqlite:///{database}")))
+    # In-process, on no network: authentication off (it is measured by bench_feedback.py), the loopback name.
+    settings = Settings(database_url=f"sqlite:///{database}", auth_required=False)
+    return TestClient(create_app(settings), base_url="http://127.0.0.1")
 
 
 def child_env(workdir: Path, threads: int) -> dict[str, str]:

@@ -27,11 +27,13 @@ from llm_feedback_loop.api.routes import (
 )
 from llm_feedback_loop.api.security import Authenticator
 from llm_feedback_loop.api.state import open_service_state
+from llm_feedback_loop.logging_redaction import install_log_redaction
 from llm_feedback_loop.settings import Settings, get_settings
 from llm_feedback_loop.web.pages import install_pages
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    install_log_redaction()  # keys and URL passwords never reach the log
     settings = settings or get_settings()
 
     @asynccontextmanager

@@ -80,7 +80,7 @@ async def start_battle(body: BattleIn, state: StateDep, session: SessionDep, use
     for version in contenders:
         try:
             async with state.arena.use(version) as served:
-                input_ids = served.engine.encode_chat(messages)
+                input_ids = await served.engine.encode_chat_async(messages)
                 served.engine.check_fits(input_ids, params.max_tokens)
                 completion = await served.engine.complete(input_ids, params)
         except (ModelLoadError, ProviderError, GenerationError) as error:

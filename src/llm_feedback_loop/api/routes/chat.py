@@ -170,7 +170,7 @@ async def chat_stream(body: ChatIn, state: StateDep, user: Chatter) -> Streaming
         return StreamingResponse(whole(), media_type="application/x-ndjson")
     try:
         served = await provider.served()
-        input_ids = served.engine.encode_chat(messages)
+        input_ids = await served.engine.encode_chat_async(messages)
         served.engine.check_fits(input_ids, params.max_tokens)
     except ModelLoadError as error:
         raise HTTPException(status_code=503, detail=str(error)) from None
