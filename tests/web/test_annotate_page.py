@@ -1,12 +1,18 @@
-"""The annotate page in a real browser: generate 3 answers with the tiny model, rank them, edit one,
-rate one, comment, submit; the rows land in the database with the ranking, the correction and the links
-to the logged generations. Pasted answers with HTML in them are shown as text; shortcuts work."""
+"""The annotate page in a real browser, signed in as annie (an annotator): generate 3 answers with the tiny
+model, rank them, edit one, rate one, comment, submit; the rows land in the database as annie's, with the
+ranking, the correction and the links to the logged generations. Pasted answers with HTML in them are shown
+as text; shortcuts work. With authentication off, the page asks for a name instead."""
 
 from __future__ import annotations
 
-import httpx
+from collections.abc import Iterator
+from pathlib import Path
 
-from tests.web.conftest import screenshot
+import httpx
+import pytest
+
+from tests.support.servers import running_llmfl
+from tests.web.conftest import CSP, REPORT_VIOLATIONS, CspWatch, screenshot
 
 XSS_SCRIPT = "<script>window.__xss = 1</script>Answer with a script tag"
 XSS_IMG = '<img src="x" onerror="window.__xss = 2"> answer with an image'
@@ -18,9 +24,9 @@ def card_order(page) -> list[int]:
     ]
 
 
-def test_rank_edit_rate_and_submit_generated_answers(page, live_service: str) -> None:
+def test_rank_edit_rate_and_submit_generated_answers(page, admin_api: httpx.Client) -> None:
     page.goto("/")
-    page.fill("#annotator", "ana")
+    assert page.locator("#annotator").count() == 0  # the signed-in user is the annotator
     page.fill("#prompt", "What is the capital of France?")
     page.select_option("#count", "3")
     page.click("#generate")
@@ -40,12 +46,12 @@ def test_rank_edit_rate_and_submit_generated_answers(page, live_service: str) ->
     page.wait_for_selector("#status.ok")
     assert "ranking #1" in page.text_content("#status")
 
-    with httpx.Client(base_url=live_service) as api:
-        generations = {g["id"]: g for g in api.get("/v1/generations").json()["items"]}
-        (comparison,) = api.get("/v1/comparisons").json()["items"]
-        (correction,) = api.get("/v1/corrections").json()["items"]
-        (rating,) = api.get("/v1/ratings").json()["items"]
-    assert comparison["ranking"] == [2, 0, 1] and comparison["annotator"] == "ana"
+    generations = {g["id"]: g for g in admin_api.get("/v1/generations").json()["items"]}
+    (comparison,) = admin_api.get("/v1/comparisons").json()["items"]
+    (correction,) = admin_api.get("/v1/corrections").json()["items"]
+    (rating,) = admin_api.get("/v1/ratings").json()["items"]
+    assert comparison["ranking"] == [2, 0, 1] and comparison["annotator"] == "annie"
+    assert all(g["annotator"] == "annie" for g in generations.values())
     assert comparison["comment"] == "The third answer is best."
     linked = [response["generation_id"] for response in comparison["responses"]]
     assert sorted(linked) == sorted(generations) and len(linked) == 3
@@ -55,12 +61,11 @@ def test_rank_edit_rate_and_submit_generated_answers(page, live_service: str) ->
         correction["generation_id"] == linked[1]
         and correction["original_response"] == generations[linked[1]]["response"]
     )
-    assert rating["rating"] == "up" and rating["generation_id"] == linked[2] and rating["annotator"] == "ana"
+    assert rating["rating"] == "up" and rating["generation_id"] == linked[2] and rating["annotator"] == "annie"
 
 
-def test_pasted_html_is_shown_as_text_and_shortcuts_rank_and_submit(page, live_service: str) -> None:
+def test_pasted_html_is_shown_as_text_and_shortcuts_rank_and_submit(page, admin_api: httpx.Client) -> None:
     page.goto("/")
-    page.fill("#annotator", "bo")
     page.fill("#prompt", "Say something with **markdown**")
     page.check("#paste-mode")
     boxes = page.locator(".paste-answer")
@@ -86,9 +91,8 @@ def test_pasted_html_is_shown_as_text_and_shortcuts_rank_and_submit(page, live_s
     page.keyboard.press("Enter")
     page.wait_for_selector("#status.ok")
 
-    with httpx.Client(base_url=live_service) as api:
-        (comparison,) = api.get("/v1/comparisons").json()["items"]
-    assert comparison["ranking"] == [1, 2, 0] and comparison["annotator"] == "bo"
+    (comparison,) = admin_api.get("/v1/comparisons").json()["items"]
+    assert comparison["ranking"] == [1, 2, 0] and comparison["annotator"] == "annie"
     assert [r["text"] for r in comparison["responses"]] == [
         "A *plain* answer with `code`",
         XSS_SCRIPT,
@@ -97,22 +101,8 @@ def test_pasted_html_is_shown_as_text_and_shortcuts_rank_and_submit(page, live_s
     assert all(r["generation_id"] is None for r in comparison["responses"])
 
 
-def test_submitting_without_a_name_asks_for_one(page) -> None:
+def test_continue_a_conversation_with_the_best_answer(page, admin_api: httpx.Client) -> None:
     page.goto("/")
-    page.evaluate("localStorage.clear()")
-    page.fill("#prompt", "Hello?")
-    page.check("#paste-mode")
-    page.locator(".paste-answer").nth(0).fill("Hi.")
-    page.locator(".paste-answer").nth(1).fill("Hello there!")
-    page.click("#use-pasted")
-    page.click("#submit")
-    page.wait_for_selector("#status.error")
-    assert "name" in page.text_content("#status")
-
-
-def test_continue_a_conversation_with_the_best_answer(page, live_service: str) -> None:
-    page.goto("/")
-    page.fill("#annotator", "cy")
     page.fill("#prompt", "Recommend a book.")
     page.check("#paste-mode")
     page.locator(".paste-answer").nth(0).fill("Dune.")
@@ -134,10 +124,52 @@ def test_continue_a_conversation_with_the_best_answer(page, live_service: str) -
     page.wait_for_selector("#status.ok >> text=ranking #2")
     screenshot(page, "annotate-conversation")
 
-    with httpx.Client(base_url=live_service) as api:
-        second = api.get("/v1/comparisons/2").json()
+    second = admin_api.get("/v1/comparisons/2").json()
     assert second["messages"] == [
         {"role": "user", "content": "Recommend a book."},
         {"role": "assistant", "content": "Try *The Hobbit*: short and warm."},
         {"role": "user", "content": "Why that one?"},
     ]
+
+
+@pytest.fixture
+def open_service(tmp_path: Path, tiny_model: Path) -> Iterator[str]:
+    """`llmfl serve` with AUTH_REQUIRED=false: one user on their own machine, no sign-in."""
+    environment = {
+        "DATABASE_URL": f"sqlite:///{tmp_path}/open.db",
+        "BASE_MODEL": str(tiny_model),
+        "AUTH_REQUIRED": "false",
+    }
+    with running_llmfl(["serve"], tmp_path, environment) as base:
+        yield base
+
+
+def test_with_authentication_off_the_page_asks_for_a_name(browser, open_service: str) -> None:
+    context = browser.new_context(base_url=open_service)
+    watch = CspWatch()
+    context.add_init_script(REPORT_VIOLATIONS)
+    context.on("console", watch.on_console)
+    context.route("**/", lambda route: route.fulfill(response=route.fetch(), headers={"content-security-policy": CSP}))
+    page = context.new_page()
+    try:
+        page.goto("/")
+        assert page.url.endswith("/")  # no sign-in page
+        page.wait_for_selector("body[data-loaded=true]")
+        page.evaluate("localStorage.clear()")
+        assert page.locator("#sign-out").count() == 0 and page.locator("#annotator").is_visible()
+        page.fill("#prompt", "Hello?")
+        page.check("#paste-mode")
+        page.locator(".paste-answer").nth(0).fill("Hi.")
+        page.locator(".paste-answer").nth(1).fill("Hello there!")
+        page.click("#use-pasted")
+        page.click("#submit")
+        page.wait_for_selector("#status.error")
+        assert "name" in page.text_content("#status")
+        page.fill("#annotator", "solo")
+        page.click("#submit")
+        page.wait_for_selector("#status.ok")
+    finally:
+        context.close()
+    (comparison,) = httpx.get(f"{open_service}/v1/comparisons").json()["items"]
+    assert comparison["annotator"] == "solo"
+    assert not watch.violations

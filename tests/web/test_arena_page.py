@@ -1,5 +1,5 @@
-"""Arena in a real browser: two versions answer anonymously, the vote is stored as a comparison linked to
-both generations, the versions are revealed, and the leaderboard updates."""
+"""Arena in a real browser, signed in as annie: two versions answer anonymously, the vote is stored as her
+comparison linked to both generations, the versions are revealed, and the leaderboard updates."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tests.web.conftest import screenshot
 from tests.web.test_dashboard_page import llmfl
 
 
-def test_a_vote_is_stored_and_updates_the_leaderboard(page, live_service: str, tmp_path, tiny_model) -> None:
+def test_a_vote_is_stored_and_updates_the_leaderboard(page, admin_api: httpx.Client, tmp_path, tiny_model) -> None:
     database = tmp_path / "web.db"
     llmfl(database, "models", "add", str(tiny_model), "--name", "tiny-a", "--activate")
     llmfl(database, "models", "add", str(tiny_model), "--name", "tiny-b")
@@ -17,7 +17,6 @@ def test_a_vote_is_stored_and_updates_the_leaderboard(page, live_service: str, t
     page.goto("/arena")
     page.wait_for_selector("body[data-loaded=true]")
     assert "No arena votes yet" in page.text_content("#leaderboard")
-    page.fill("#annotator", "ana")
     page.fill("#prompt", "Which is the capital of Japan?")
     page.click("#battle")
     page.wait_for_selector("#duel:not([hidden])")
@@ -32,18 +31,12 @@ def test_a_vote_is_stored_and_updates_the_leaderboard(page, live_service: str, t
     assert rows == [left, right]  # the winner first
     screenshot(page, "arena")
 
-    with httpx.Client(base_url=live_service) as api:
-        (comparison,) = api.get("/v1/comparisons").json()["items"]
-        generations = {g["id"]: g for g in api.get("/v1/generations").json()["items"]}
-        board = api.get("/v1/arena/leaderboard").json()
-        tie = api.post(
-            "/v1/arena/votes",
-            json={"generation_ids": list(generations), "winner": "tie", "annotator": "bo"},
-        )
-    assert comparison["ranking"] == [0, 1] and comparison["annotator"] == "ana"
+    (comparison,) = admin_api.get("/v1/comparisons").json()["items"]
+    generations = {g["id"]: g for g in admin_api.get("/v1/generations").json()["items"]}
+    board = admin_api.get("/v1/arena/leaderboard").json()
+    assert comparison["ranking"] == [0, 1] and comparison["annotator"] == "annie"
     linked = [response["generation_id"] for response in comparison["responses"]]
     assert sorted(linked) == sorted(generations)
     assert [generations[g]["model_version"] for g in linked] == [left, right]
     assert board["battles"] == 1 and board["standings"][0]["model_version"] == left
     assert board["standings"][0]["rating"] > board["standings"][1]["rating"]
-    assert tie.status_code == 201

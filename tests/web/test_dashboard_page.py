@@ -1,11 +1,12 @@
-"""The dashboard in a real browser: counts over time and by annotator, export contents, model versions
-with lineage, training runs with loss curves; names from users are shown as text."""
+"""The dashboard in a real browser, signed in as an admin: counts over time and by annotator, export
+contents, model versions with lineage, training runs with loss curves; names from users are shown as text."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -24,25 +25,24 @@ def llmfl(database: Path, *args: str) -> str:
     return result.stdout + result.stderr
 
 
-def seed_feedback(base: str) -> None:
-    with httpx.Client(base_url=base) as api:
-        for index in range(3):
-            api.post(
-                "/feedback", json={"prompt": f"q{index}", "response": f"a{index}", "rating": "up"}
-            ).raise_for_status()
-        api.post(
-            "/v1/ratings", json={"prompt": "q9", "response": "bad", "rating": "down", "annotator": HOSTILE_NAME}
-        ).raise_for_status()
-        api.post(
-            "/v1/comparisons",
-            json={"prompt": "q1", "responses": [{"text": "x"}, {"text": "y"}], "ranking": [1, 0], "annotator": "ana"},
-        ).raise_for_status()
+def seed_feedback(api: httpx.Client) -> None:
+    """Feedback sent with an admin's key: three ratings of root's own, and two on behalf of annotators."""
+    for index in range(3):
+        api.post("/feedback", json={"prompt": f"q{index}", "response": f"a{index}", "rating": "up"}).raise_for_status()
+    api.post(
+        "/v1/ratings", json={"prompt": "q9", "response": "bad", "rating": "down", "annotator": HOSTILE_NAME}
+    ).raise_for_status()
+    api.post(
+        "/v1/comparisons",
+        json={"prompt": "q1", "responses": [{"text": "x"}, {"text": "y"}], "ranking": [1, 0], "annotator": "ana"},
+    ).raise_for_status()
 
 
 def test_dashboard_shows_counts_exports_lineage_and_loss_curves(
-    page, live_service: str, tmp_path: Path, tiny_model: Path
+    admin_page, admin_api: httpx.Client, tmp_path: Path, tiny_model: Path
 ) -> None:
-    seed_feedback(live_service)
+    page = admin_page
+    seed_feedback(admin_api)
     database = tmp_path / "web.db"
     llmfl(database, "models", "add", str(tiny_model), "--name", "tiny", "--activate")
     export = tmp_path / "sft.jsonl"
@@ -73,7 +73,7 @@ def test_dashboard_shows_counts_exports_lineage_and_loss_curves(
     assert ratings == 4
     assert page.locator('#over-time rect[data-key="comparison"]').count() == 1
     annotators = page.text_content("#by-annotator")
-    assert HOSTILE_NAME in annotators and "ana" in annotators
+    assert HOSTILE_NAME in annotators and "ana" in annotators and "root" in annotators
     assert page.locator("#by-annotator img").count() == 0 and page.evaluate("window.__xss") is None
     assert page.text_content('#exports .card[data-kind="sft"] .big') == "3 rows"
     assert page.text_content('#exports .card[data-kind="dpo"] .big') == "1 row"  # the ranking
@@ -84,4 +84,27 @@ def test_dashboard_shows_counts_exports_lineage_and_loss_curves(
     points = page.get_attribute('#runs .card[data-run="1"] polyline', "data-points")
     assert points is not None and int(points) >= 2
     assert "completed" in page.text_content('#runs .card[data-run="1"]')
+    assert page.locator('#runs .card[data-run="1"] button').count() == 0  # a completed run: nothing to stop or resume
     screenshot(page, "dashboard")
+
+
+def test_an_admin_resumes_a_failed_run_from_the_dashboard(admin_page, admin_api: httpx.Client) -> None:
+    """A run that failed before its first checkpoint offers Resume; the service's refusal is shown."""
+    run = admin_api.post("/v1/runs", json={"method": "sft", "from_db": True, "max_steps": 1, "device": "cpu"})
+    assert run.status_code == 202, run.text
+    run_id = run.json()["id"]
+    for _ in range(240):  # the process fails on an empty database: nothing to train on
+        if admin_api.get(f"/v1/runs/{run_id}").json()["status"] == "failed":
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"run {run_id} did not fail: {admin_api.get(f'/v1/runs/{run_id}').json()}")
+
+    page = admin_page
+    page.goto("/dashboard")
+    page.wait_for_selector("body[data-loaded=true]")
+    card = page.locator(f'#runs .card[data-run="{run_id}"]')
+    assert card.locator("button.stop").count() == 0
+    card.locator("button.resume").click()
+    page.wait_for_selector("#status.error")
+    assert f"Run {run_id}: run {run_id} has no checkpoint to resume from" in page.text_content("#status")

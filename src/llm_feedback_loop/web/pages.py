@@ -3,6 +3,11 @@
 A page needs a signed-in user whose role may use it: without one the browser is sent to `/login?next=...`;
 with the wrong role it gets a 403 page. `/login?token=...` signs in once with a login link
 (`llmfl users login-link NAME`, or the link the first start prints).
+
+The pages themselves are static files. Each includes `static/api.js` first: it asks `GET /v1/auth/me` who is
+signed in, builds the header bar from that user's permissions, shows the controls marked `data-needs=...`
+that the role may use, and sends the CSRF header on every write. Nothing inline (script, style, handler):
+the pages run under the Content-Security-Policy of `api/middleware.py`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from llm_feedback_loop.api.deps import SessionDep, StateDep
 from llm_feedback_loop.api.routes.accounts import set_session_cookies
 from llm_feedback_loop.api.security import authenticator_of
 from llm_feedback_loop.auth import accounts
-from llm_feedback_loop.auth.roles import Permission
+from llm_feedback_loop.auth.roles import Permission, roles_with
 
 STATIC = Path(__file__).parent / "static"
 
@@ -33,24 +38,53 @@ def safe_next(value: str | None) -> str:
     return value
 
 
+# The page a signed-in user gets for a page their role may not use: the header bar (filled in by api.js) and
+# where to go instead. No inline script or style: the pages run under a strict Content-Security-Policy.
+FORBIDDEN = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Not for your role · llm-feedback-loop</title>
+  <link rel="stylesheet" href="/static/app.css">
+</head>
+<body>
+  <header class="bar">
+    <strong class="brand">llm-feedback-loop</strong>
+    <nav aria-label="Pages"></nav>
+    <div class="who"></div>
+  </header>
+  <main class="narrow forbidden">
+    <section class="panel">
+      <h1>Not for your role</h1>
+      <p>You are signed in as <b id="forbidden-name">{name}</b> ({role}); the {page} page is for: {roles}.</p>
+      <p><a class="button" href="{home}">Go to {home_label}</a></p>
+      <p class="hint">Need it? Ask an admin for a different role, or sign out and sign in as someone else.</p>
+    </section>
+  </main>
+  <script src="/static/api.js"></script>
+</body>
+</html>
+"""
+
+
 async def page(request: Request, file: str, permission: Permission) -> Response:
+    """The page in `file` for a user whose role holds `permission`; otherwise the sign-in redirect or a 403."""
     principal = await authenticator_of(request).principal(request)
     if principal is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={_quote(target)}", status_code=303)
     if not principal.may(permission):
-        home = "/dashboard" if principal.may(Permission.read) else "/"
-        return HTMLResponse(
-            status_code=403,
-            content=(
-                "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Not for your role</title>"
-                "<link rel='stylesheet' href='/static/app.css'></head><body><main class='narrow'>"
-                f"<h1>Not for your role</h1><p>You are signed in as <b>{escape(principal.name or '')}</b> "
-                f"({escape(principal.role)}); this page is not for that role.</p>"
-                f"<p><a href='{home}'>Go to your page</a> · <a href='/login'>Sign in as someone else</a></p>"
-                "</main></body></html>"
-            ),
+        home, home_label = ("/dashboard", "the dashboard") if principal.may(Permission.read) else ("/", "annotating")
+        content = FORBIDDEN.format(
+            name=escape(principal.name or ""),
+            role=escape(principal.role),
+            page=escape(request.url.path.strip("/") or "annotate"),
+            roles=", ".join(roles_with(permission)),
+            home=home,
+            home_label=home_label,
         )
+        return HTMLResponse(status_code=403, content=content)
     return FileResponse(STATIC / file, media_type="text/html")
 
 

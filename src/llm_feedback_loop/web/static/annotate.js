@@ -13,19 +13,6 @@ function status(message, kind = "") {
   element.className = kind;
 }
 
-async function post(url, body) {
-  const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.message || `${response.status} ${response.statusText}`);
-  return data;
-}
-
-function annotator() {
-  const name = $("#annotator").value.trim();
-  if (!name) { $("#annotator").focus(); throw new Error("Enter your name first (top right): every submission carries it."); }
-  localStorage.setItem("llmfl.annotator", name);
-  return name;
-}
 
 function renderAnswers() {
   const list = $("#answers");
@@ -121,7 +108,7 @@ async function generate() {
   const button = $("#generate");
   const failures = [];
   try {
-    const name = annotator();
+    const name = await api.annotator();
     button.disabled = true;
     $("#submit").disabled = true;
     $("#continue").hidden = true;
@@ -129,15 +116,8 @@ async function generate() {
     const count = Number($("#count").value);
     showAnswers(prompt, Array.from({ length: count }, () => ({ text: "", generation_id: null, model_version: "…" })));
     status("Generating answers…");
-    const response = await fetch("/v1/chat/stream", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ messages: conversation(prompt), n: count, annotator: name }),
-    });
-    if (!response.ok) {
-      const data = await response.json().catch(() => ({}));
-      throw new Error(data.message || `${response.status} ${response.statusText}`);
-    }
+    const response = await api.send("/v1/chat/stream", { method: "POST", json: { messages: conversation(prompt), n: count, annotator: name } });
+    if (!response.ok) throw await api.errorOf(response);
     await readEvents(response, (event) => {
       const answer = state.answers[event.index];
       if (event.delta != null) {
@@ -232,7 +212,7 @@ async function submit() {
   try {
     const body = {
       ...(state.history.length ? { messages: conversation(state.prompt) } : { prompt: state.prompt }),
-      annotator: annotator(),
+      annotator: await api.annotator(),
       comment: $("#comment").value.trim() || null,
       ranking: state.answers.length > 1 ? state.order : null,
       task_id: state.taskId,
@@ -243,7 +223,7 @@ async function submit() {
       })),
     };
     button.disabled = true;
-    const saved = await post("/v1/annotations", body);
+    const saved = await api.post("/v1/annotations", body);
     const parts = [];
     if (saved.comparison_id) parts.push(`ranking #${saved.comparison_id}`);
     if (saved.rating_ids.length) parts.push(`${saved.rating_ids.length} rating(s)`);
@@ -279,21 +259,25 @@ document.addEventListener("keydown", (event) => {
 });
 
 async function showProgress() {
-  const response = await fetch("/v1/tasks/progress");
-  const queue = await response.json();
+  const queue = await api.get("/v1/tasks/progress");
   const agreement = queue.agreement == null ? "no overlap yet" : `${Math.round(queue.agreement * 100)}% agreement`;
   $("#progress").textContent = `${queue.complete}/${queue.tasks} tasks complete · ${queue.annotations_done}/${queue.annotations_needed} judgements · ${agreement}`;
   $("#progress").dataset.agreement = queue.agreement ?? "";
 }
 
 async function nextTask() {
-  let name;
-  try { name = annotator(); } catch (error) { status(error.message, "error"); return; }
-  status("Fetching the next task…");
-  const response = await fetch(`/v1/tasks/next?annotator=${encodeURIComponent(name)}`);
-  const data = await response.json();
-  await showProgress();
-  if (!response.ok) { state.taskId = null; showAnswers("", []); status(data.message || "could not fetch a task", "error"); return; }
+  let data;
+  try {
+    const name = await api.annotator();
+    status("Fetching the next task…");
+    data = await api.get(`/v1/tasks/next${name ? `?annotator=${encodeURIComponent(name)}` : ""}`);
+    await showProgress();
+  } catch (error) {
+    state.taskId = null;
+    showAnswers("", []);
+    status(error.message, "error");
+    return;
+  }
   if (!data.task) {
     state.taskId = null;
     $("#task-title").textContent = "Queue";
@@ -317,25 +301,29 @@ async function loadTasks() {
   if (!file) { status("Choose a JSONL file of tasks.", "error"); return; }
   const query = new URLSearchParams({ annotators: $("#task-k").value });
   if ($("#task-batch").value.trim()) query.set("batch", $("#task-batch").value.trim());
-  const response = await fetch(`/v1/tasks/import?${query}`, { method: "POST", headers: { "Content-Type": "application/x-ndjson" }, body: await file.text() });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) { status(data.message || "could not load the tasks", "error"); return; }
-  status(`Loaded ${data.loaded} task(s), ${data.annotators} annotator(s) each.`, "ok");
-  if (!state.taskId) await nextTask(); else await showProgress();
+  try {
+    const data = await api.call(`/v1/tasks/import?${query}`, { method: "POST", headers: { "Content-Type": "application/x-ndjson" }, body: await file.text() });
+    status(`Loaded ${data.loaded} task(s), ${data.annotators} annotator(s) each.`, "ok");
+    if (!state.taskId) await nextTask(); else await showProgress();
+  } catch (error) {
+    status(error.message, "error");
+  }
 }
 
-$("#annotator").value = localStorage.getItem("llmfl.annotator") || "";
 if (QUEUE) {
   $("#prompt-panel").hidden = true;
   $("#queue").hidden = false;
-  $("#nav-queue").setAttribute("aria-current", "page");
   $("#task-load").addEventListener("click", loadTasks);
-  $("#annotator").addEventListener("change", nextTask);
-  nextTask().then(() => { document.body.dataset.loaded = "true"; });
-} else {
-  $("#nav-annotate").setAttribute("aria-current", "page");
-  document.body.dataset.loaded = "true";
 }
+api.ready
+  .then(async (me) => {
+    if (QUEUE) {
+      if (me.via === "open") $("#annotator").addEventListener("change", nextTask);  // a new name: that one's tasks
+      await nextTask();
+    }
+    document.body.dataset.loaded = "true";
+  })
+  .catch((error) => status(error.message, "error"));
 $("#generate").addEventListener("click", generate);
 $("#continue").addEventListener("click", continueConversation);
 $("#new-conversation").addEventListener("click", newConversation);

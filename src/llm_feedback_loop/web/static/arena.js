@@ -7,29 +7,15 @@ let battle = null;
 
 function status(message, kind = "") { $("#status").textContent = message; $("#status").className = kind; }
 
-function annotator() {
-  const name = $("#annotator").value.trim();
-  if (!name) { $("#annotator").focus(); throw new Error("Enter your name first (top right): every vote carries it."); }
-  localStorage.setItem("llmfl.annotator", name);
-  return name;
-}
-
-async function post(url, body) {
-  const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.message || `${response.status} ${response.statusText}`);
-  return data;
-}
-
 async function startBattle() {
   const prompt = $("#prompt").value.trim();
   if (!prompt) { status("Type a prompt first.", "error"); return; }
   const button = $("#battle");
   try {
-    const name = annotator();
+    const annotator = await api.annotator();
     button.disabled = true;
     status("Both models are answering…");
-    battle = await post("/v1/arena/battles", { prompt, annotator: name });
+    battle = await api.post("/v1/arena/battles", { prompt, annotator });
     for (const [side, answer] of [["left", battle.answers[0]], ["right", battle.answers[1]]]) {
       renderMarkdown($(`#${side} .text`), answer.text);
       $(`#${side} .reveal`).textContent = "";
@@ -47,8 +33,8 @@ async function startBattle() {
 async function castVote(winner) {
   if (!battle) return;
   try {
-    const result = await post("/v1/arena/votes", {
-      generation_ids: battle.answers.map((answer) => answer.generation_id), winner, annotator: annotator(),
+    const result = await api.post("/v1/arena/votes", {
+      generation_ids: battle.answers.map((answer) => answer.generation_id), winner, annotator: await api.annotator(),
     });
     battle = null;
     document.querySelectorAll(".vote").forEach((vote) => { vote.disabled = true; });
@@ -68,6 +54,8 @@ document.addEventListener("keydown", (event) => {
   const winner = { ArrowLeft: "left", ArrowDown: "tie", ArrowRight: "right" }[event.key];
   if (winner) { event.preventDefault(); castVote(winner); }
 });
-$("#annotator").value = localStorage.getItem("llmfl.annotator") || "";
 $("#battle").addEventListener("click", startBattle);
-showLeaderboard($("#leaderboard")).then(() => { document.body.dataset.loaded = "true"; });
+api.ready
+  .then(() => showLeaderboard($("#leaderboard")))
+  .then(() => { document.body.dataset.loaded = "true"; })
+  .catch((error) => status(error.message, "error"));

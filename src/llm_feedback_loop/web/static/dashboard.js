@@ -5,11 +5,7 @@
 const $ = (selector) => document.querySelector(selector);
 const KINDS = ["rating", "comparison", "correction", "generation"];
 
-async function get(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: ${response.status}`);
-  return response.json();
-}
+const get = (url) => api.get(url);
 
 function element(tag, className, text) {
   const node = document.createElement(tag);
@@ -88,7 +84,37 @@ async function showVersions() {
   $("#versions").replaceChildren(...(roots.length ? roots.map((v) => versionItem(v, children)) : [element("li", "hint", "No model versions yet.")]));
 }
 
-async function showRuns() {
+function sectionStatus(id, message, kind = "") {
+  const line = document.getElementById(id);
+  line.textContent = message;
+  line.className = `status ${kind}`;
+}
+
+function button(text, className, onClick) {
+  const node = element("button", className, text);
+  node.type = "button";
+  node.addEventListener("click", onClick);
+  return node;
+}
+
+// Stop a running run (it checkpoints), resume an interrupted or failed one: admins only.
+function runControls(run) {
+  const controls = element("div", "row run-controls");
+  const act = (verb) => async () => {
+    try {
+      await api.post(`/v1/runs/${run.id}/${verb}`, {});
+      sectionStatus("status", `Run ${run.id}: ${verb === "stop" ? "stopping after this step" : "resumed"}.`, "ok");
+      await showRuns(true);
+    } catch (error) {
+      sectionStatus("status", `Run ${run.id}: ${error.message}`, "error");
+    }
+  };
+  if (run.status === "queued" || run.status === "running") controls.append(button("Stop", "stop", act("stop")));
+  if (run.status === "interrupted" || run.status === "failed") controls.append(button("Resume", "resume", act("resume")));
+  return controls;
+}
+
+async function showRuns(manage) {
   const runs = await get("/v1/runs?limit=12");
   const cards = [];
   for (const run of runs) {
@@ -106,11 +132,153 @@ async function showRuns() {
     card.append(chart);
     const log = await get(`/v1/runs/${run.id}/metrics`);
     charts.lineChart(chart, log.filter((e) => e.loss != null).map((e) => ({ x: e.step, y: e.loss })), { label: `loss of run ${run.id}` });
+    if (manage) card.append(runControls(run));
     cards.push(card);
   }
   $("#runs").replaceChildren(...(cards.length ? cards : [element("p", "hint", "No training runs yet: llmfl train sft --from-db")]));
 }
 
-Promise.all([showStats(), showExports(), showVersions(), showRuns(), showLeaderboard($("#leaderboard"))])
+const when = (value) => (value ? new Date(value).toLocaleString() : "never");
+
+function cells(row, values) {
+  for (const value of values) {
+    const cell = row.insertCell();
+    if (value instanceof Node) cell.append(value); else cell.textContent = String(value ?? "");
+  }
+}
+
+// Users: who may sign in, with which role; an admin disables, enables, or sets a password.
+async function showUsers() {
+  const [me, users] = await Promise.all([api.ready, get("/v1/users")]);
+  const body = $("#users tbody");
+  body.replaceChildren();
+  for (const user of users) {
+    const row = body.insertRow();
+    row.dataset.user = user.name;
+    const state = element("span", `badge ${user.disabled ? "failed" : "active"}`, user.disabled ? "disabled" : "active");
+    const actions = element("div", "row actions");
+    if (user.name !== me.name) {  // an admin cannot disable themselves
+      actions.append(button(user.disabled ? "Enable" : "Disable", "disable", () => changeUser(user.name, { disabled: !user.disabled })));
+    }
+    const password = Object.assign(element("input", "new-password"), { type: "password", placeholder: "new password", autocomplete: "new-password", minLength: 8 });
+    password.setAttribute("aria-label", `New password for ${user.name}`);
+    password.hidden = true;
+    const set = button(user.has_password ? "Change password" : "Set password", "set-password", () => {
+      if (password.hidden) { password.hidden = false; password.focus(); set.textContent = "Save password"; return; }
+      changeUser(user.name, { password: password.value });
+    });
+    actions.append(password, set);
+    cells(row, [user.name, element("span", `badge role ${user.role}`, user.role), user.has_password ? "password or link" : "login link only", state, when(user.created_at), actions]);
+  }
+  const chosen = $("#key-user").value;
+  $("#key-user").replaceChildren(...users.filter((user) => !user.disabled).map((user) => {
+    const option = element("option", "", `${user.name} (${user.role})`);
+    option.value = user.name;
+    return option;
+  }));
+  if (chosen) $("#key-user").value = chosen;
+}
+
+async function changeUser(name, change) {
+  try {
+    await api.patch(`/v1/users/${encodeURIComponent(name)}`, change);
+    const what = change.password !== undefined ? "password set; their sessions have ended" : change.disabled ? "disabled" : "enabled";
+    sectionStatus("users-status", `${name}: ${what}.`, "ok");
+    await Promise.all([showUsers(), showKeys()]);
+  } catch (error) {
+    sectionStatus("users-status", error.message, "error");
+  }
+}
+
+async function createUser(event) {
+  event.preventDefault();
+  const password = $("#user-password").value;
+  try {
+    const user = await api.post("/v1/users", { name: $("#user-name").value.trim(), role: $("#user-role").value, password: password || null });
+    $("#user-form").reset();
+    sectionStatus("users-status", `Created ${user.name} (${user.role}).${user.has_password ? "" : " Give them a login link: llmfl users login-link " + user.name}`, "ok");
+    await showUsers();
+  } catch (error) {
+    sectionStatus("users-status", error.message, "error");
+  }
+}
+
+// API keys: listed by prefix (the secret is never shown again), created for a user, revoked.
+async function showKeys() {
+  const keys = await get("/v1/keys");
+  const body = $("#keys tbody");
+  body.replaceChildren();
+  if (!keys.length) {
+    const cell = body.insertRow().insertCell();
+    cell.colSpan = 8;
+    cell.className = "hint";
+    cell.textContent = "No API keys yet.";
+  }
+  for (const key of keys) {
+    const row = body.insertRow();
+    row.dataset.prefix = key.prefix;
+    // Two clicks: a key in use by a script stops working at once, so a stray click must not revoke it.
+    const revoke = key.state === "active" ? button("Revoke", "revoke", () => {
+      if (revoke.dataset.armed) { revokeKey(key); return; }
+      revoke.dataset.armed = "true";
+      revoke.textContent = "Really revoke?";
+      revoke.classList.add("danger");
+    }) : "";
+    cells(row, [element("code", "", key.prefix), key.user, key.role, key.name || "", element("span", `badge ${key.state === "active" ? "active" : "failed"}`, key.state),
+      when(key.last_used_at), key.expires_at ? when(key.expires_at) : "—", revoke]);
+  }
+}
+
+async function createKey(event) {
+  event.preventDefault();
+  try {
+    const key = await api.post("/v1/keys", { user: $("#key-user").value, role: $("#key-role").value || null, name: $("#key-name").value.trim() || null });
+    $("#new-key-value").value = key.key;
+    $("#new-key-owner").textContent = key.user;
+    $("#new-key-role").textContent = key.role;
+    $("#new-key").hidden = false;
+    $("#key-name").value = "";
+    sectionStatus("keys-status", `Created key ${key.prefix} for ${key.user}.`, "ok");
+    await showKeys();
+    $("#new-key-value").select();
+  } catch (error) {
+    sectionStatus("keys-status", error.message, "error");
+  }
+}
+
+async function copyKey() {
+  const input = $("#new-key-value");
+  input.select();
+  try {
+    await navigator.clipboard.writeText(input.value);
+  } catch {
+    document.execCommand("copy");  // where the clipboard API is refused (plain http on another host)
+  }
+  sectionStatus("keys-status", "Copied. Keep it somewhere safe: it cannot be shown again.", "ok");
+}
+
+async function revokeKey(key) {
+  try {
+    await api.remove(`/v1/keys/${encodeURIComponent(key.prefix)}`);
+    sectionStatus("keys-status", `Revoked key ${key.prefix} of ${key.user}: it no longer works.`, "ok");
+    await showKeys();
+  } catch (error) {
+    sectionStatus("keys-status", error.message, "error");
+  }
+}
+
+$("#user-form").addEventListener("submit", createUser);
+$("#key-form").addEventListener("submit", createKey);
+$("#new-key-copy").addEventListener("click", copyKey);
+$("#new-key-done").addEventListener("click", () => { $("#new-key").hidden = true; $("#new-key-value").value = ""; });
+
+api.ready
+  .then((me) => {
+    const manage = me.permissions.includes("manage");
+    const parts = [showStats(), showVersions(), showRuns(manage), showLeaderboard($("#leaderboard"))];
+    if (me.permissions.includes("export")) parts.push(showExports());
+    if (manage) parts.push(showUsers().then(showKeys));
+    return Promise.all(parts);
+  })
   .then(() => { document.body.dataset.loaded = "true"; })
   .catch((error) => { $("#status").textContent = error.message; $("#status").className = "error"; });

@@ -2,8 +2,7 @@
 "use strict";
 
 async function showLeaderboard(table) {
-  const response = await fetch("/v1/arena/leaderboard");
-  const board = await response.json();
+  const board = await api.get("/v1/arena/leaderboard");
   const body = table.querySelector("tbody");
   body.replaceChildren();
   if (!board.standings.length) {

@@ -12,21 +12,30 @@ function nextPath() {
 document.getElementById("login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const error = document.getElementById("login-error");
+  const submit = document.getElementById("login-submit");
   error.textContent = "";
-  const response = await fetch("/v1/auth/login", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({
-      name: document.getElementById("login-name").value,
-      password: document.getElementById("login-password").value,
-    }),
-  });
-  if (!response.ok) {
-    const body = await response.json().catch(() => ({}));
-    error.textContent = body.message || `Sign-in failed (${response.status})`;
-    return;
+  submit.disabled = true;
+  try {
+    const response = await fetch("/v1/auth/login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        name: document.getElementById("login-name").value.trim(),
+        password: document.getElementById("login-password").value,
+      }),
+    });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      error.textContent = response.status === 401 ? "Wrong name or password." : body.message || `Sign-in failed (${response.status})`;
+      document.getElementById("login-password").select();
+      return;
+    }
+    const who = await response.json();
+    const next = nextPath();
+    location.assign(next === "/" && who.role === "viewer" ? "/dashboard" : next);
+  } catch (failure) {
+    error.textContent = `The service did not answer: ${failure.message}`;
+  } finally {
+    submit.disabled = false;
   }
-  const who = await response.json();
-  const next = nextPath();
-  location.assign(next === "/" && who.role === "viewer" ? "/dashboard" : next);
 });
