@@ -86,3 +86,30 @@ def test_extended_json_numbers_and_ids_unwrap() -> None:
         "b": [1.5],
         "c": "ff",
     }
+
+
+def test_documents_the_database_could_not_store_are_errors_with_their_line() -> None:
+    good = json.dumps(README_RATING)
+    bad_lines = [
+        "[" * 5000 + "]" * 5000,  # was a RecursionError
+        json.dumps(README_RATING | {"metadata": {"x": float("nan")}}),  # the stdlib writes NaN
+        '{"prompt": "p", "response": "r", "rating": "up", "metadata": {"n": ' + "9" * 5000 + "}}",
+        '{"prompt": "\\ud800", "response": "r", "rating": "up"}',
+        json.dumps(README_RATING | {"createdAt": "9999-12-31T23:59:59-05:00"}),
+        json.dumps(README_RATING | {"createdAt": {"$date": {"$numberLong": "9" * 30}}}),
+    ]
+    documents, errors = parsed("\n".join([good, *bad_lines]))
+    assert len(documents) == 1
+    assert [error.line for error in errors] == list(range(2, 2 + len(bad_lines)))
+    assert "nested deeper than" in errors[0].message and "NaN" in errors[1].message
+    assert "too large" in errors[2].message and "surrogate" in errors[3].message
+    assert "years 1 to 9999" in errors[4].message and "64-bit" in errors[5].message
+
+
+def test_an_array_with_a_bad_number_is_reported() -> None:
+    documents, errors = parsed("[" + json.dumps(README_RATING) + ', {"prompt": "p", "metadata": {"x": NaN}}]')
+    assert len(documents) == 1 and len(errors) == 1 and "NaN" in errors[0].message
+    documents, errors = parsed(
+        '[{"prompt": "p", "response": "r", "rating": "up", "metadata": {"n": ' + "9" * 30 + "}}]"
+    )
+    assert not documents and "64-bit" in errors[0].message

@@ -95,7 +95,8 @@ def test_group_pairs_come_from_comparisons_corrections_and_ratings() -> None:
         comparisons=[ComparisonRecord(3, ["x", "y"], [1, 0], 1)],
         corrections=[CorrectionRecord(4, "wrong", "right")],
     )
-    found, ties = preference_pairs_for_group(group, "all-pairs", seed=0)
+    found, ties, capped = preference_pairs_for_group(group, "all-pairs", seed=0)
+    assert not capped
     assert {(p.chosen, p.rejected, p.source) for p in found} == {
         ("y", "x", "comparison"),
         ("right", "wrong", "correction"),
@@ -112,7 +113,7 @@ def test_a_correction_can_outvote_a_comparison() -> None:
         comparisons=[ComparisonRecord(1, ["old", "new"], [0, 1], 0)],
         corrections=[CorrectionRecord(2, "old", "new"), CorrectionRecord(3, "old", "new")],
     )
-    found, _ = preference_pairs_for_group(group, "all-pairs", seed=0)
+    found, _, _ = preference_pairs_for_group(group, "all-pairs", seed=0)
     assert [(p.chosen, p.rejected) for p in found] == [("new", "old")]
 
 
@@ -128,3 +129,23 @@ def test_aggregation_never_emits_both_directions_or_self_pairs(raw: list[tuple[s
     for chosen, rejected in seen:
         assert chosen != rejected
         assert (rejected, chosen) not in seen
+
+
+def test_pairs_of_a_large_ranking_are_capped_best_first() -> None:
+    texts = [f"answer {i}" for i in range(400)]
+    group = PromptGroup(
+        "h", "p", [{"role": "user", "content": "p"}], comparisons=[ComparisonRecord(1, texts, list(range(400)), 0)]
+    )
+    found, ties, capped = preference_pairs_for_group(group, "all-pairs", seed=0, max_pairs=64)
+    assert capped and ties == 0 and len(found) == 64  # not 79,800
+    assert {pair.chosen for pair in found} == {"answer 0"}  # the best answer's pairs first
+    uncapped, _, capped = preference_pairs_for_group(group, "all-pairs", seed=0, max_pairs=100_000)
+    assert not capped and len(uncapped) == 400 * 399 // 2
+
+
+def test_ratings_cross_product_is_capped() -> None:
+    ratings = [RatingRecord(i, f"good {i}", "up") for i in range(50)]
+    ratings += [RatingRecord(100 + i, f"bad {i}", "down") for i in range(50)]
+    group = PromptGroup("h", "p", [{"role": "user", "content": "p"}], ratings=ratings)
+    found, _, capped = preference_pairs_for_group(group, "all-pairs", seed=0, max_pairs=10)
+    assert capped and len(found) == 10

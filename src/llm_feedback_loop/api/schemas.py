@@ -17,6 +17,9 @@ from llm_feedback_loop.api import validation
 NonEmptyText = Annotated[str, AfterValidator(validation.non_empty_text)]
 CleanText = Annotated[str, AfterValidator(validation.no_nul)]
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # an id a database can hold
+# Free-form JSON (metadata, parameters): finite numbers, 64-bit integers, no NUL, nested at most 32 deep, 64 KiB.
+FreeJSON = Annotated[dict[str, Any], AfterValidator(validation.free_json)]
+Ranking = Annotated[list[int], Field(max_length=validation.MAX_ANSWERS)]
 T = TypeVar("T")
 
 
@@ -36,7 +39,7 @@ class LegacyRatingIn(BaseModel):
     model: CleanText | None = None
     annotator: CleanText | None = Field(default=None, max_length=200)
     comment: CleanText | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: FreeJSON | None = None
 
 
 class LegacyResponseIn(BaseModel):
@@ -48,13 +51,13 @@ class LegacyComparisonIn(BaseModel):
     """`POST /rlhf-feedback`, as the original took it."""
 
     prompt: NonEmptyText
-    responses: list[LegacyResponseIn]
-    ranking: list[int] | None = None
+    responses: Annotated[list[LegacyResponseIn], Field(max_length=validation.MAX_ANSWERS)]
+    ranking: Ranking | None = None
     bestIndex: int | None = None
     comment: CleanText | None = None
     model: CleanText | None = None
     annotator: CleanText | None = Field(default=None, max_length=200)
-    metadata: dict[str, Any] | None = None
+    metadata: FreeJSON | None = None
 
     @model_validator(mode="after")
     def check_ranking(self) -> LegacyComparisonIn:
@@ -89,7 +92,7 @@ class FeedbackCommon(BaseModel):
     annotator: CleanText | None = Field(default=None, max_length=200)
     model: CleanText | None = Field(default=None, max_length=300)
     comment: CleanText | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: FreeJSON | None = None
 
 
 class RatingCreate(PromptIn, FeedbackCommon):
@@ -124,8 +127,8 @@ class ComparisonResponseIn(BaseModel):
 class ComparisonCreate(PromptIn, FeedbackCommon):
     model_config = ConfigDict(extra="forbid")
 
-    responses: list[ComparisonResponseIn]
-    ranking: list[int] | None = Field(default=None, description="Indices into responses, best first.")
+    responses: Annotated[list[ComparisonResponseIn], Field(max_length=validation.MAX_ANSWERS)]
+    ranking: Ranking | None = Field(default=None, description="Indices into responses, best first.")
     best_index: int | None = None
 
     @model_validator(mode="after")
@@ -153,9 +156,9 @@ class GenerationCreate(PromptIn):
     response: NonEmptyText
     model: CleanText | None = Field(default=None, max_length=300)
     model_version: CleanText | None = Field(default=None, max_length=300)
-    parameters: dict[str, Any] | None = None
+    parameters: FreeJSON | None = None
     annotator: CleanText | None = Field(default=None, max_length=200)
-    metadata: dict[str, Any] | None = None
+    metadata: FreeJSON | None = None
 
 
 class RowPublic(BaseModel):
@@ -240,10 +243,12 @@ class AnnotationCreate(PromptIn):
     annotator: NonEmptyText | None = Field(
         default=None, max_length=200, description="Defaults to the signed-in user (others may not be named)."
     )
-    answers: list[AnnotationAnswer] = Field(min_length=1, max_length=8)
-    ranking: list[int] | None = Field(default=None, description="Indices into answers, best first.")
+    answers: list[AnnotationAnswer] = Field(
+        min_length=1, max_length=validation.MAX_ANSWERS, description="At most MAX_ANSWERS_PER_COMPARISON."
+    )
+    ranking: Ranking | None = Field(default=None, description="Indices into answers, best first.")
     comment: CleanText | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: FreeJSON | None = None
     task_id: RowId | None = Field(default=None, description="The queue task these answers belong to.")
 
     @model_validator(mode="after")

@@ -19,6 +19,14 @@ from pydantic import ValidationError
 from llm_feedback_loop.api import schemas
 from llm_feedback_loop.api.errors import describe_error
 from llm_feedback_loop.api.feedback_rows import legacy_comparison_values, legacy_rating_values
+from llm_feedback_loop.storage.json_values import (
+    INT_MAX,
+    INT_MIN,
+    MAX_DOCUMENT_DEPTH,
+    JSONValueError,
+    check_json_value,
+    loads_strict,
+)
 
 ImportKind = Literal["rating", "comparison"]
 
@@ -49,29 +57,45 @@ def unwrap_extended_json(value: Any) -> Any:
         if key == "$date":
             return _mongo_date(inner)
         if key in ("$numberInt", "$numberLong"):
-            return int(inner)
+            return _bounded_int(inner)
         if key in ("$numberDouble", "$numberDecimal"):
             return float(inner)
     return {key: unwrap_extended_json(item) for key, item in value.items()}
 
 
+def _bounded_int(value: Any) -> int:
+    text = str(value).strip()
+    if len(text.lstrip("+-")) > 19 or not INT_MIN <= int(text) <= INT_MAX:
+        raise ValueError(f"{text[:40]} is not a 64-bit integer")
+    return int(text)
+
+
 def _mongo_date(value: Any) -> datetime:
     if isinstance(value, dict):
         value = unwrap_extended_json(value)
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    try:
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value / 1000, tz=UTC)
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        # Stored in UTC: a time whose offset takes it past year 1 or 9999 cannot be.
+        return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    except OSError as error:  # a timestamp past what the platform's time functions take
+        raise OverflowError(str(error)) from error
 
 
 def _timestamp(value: Any) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
     try:
+        if isinstance(value, datetime):
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         return _mongo_date(value)
+    except OverflowError:
+        raise ValueError(
+            f"createdAt/updatedAt {str(value)[:60]!r} is outside the dates that can be stored (years 1 to 9999 in UTC)"
+        ) from None
     except (TypeError, ValueError):
-        raise ValueError(f"createdAt/updatedAt {value!r} is not a date") from None
+        raise ValueError(f"createdAt/updatedAt {str(value)[:60]!r} is not a date") from None
 
 
 def iter_documents(text: str) -> Iterator[tuple[int, Any | DocumentError]]:
@@ -82,9 +106,9 @@ def iter_documents(text: str) -> Iterator[tuple[int, Any | DocumentError]]:
         return
     if stripped.startswith("{"):
         try:
-            document = json.loads(text)
-        except json.JSONDecodeError:
-            pass  # not one object: JSON Lines
+            document = loads_strict(text, MAX_DOCUMENT_DEPTH, strings=True)
+        except JSONValueError:
+            pass  # not one object: JSON Lines, each line's error reported on its own
         else:
             yield text[: len(text) - len(stripped)].count("\n") + 1, document
             return
@@ -92,13 +116,20 @@ def iter_documents(text: str) -> Iterator[tuple[int, Any | DocumentError]]:
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as error:
-            yield number, DocumentError(number, f"not valid JSON: {error.msg} (column {error.colno})")
+            # Strict: no NaN, lone surrogates, integers past 64 bits or deep nesting (not a RecursionError).
+            yield number, loads_strict(line, MAX_DOCUMENT_DEPTH, strings=True)
+        except JSONValueError as error:
+            yield number, DocumentError(number, str(error))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JSONValueError(f"{name} is not a JSON number (numbers must be finite)")
 
 
 def _array_documents(text: str) -> Iterator[tuple[int, Any | DocumentError]]:
-    decoder = json.JSONDecoder()
+    # The stdlib's raw_decode gives each element's position (its line number); the hooks and the check of
+    # each document hold it to the rules `loads_strict` applies to lines.
+    decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_int=_bounded_json_int)
     position = text.index("[") + 1
     while True:
         while position < len(text) and text[position] in " \t\r\n,":
@@ -114,15 +145,32 @@ def _array_documents(text: str) -> Iterator[tuple[int, Any | DocumentError]]:
         except json.JSONDecodeError as error:
             yield line, DocumentError(error.lineno, f"not valid JSON: {error.msg} (column {error.colno})")
             return
+        except JSONValueError as error:
+            yield line, DocumentError(line, f"{error}; the rest of the array is not read")
+            return
+        except RecursionError:
+            yield line, DocumentError(line, f"nested deeper than {MAX_DOCUMENT_DEPTH} levels; the rest is not read")
+            return
+        try:
+            check_json_value(document, MAX_DOCUMENT_DEPTH, max_bytes=None)
+        except JSONValueError as error:
+            yield line, DocumentError(line, str(error))
+            continue
         yield line, document
+
+
+def _bounded_json_int(text: str) -> int:
+    if len(text.lstrip("-")) > 19 or not INT_MIN <= int(text) <= INT_MAX:
+        raise JSONValueError(f"{text[:40]}{'...' * (len(text) > 40)} is not a 64-bit integer (-2**63 to 2**63-1)")
+    return int(text)
 
 
 def parse_document(line: int, raw: Any) -> ParsedDocument | DocumentError:
     """One original document → row values, or an error saying what is wrong with it."""
     if not isinstance(raw, dict):
         return DocumentError(line, f"expected a JSON object, got {type(raw).__name__}")
-    document = unwrap_extended_json(raw)
     try:
+        document = unwrap_extended_json(raw)
         if "rating" in document:
             kind: ImportKind = "rating"
             values = legacy_rating_values(schemas.LegacyRatingIn.model_validate(_payload(document)))

@@ -1,15 +1,16 @@
 """The one engine and session factory. SQLite gets WAL and synchronous=FULL: an acknowledged write
-survives a crash or power loss."""
+survives a crash or power loss. JSON columns are written and read with orjson (`json_values`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from llm_feedback_loop.storage.json_values import dumps, loads
 
 
 def is_sqlite(url: str) -> bool:
@@ -44,7 +45,7 @@ def create_engine(url: str) -> AsyncEngine:
         path = sqlite_file(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, json_deserializer=orjson.loads)
+        engine = create_async_engine(url, json_serializer=dumps, json_deserializer=loads)
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         return engine
     return create_async_engine(
@@ -52,7 +53,10 @@ def create_engine(url: str) -> AsyncEngine:
         pool_size=10,
         max_overflow=20,
         pool_pre_ping=True,
-        json_deserializer=orjson.loads,  # the hot path of exports of millions of rows
+        # One JSON library both ways: what is written can be read back (the stdlib would write NaN, which
+        # orjson refuses to read); orjson is also the hot path of exports of millions of rows.
+        json_serializer=dumps,
+        json_deserializer=loads,
     )
 
 

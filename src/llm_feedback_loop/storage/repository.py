@@ -46,6 +46,35 @@ async def list_rows(
     return list(rows), total
 
 
+async def list_merged_rows(
+    session: AsyncSession, tables: list[type[FeedbackRowMixin]], where: FeedbackFilter, limit: int, offset: int
+) -> tuple[list[FeedbackRowMixin], int]:
+    """One page of the rows of several tables merged newest first, and the total matching.
+
+    Each table's newest offset+limit rows hold the page, but only their (created_at, id) keys are read to find
+    it; the page's own limit rows are loaded whole. The API caps offset, so this stays a bounded read.
+    """
+    keys: list[tuple[Any, int, int]] = []  # (created_at, id, index of the table)
+    total = 0
+    for index, table in enumerate(tables):
+        total += await session.scalar(where.apply(select(func.count()).select_from(table), table)) or 0
+        statement = where.apply(select(table.created_at, table.id), table)
+        statement = statement.order_by(table.created_at.desc(), table.id.desc()).limit(offset + limit)
+        keys += [(created_at, row_id, index) for created_at, row_id in await session.execute(statement)]
+    keys.sort(key=lambda key: (key[0], key[1]), reverse=True)
+    page = keys[offset : offset + limit]
+    wanted: dict[int, list[int]] = {}
+    for _, row_id, index in page:
+        wanted.setdefault(index, []).append(row_id)
+    loaded: dict[tuple[int, int], FeedbackRowMixin] = {}
+    for index, ids in wanted.items():
+        table = tables[index]
+        for row in await session.scalars(select(table).where(table.id.in_(ids))):
+            loaded[(index, row.id)] = row
+    # A row deleted between the two reads is left out of the page rather than failing it.
+    return [loaded[(index, row_id)] for _, row_id, index in page if (index, row_id) in loaded], total
+
+
 async def delete_row(session: AsyncSession, table: type[FeedbackRowMixin], row_id: int) -> bool:
     result = await session.execute(delete(table).where(table.id == row_id))
     await session.commit()

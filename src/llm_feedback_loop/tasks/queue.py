@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from llm_feedback_loop.storage.json_values import MAX_FREE_DEPTH, JSONValueError, check_json_value, loads_strict
 from llm_feedback_loop.storage.tables import Generation, Task, TaskAnnotation
 from llm_feedback_loop.tasks.agreement import task_agreement
 from llm_feedback_loop.training_data.records import prompt_hash
 
 MAX_TASKS_PER_LOAD = 10_000
+MAX_TASK_DEPTH = MAX_FREE_DEPTH + 2  # a task line: {"metadata": {...32 levels...}}
 ROLES = {"system", "user", "assistant"}
 
 
@@ -39,13 +44,23 @@ def parse_task_lines(text: str) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            errors.append(f"line {number}: not valid JSON ({error.msg})")
+            # Strict: no NaN, lone surrogates, integers past 64 bits or deep nesting (not a RecursionError).
+            row = loads_strict(line, MAX_TASK_DEPTH, strings=True)
+        except JSONValueError as error:
+            errors.append(f"line {number}: {error}")
             continue
         if not isinstance(row, dict):
             errors.append(f"line {number}: expected a JSON object")
             continue
+        metadata = row.get("metadata")
+        if metadata is not None:
+            try:
+                if not isinstance(metadata, dict):
+                    raise JSONValueError("must be a JSON object")
+                check_json_value(metadata)
+            except JSONValueError as error:
+                errors.append(f"line {number}: metadata: {error}")
+                continue
         messages = row.get("messages")
         prompt = row.get("prompt")
         if messages is None and isinstance(prompt, str) and prompt.strip():
@@ -77,7 +92,7 @@ def parse_task_lines(text: str) -> list[dict[str, Any]]:
                     f'line {number}: "answers" must be 2 to 4 non-empty texts (or {{"text", "generation_id"}} objects)'
                 )
                 continue
-        tasks.append({"messages": messages, "answers": answers, "metadata": row.get("metadata")})
+        tasks.append({"messages": messages, "answers": answers, "metadata": metadata})
     if errors:
         raise TaskError(f"{len(errors)} bad line(s); nothing loaded: " + "; ".join(errors[:10]))
     if not tasks:
@@ -148,35 +163,107 @@ async def annotations_of(session: AsyncSession, task_id: int) -> list[TaskAnnota
     return list(await session.scalars(select(TaskAnnotation).where(TaskAnnotation.task_id == task_id)))
 
 
-async def progress(session: AsyncSession, batch: str | None = None, limit: int = 200) -> dict[str, Any]:
-    tasks_query = select(Task).order_by(Task.id)
-    if batch is not None:
-        tasks_query = tasks_query.where(Task.batch == batch)
-    tasks = list(await session.scalars(tasks_query))
-    by_task: dict[int, list[TaskAnnotation]] = {}
-    for annotation in await session.scalars(select(TaskAnnotation)):
-        by_task.setdefault(annotation.task_id, []).append(annotation)
-    per_task, agreements = [], []
-    for task in tasks:
-        judged = by_task.get(task.id, [])
-        agreement = task_agreement([a.ranking for a in judged if a.ranking])
-        if agreement is not None:
-            agreements.append(agreement)
-        per_task.append(
-            {
-                "id": task.id,
-                "prompt": task.prompt,
-                "done": len(judged),
-                "required": task.required,
-                "agreement": agreement,
-            }
+_judging: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+@asynccontextmanager
+async def judging(task_id: int) -> AsyncIterator[None]:
+    """Hold while a judgement of `task_id` is checked and stored: judgements of one task are taken one at a
+    time in this process (SQLite has no row locks; PostgreSQL also locks the task's row)."""
+    lock = _judging.get(task_id)
+    if lock is None:
+        lock = _judging[task_id] = asyncio.Lock()
+    async with lock:
+        yield
+
+
+def _of_batch(statement: Any, batch: str | None) -> Any:
+    return statement if batch is None else statement.where(Task.batch == batch)
+
+
+async def progress(
+    session: AsyncSession, batch: str | None = None, limit: int = 200, after_id: int = 0
+) -> dict[str, Any]:
+    """Counts over the whole queue (in SQL), the overall agreement, and one page of per-task progress: the
+    `limit` tasks after task `after_id`. Memory holds one page and one task's rankings at a time."""
+    done = done_counts()
+    done_here = func.coalesce(done.c.done, 0)
+    totals = (
+        await session.execute(
+            _of_batch(
+                select(
+                    func.count(Task.id),
+                    func.coalesce(func.sum(case((done_here >= Task.required, 1), else_=0)), 0),
+                    func.coalesce(func.sum(case((done_here < Task.required, done_here), else_=Task.required)), 0),
+                    func.coalesce(func.sum(Task.required), 0),
+                ).outerjoin(done, done.c.task_id == Task.id),
+                batch,
+            )
         )
+    ).one()
+    agreements = [agreement async for _, agreement in _task_agreements(session, batch)]
+    page_query = (
+        select(Task.id, Task.prompt, Task.required, done_here)
+        .outerjoin(done, done.c.task_id == Task.id)
+        .where(Task.id > after_id)
+        .order_by(Task.id)
+        .limit(limit)
+    )
+    page = list(await session.execute(_of_batch(page_query, batch)))
+    rankings: dict[int, list[list[int]]] = {}
+    if page:
+        judged = select(TaskAnnotation.task_id, TaskAnnotation.ranking).where(
+            TaskAnnotation.task_id.in_([row[0] for row in page])
+        )
+        for task_id, ranking in await session.execute(judged):
+            if ranking:
+                rankings.setdefault(task_id, []).append(ranking)
+    per_task = [
+        {
+            "id": task_id,
+            "prompt": prompt,
+            "done": count,
+            "required": required,
+            "agreement": task_agreement(rankings.get(task_id, [])),
+        }
+        for task_id, prompt, required, count in page
+    ]
     return {
-        "tasks": len(tasks),
-        "complete": sum(1 for item in per_task if item["done"] >= item["required"]),
-        "annotations_done": sum(min(item["done"], item["required"]) for item in per_task),
-        "annotations_needed": sum(item["required"] for item in per_task),
+        "tasks": totals[0],
+        "complete": int(totals[1]),
+        "annotations_done": int(totals[2]),
+        "annotations_needed": int(totals[3]),
         "agreement": sum(agreements) / len(agreements) if agreements else None,
         "tasks_with_agreement": len(agreements),
-        "per_task": per_task[:limit],
+        "per_task": per_task,
+        # The next page of per_task: ?after_id=<this>; None when this page was the last.
+        "next_after_id": per_task[-1]["id"] if len(per_task) == limit else None,
     }
+
+
+async def _task_agreements(session: AsyncSession, batch: str | None) -> AsyncIterator[tuple[int, float]]:
+    """(task id, agreement) of every task with two rankings or more, streamed one task at a time."""
+    ranked = (
+        select(TaskAnnotation.task_id)
+        .where(TaskAnnotation.ranking.is_not(None))
+        .group_by(TaskAnnotation.task_id)
+        .having(func.count() >= 2)
+    )
+    statement = (
+        select(TaskAnnotation.task_id, TaskAnnotation.ranking)
+        .join(Task, Task.id == TaskAnnotation.task_id)
+        .where(TaskAnnotation.task_id.in_(ranked))
+        .order_by(TaskAnnotation.task_id, TaskAnnotation.id)
+    )
+    current: int | None = None
+    rankings: list[list[int]] = []
+    result = await session.stream(_of_batch(statement, batch).execution_options(yield_per=2000))
+    async for task_id, ranking in result:
+        if task_id != current:
+            if current is not None and (agreement := task_agreement(rankings)) is not None:
+                yield current, agreement
+            current, rankings = task_id, []
+        if ranking:
+            rankings.append(ranking)
+    if current is not None and (agreement := task_agreement(rankings)) is not None:
+        yield current, agreement

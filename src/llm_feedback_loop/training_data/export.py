@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -36,6 +36,7 @@ class ExportStats:
     prompts: Counter[str] = field(default_factory=Counter)  # per split
     ties_dropped: int = 0
     labels: Counter[str] = field(default_factory=Counter)  # kto: desirable / undesirable rows
+    prompts_capped: int = 0  # prompts whose preference pairs were cut to max_pairs_per_prompt
 
 
 PROGRESS_EVERY = 1000  # rows between progress callbacks: a callback per row costs more than the row
@@ -46,6 +47,15 @@ COLUMNS_OF_KIND = {
     "reward": ["prompt", "chosen", "rejected"],
     "kto": ["prompt", "completion", "label"],
 }
+
+
+def with_settings(options: ExportOptions) -> ExportOptions:
+    """The options with MAX_PAIRS_PER_PROMPT filled in where the caller left the cap to the settings."""
+    if options.max_pairs_per_prompt is not None:
+        return options
+    from llm_feedback_loop.settings import get_settings
+
+    return replace(options, max_pairs_per_prompt=get_settings().max_pairs_per_prompt)
 
 
 def encode_row(row: dict[str, Any]) -> bytes:
@@ -62,12 +72,14 @@ async def iter_export_lines(
 ) -> AsyncIterator[tuple[Split, bytes]]:
     """(split, JSONL line) for every row of the export, in a deterministic order."""
     stats = stats if stats is not None else ExportStats()
+    options = with_settings(options)
     async for group in iter_prompt_groups(engine, where):
         split = split_of(group.prompt_hash, options.test_size, options.seed)
         if only_split is not None and split != only_split:
             continue
         produced = rows_for_group(group, options)
         stats.ties_dropped += produced.ties_dropped
+        stats.prompts_capped += produced.pairs_capped
         if not produced.rows:
             continue
         stats.prompts[split] += 1
@@ -103,6 +115,15 @@ def sha256_of(path: Path) -> str:
 def build_manifest(
     options: ExportOptions, where: FeedbackFilter, stats: ExportStats, files: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
+    options = with_settings(options)
+    capped = (
+        {
+            "capped": f"{stats.prompts_capped} prompt(s) had more preference pairs than max_pairs_per_prompt="
+            f"{options.pair_cap} (MAX_PAIRS_PER_PROMPT); their best-supported pairs were kept"
+        }
+        if stats.prompts_capped
+        else {}
+    )
     return {
         "created_at": datetime.now(UTC).isoformat(),
         "llm_feedback_loop_version": __version__,
@@ -114,9 +135,11 @@ def build_manifest(
             "prompts_per_split": dict(stats.prompts),
             "rows_per_source": dict(stats.by_source),
             "ties_dropped": stats.ties_dropped,
+            "prompts_capped": stats.prompts_capped,
             **({"labels": dict(stats.labels)} if stats.labels else {}),
         },
         "files": files,
+        **capped,
     }
 
 

@@ -14,6 +14,7 @@ DATASET_KINDS: tuple[DatasetKind, ...] = ("sft", "dpo", "reward", "kto")
 PairStrategy = Literal["all-pairs", "best-vs-rest", "best-vs-random-lower"]
 PAIR_STRATEGIES: tuple[PairStrategy, ...] = ("all-pairs", "best-vs-rest", "best-vs-random-lower")
 RowFormat = Literal["standard", "conversational"]
+DEFAULT_MAX_PAIRS_PER_PROMPT = 64  # MAX_PAIRS_PER_PROMPT's default (settings.py)
 
 
 def prompt_messages_from_text(prompt: str) -> list[Message]:
@@ -66,7 +67,11 @@ class PromptGroup:
 
 @dataclass(frozen=True, slots=True)
 class ExportOptions:
-    """What an export produces. Filters (time range, annotator, model) select the rows read."""
+    """What an export produces. Filters (time range, annotator, model) select the rows read.
+
+    `max_pairs_per_prompt`: most preference pairs (dpo, reward) one prompt gives, since a ranking of n answers
+    gives n(n-1)/2; None: the MAX_PAIRS_PER_PROMPT setting (resolved by the export, `export.with_settings`).
+    """
 
     kind: DatasetKind
     format: RowFormat = "standard"
@@ -75,6 +80,7 @@ class ExportOptions:
     sft_include_comparisons: bool = False
     test_size: float = 0.0
     seed: int = 0
+    max_pairs_per_prompt: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in DATASET_KINDS:
@@ -85,6 +91,13 @@ class ExportOptions:
             raise ValueError(f"unknown format {self.format!r}; choose standard or conversational")
         if not 0.0 <= self.test_size < 1.0:
             raise ValueError(f"test_size must be in [0, 1), got {self.test_size}")
+        if self.max_pairs_per_prompt is not None and self.max_pairs_per_prompt < 1:
+            raise ValueError(f"max_pairs_per_prompt must be at least 1, got {self.max_pairs_per_prompt}")
+
+    @property
+    def pair_cap(self) -> int:
+        """The pairs-per-prompt cap in force (the default where none was resolved)."""
+        return self.max_pairs_per_prompt if self.max_pairs_per_prompt is not None else DEFAULT_MAX_PAIRS_PER_PROMPT
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -95,4 +108,5 @@ class ExportOptions:
             "sft_include_comparisons": self.sft_include_comparisons,
             "test_size": self.test_size,
             "seed": self.seed,
+            "max_pairs_per_prompt": self.pair_cap,
         }

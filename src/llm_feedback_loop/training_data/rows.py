@@ -2,7 +2,8 @@
 
 - sft: `{"prompt", "completion"}`: answers voted up overall, corrections, and optionally the best
   answer of each comparison.
-- dpo / reward: `{"prompt", "chosen", "rejected"}` from `preferences.preference_pairs_for_group`.
+- dpo / reward: `{"prompt", "chosen", "rejected"}` from `preferences.preference_pairs_for_group`, at most
+  `options.max_pairs_per_prompt` pairs per prompt.
 - kto: `{"prompt", "completion", "label"}` from thumbs.
 
 Standard rows hold text (the prompt is the last user turn); conversational rows hold message lists,
@@ -33,6 +34,7 @@ class DatasetRow:
 class GroupRows:
     rows: list[DatasetRow]
     ties_dropped: int = 0
+    pairs_capped: bool = False  # the prompt had more preference pairs than options.max_pairs_per_prompt
 
 
 def render_prompt(group: PromptGroup, row_format: RowFormat) -> str | list[dict[str, str]]:
@@ -100,7 +102,7 @@ def rows_for_group(group: PromptGroup, options: ExportOptions) -> GroupRows:
             for t, label in labels
         ]
         return GroupRows(rows, ties)
-    pairs, ties = preference_pairs_for_group(group, options.strategy, options.seed)
+    pairs, ties, capped = preference_pairs_for_group(group, options.strategy, options.seed, options.pair_cap)
     rows = []
     for pair in pairs:
         row = {
@@ -110,7 +112,7 @@ def rows_for_group(group: PromptGroup, options: ExportOptions) -> GroupRows:
         }
         # Without dedupe a pair appears once per vote for it, so agreement weighs in training.
         rows += [DatasetRow(row, pair.source)] * (1 if options.dedupe else pair.votes)
-    return GroupRows(rows, ties)
+    return GroupRows(rows, ties, capped)
 
 
 def count_sources(rows: list[DatasetRow]) -> Counter[str]:

@@ -14,11 +14,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from llm_feedback_loop.api import schemas
-from llm_feedback_loop.api.deps import Annotator, SessionDep
+from llm_feedback_loop.api.deps import Annotator, SessionDep, StateDep
 from llm_feedback_loop.api.errors import describe_error
 from llm_feedback_loop.api.feedback_rows import comparison_values, correction_values, rating_values
+from llm_feedback_loop.api.routes.feedback import check_answer_count
 from llm_feedback_loop.api.security import annotator_name
 from llm_feedback_loop.storage.tables import Comparison, Correction, Generation, Rating, Task, TaskAnnotation
+from llm_feedback_loop.tasks.queue import judging
 from llm_feedback_loop.training_data.records import prompt_hash
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
@@ -67,16 +69,37 @@ def parts(body: schemas.AnnotationCreate) -> tuple[Any, list[Any], list[Any]]:
 
 
 @router.post("/annotations", status_code=201)
-async def create_annotation(body: schemas.AnnotationCreate, session: SessionDep, user: Annotator) -> dict[str, Any]:
-    """Store a ranking, thumbs and edits of one prompt's answers together (all or nothing)."""
+async def create_annotation(
+    body: schemas.AnnotationCreate, session: SessionDep, state: StateDep, user: Annotator
+) -> dict[str, Any]:
+    """Store a ranking, thumbs and edits of one prompt's answers together (all or nothing). Of concurrent
+    judgements of one task by one annotator, one is stored (201) and the others get 409."""
     body = body.model_copy(update={"annotator": annotator_name(user, body.annotator)})
     if body.annotator is None:
         raise HTTPException(status_code=422, detail="annotator: required (who judged these answers)")
+    check_answer_count(state, len(body.answers), "answers")
     try:
         comparison, ratings, corrections = parts(body)
     except ValidationError as error:
         raise HTTPException(status_code=422, detail="; ".join(describe_error(e) for e in error.errors())) from None
-    task = await check_task(session, body)
+    if body.task_id is None:
+        return await store_annotation(session, body, None, comparison, ratings, corrections)
+    # One judgement of a task at a time in this process (and the task's row locked, on PostgreSQL, across
+    # processes): the second of two concurrent ones then sees the first and gets its 409.
+    async with judging(body.task_id):
+        task = await check_task(session, body)
+        return await store_annotation(session, body, task, comparison, ratings, corrections)
+
+
+async def store_annotation(
+    session: SessionDep,
+    body: schemas.AnnotationCreate,
+    task: Task | None,
+    comparison: Any,
+    ratings: list[Any],
+    corrections: list[Any],
+) -> dict[str, Any]:
+    """Insert the annotation's rows (and its task judgement) in one transaction."""
     await check_generations(session, body)
     rows: list[tuple[Any, dict[str, Any]]] = []
     if comparison is not None:
@@ -84,25 +107,29 @@ async def create_annotation(body: schemas.AnnotationCreate, session: SessionDep,
     rows += [(Rating, await rating_values(session, rating)) for rating in ratings]
     rows += [(Correction, await correction_values(session, correction)) for correction in corrections]
     created: dict[str, Any] = {"comparison_id": None, "rating_ids": [], "correction_ids": []}
-    for table, values in rows:
-        row_id = (await session.execute(insert(table).values(values).returning(table.id))).scalar_one()
-        if table is Comparison:
-            created["comparison_id"] = row_id
-        else:
-            created["rating_ids" if table is Rating else "correction_ids"].append(row_id)
-    if task is not None:
-        session.add(
-            TaskAnnotation(
-                task_id=task.id, annotator=body.annotator, comparison_id=created["comparison_id"], ranking=body.ranking
+    try:
+        for table, values in rows:
+            row_id = (await session.execute(insert(table).values(values).returning(table.id))).scalar_one()
+            if table is Comparison:
+                created["comparison_id"] = row_id
+            else:
+                created["rating_ids" if table is Rating else "correction_ids"].append(row_id)
+        if task is not None:
+            session.add(
+                TaskAnnotation(
+                    task_id=task.id,
+                    annotator=body.annotator,
+                    comparison_id=created["comparison_id"],
+                    ranking=body.ranking,
+                )
             )
-        )
-        try:
             await session.flush()
-        except IntegrityError:
-            await session.rollback()
-            raise HTTPException(
-                status_code=409, detail=f"task_id: {body.annotator} has judged task {task.id}"
-            ) from None
+    except IntegrityError:
+        # Another process stored this annotator's judgement of the task first (the unique constraint).
+        await session.rollback()
+        raise HTTPException(
+            status_code=409, detail=f"task_id: {body.annotator} has judged task {body.task_id}"
+        ) from None
     await session.commit()
     return {"message": "Annotation saved", **created}
 
@@ -112,7 +139,7 @@ async def check_task(session: SessionDep, body: schemas.AnnotationCreate) -> Tas
     judged, in its order, and they must be ranked (a judgement of a task is a ranking)."""
     if body.task_id is None:
         return None
-    task = await session.get(Task, body.task_id)
+    task = await session.get(Task, body.task_id, with_for_update=True)  # FOR UPDATE on PostgreSQL
     if task is None:
         raise HTTPException(status_code=404, detail=f"task_id: no task {body.task_id}")
     if body.prompt_messages() != task.prompt_messages:
@@ -128,11 +155,15 @@ async def check_task(session: SessionDep, body: schemas.AnnotationCreate) -> Tas
         raise HTTPException(status_code=422, detail=f"answers: not the answers of task {task.id}, in its order")
     if body.ranking is None:
         raise HTTPException(status_code=422, detail="ranking: a task is judged by ranking its answers")
-    judged = await session.scalar(
-        select(TaskAnnotation.id).where(TaskAnnotation.task_id == task.id, TaskAnnotation.annotator == body.annotator)
-    )
-    if judged is not None:
+    judgements = list(await session.scalars(select(TaskAnnotation.annotator).where(TaskAnnotation.task_id == task.id)))
+    if body.annotator in judgements:
         raise HTTPException(status_code=409, detail=f"task_id: {body.annotator} has judged task {task.id}")
+    if len(judgements) >= task.required:
+        raise HTTPException(
+            status_code=409,
+            detail=f"task_id: task {task.id} has its {task.required} judgement(s) already; "
+            "GET /v1/tasks/next gives a task that still needs one",
+        )
     return task
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from llm_feedback_loop.api.deps import StateDep, require_export
 from llm_feedback_loop.api.routes.feedback import FilterDep
+from llm_feedback_loop.storage.json_values import INT_MAX
 from llm_feedback_loop.training_data.export import export_manifest_only, iter_export_lines
 from llm_feedback_loop.training_data.records import DatasetKind, ExportOptions, PairStrategy, RowFormat
 
@@ -17,16 +18,26 @@ router = APIRouter(prefix="/v1/export", tags=["export"], dependencies=[Depends(r
 
 
 def export_options(
+    state: StateDep,
     kind: DatasetKind,
     format: Annotated[RowFormat, Query(description="standard (text) or conversational (messages).")] = "standard",
     strategy: Annotated[PairStrategy, Query(description="How comparisons become pairs (dpo, reward).")] = "all-pairs",
     dedupe: Annotated[bool, Query(description="Emit each distinct row once.")] = True,
     include_comparisons: Annotated[bool, Query(description="sft: add the best answer of each comparison.")] = False,
     test_size: Annotated[float, Query(ge=0.0, lt=1.0, description="Share of prompts held out for test.")] = 0.0,
-    seed: Annotated[int, Query(description="Seed of the split and of random pairing.")] = 0,
+    seed: Annotated[int, Query(ge=0, le=INT_MAX, description="Seed of the split and of random pairing.")] = 0,
 ) -> ExportOptions:
     try:
-        return ExportOptions(kind, format, strategy, dedupe, include_comparisons, test_size, seed)
+        return ExportOptions(
+            kind,
+            format,
+            strategy,
+            dedupe,
+            include_comparisons,
+            test_size,
+            seed,
+            max_pairs_per_prompt=state.settings.max_pairs_per_prompt,
+        )
     except ValueError as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
 

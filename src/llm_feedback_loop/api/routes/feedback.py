@@ -3,12 +3,12 @@ corrections and generations."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
-from llm_feedback_loop.api import schemas
+from llm_feedback_loop.api import schemas, validation
 from llm_feedback_loop.api.deps import Admin, Annotator, FeedbackReader, SessionDep, StateDep
 from llm_feedback_loop.api.feedback_rows import (
     comparison_values,
@@ -24,6 +24,7 @@ from llm_feedback_loop.auth.accounts import Principal
 from llm_feedback_loop.auth.roles import Permission
 from llm_feedback_loop.storage import repository
 from llm_feedback_loop.storage.filters import FeedbackFilter
+from llm_feedback_loop.storage.json_values import INT_MAX
 from llm_feedback_loop.storage.tables import Comparison, Correction, FeedbackRowMixin, Generation, Rating
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
@@ -44,22 +45,47 @@ def feedback_filter(
     annotator: Annotated[str | None, Query(description="Only rows by this annotator.")] = None,
     model: Annotated[str | None, Query(description="Only rows about answers of this model.")] = None,
 ) -> FeedbackFilter:
+    since, until = in_utc(since, "since"), in_utc(until, "until")
     if since and until and since >= until:
         raise HTTPException(status_code=422, detail="since must be earlier than until")
     return FeedbackFilter(since=since, until=until, annotator=annotator, model=model)
 
 
+def in_utc(value: datetime | None, field: str) -> datetime | None:
+    """The time in UTC (what the database compares); a time at the edge of the calendar whose offset takes it
+    past year 1 or 9999 is a 422, not an overflow inside the database driver."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise HTTPException(
+            status_code=422,
+            detail=f"{field}: {value.isoformat()} is outside the dates that can be stored once converted to UTC "
+            "(years 1 to 9999)",
+        ) from None
+
+
+MAX_OFFSET = 10_000  # deeper pages cost a scan of every row before them: narrow the filters instead
 FilterDep = Annotated[FeedbackFilter, Depends(feedback_filter)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
+Offset = Annotated[
+    int,
+    Query(
+        ge=0,
+        le=MAX_OFFSET,
+        description=f"Rows to skip, at most {MAX_OFFSET}; for rows further back, narrow since/until.",
+    ),
+]
+RowIdPath = Annotated[int, Path(ge=1, le=INT_MAX, description="The row's id.")]
 
 
 @router.post("/ratings", status_code=201, response_model=schemas.RatingPublic)
 async def create_rating(
     payload: schemas.RatingCreate, state: StateDep, session: SessionDep, user: Annotator
 ) -> dict[str, Any]:
-    payload = as_user(payload, user)
     """Store a thumbs up/down on an answer (by text, or by the generation_id of a logged answer)."""
+    payload = as_user(payload, user)
     return await _create(state, Rating, await rating_values(session, payload))
 
 
@@ -67,8 +93,9 @@ async def create_rating(
 async def create_comparison(
     payload: schemas.ComparisonCreate, state: StateDep, session: SessionDep, user: Annotator
 ) -> dict[str, Any]:
+    """Store a comparison: answers ranked best first, or a best pick (at most MAX_ANSWERS_PER_COMPARISON)."""
+    check_answer_count(state, len(payload.responses), "responses")
     payload = as_user(payload, user)
-    """Store a comparison: answers ranked best first, or a best pick."""
     return await _create(state, Comparison, await comparison_values(session, payload))
 
 
@@ -76,16 +103,24 @@ async def create_comparison(
 async def create_correction(
     payload: schemas.CorrectionCreate, state: StateDep, session: SessionDep, user: Annotator
 ) -> dict[str, Any]:
-    payload = as_user(payload, user)
     """Store an annotator's better answer in place of a model's answer."""
+    payload = as_user(payload, user)
     return await _create(state, Correction, await correction_values(session, payload))
 
 
 @router.post("/generations", status_code=201, response_model=schemas.GenerationPublic)
 async def create_generation(payload: schemas.GenerationCreate, state: StateDep, user: Annotator) -> dict[str, Any]:
-    payload = as_user(payload, user)
     """Log an answer a model produced (the chat endpoints do this for their own answers)."""
+    payload = as_user(payload, user)
     return await _create(state, Generation, generation_values(payload))
+
+
+def check_answer_count(state: ServiceState, count: int, field: str) -> None:
+    """422 for more answers than MAX_ANSWERS_PER_COMPARISON (a comparison's pairs grow with its square)."""
+    try:
+        validation.check_answer_count(count, state.settings.max_answers_per_comparison, field)
+    except ValueError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
 
 
 def as_user(payload: Any, user: Principal) -> Any:
@@ -118,15 +153,8 @@ async def list_feedback(
 ) -> dict[str, Any]:
     """Feedback of every kind (or of the kinds asked for), newest first. Annotators see their own."""
     where = own_rows(where, user)
-    rows: list[FeedbackRowMixin] = []
-    total = 0
-    for name in dict.fromkeys(kind or list(KIND_TABLES)):
-        # Each table's newest offset+limit rows hold every row of the merged page.
-        table_rows, table_total = await repository.list_rows(session, KIND_TABLES[name], where, offset + limit, 0)
-        rows += table_rows
-        total += table_total
-    rows.sort(key=lambda row: row.created_at, reverse=True)
-    page = rows[offset : offset + limit]
+    tables = [KIND_TABLES[name] for name in dict.fromkeys(kind or list(KIND_TABLES))]
+    page, total = await repository.list_merged_rows(session, tables, where, limit, offset)
     return {"items": [to_public(row) for row in page], "total": total, "limit": limit, "offset": offset}
 
 
@@ -147,7 +175,9 @@ async def list_collection(
 
 
 @router.get("/{collection}/{row_id}")
-async def get_row(collection: Collection, row_id: int, session: SessionDep, user: FeedbackReader) -> dict[str, Any]:
+async def get_row(
+    collection: Collection, row_id: RowIdPath, session: SessionDep, user: FeedbackReader
+) -> dict[str, Any]:
     """One row by id (an annotator's own rows only)."""
     row = await repository.get_row(session, TABLES[collection], row_id)
     if row is None or (not user.may(Permission.read) and user.user_id is not None and row.annotator != user.name):
@@ -156,7 +186,7 @@ async def get_row(collection: Collection, row_id: int, session: SessionDep, user
 
 
 @router.delete("/{collection}/{row_id}", status_code=204)
-async def delete_row(collection: Collection, row_id: int, session: SessionDep, user: Admin) -> None:
+async def delete_row(collection: Collection, row_id: RowIdPath, session: SessionDep, user: Admin) -> None:
     """Delete one row by id."""
     if not await repository.delete_row(session, TABLES[collection], row_id):
         raise HTTPException(status_code=404, detail=f"no {collection[:-1]} with id {row_id}")

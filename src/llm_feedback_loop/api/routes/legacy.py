@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from llm_feedback_loop.api import schemas
 from llm_feedback_loop.api.deps import Annotator, StateDep, require_export, require_read
 from llm_feedback_loop.api.feedback_rows import legacy_comparison_values, legacy_rating_values
-from llm_feedback_loop.api.routes.feedback import as_user
+from llm_feedback_loop.api.routes.feedback import as_user, check_answer_count
 from llm_feedback_loop.storage.repository import stream_rows
 from llm_feedback_loop.storage.tables import Comparison, Rating
 from llm_feedback_loop.training_data.legacy import legacy_dpo_lines, legacy_sft_line
@@ -76,7 +76,9 @@ async def export_feedback(state: StateDep) -> StreamingResponse:
 async def create_rlhf_feedback(
     payload: schemas.LegacyComparisonIn, state: StateDep, user: Annotator
 ) -> schemas.Created:
-    """Store a comparison of several answers: a full ranking (best first) or a best pick."""
+    """Store a comparison of several answers: a full ranking (best first) or a best pick (at most
+    MAX_ANSWERS_PER_COMPARISON answers)."""
+    check_answer_count(state, len(payload.responses), "responses")
     row_id = await state.writer.insert(Comparison, legacy_comparison_values(as_user(payload, user)))
     return schemas.Created(message="RLHF feedback saved", id=row_id)
 
@@ -104,12 +106,15 @@ async def list_rlhf_feedback(state: StateDep) -> StreamingResponse:
 @router.get("/rlhf-feedback/export", dependencies=[Depends(require_export)])
 async def export_rlhf_feedback(state: StateDep) -> StreamingResponse:
     """Comparisons as DPO JSONL lines `{"prompt", "chosen", "rejected"}`: every ordered pair of each
-    ranking, or best vs each other answer when only a best pick was given."""
+    ranking, or best vs each other answer when only a best pick was given. Every pair of a comparison the
+    API accepts is written; a larger one stored before the cap (or imported) gives its first pairs only."""
+    most = state.settings.max_answers_per_comparison
+    max_pairs = max(state.settings.max_pairs_per_prompt, most * (most - 1) // 2)
 
     async def lines() -> AsyncIterator[bytes]:
         async for row in stream_rows(state.engine, Comparison):
             texts = [r["text"] for r in row.responses]
-            for line in legacy_dpo_lines(row.prompt, texts, row.ranking, row.best_index):
+            for line in legacy_dpo_lines(row.prompt, texts, row.ranking, row.best_index, max_pairs):
                 yield line.encode("utf-8") + b"\n"
 
     return StreamingResponse(lines(), media_type=NDJSON)

@@ -18,6 +18,7 @@ from llm_feedback_loop.api.deps import Annotator, SessionDep, StateDep, require_
 from llm_feedback_loop.api.routes.chat import answer
 from llm_feedback_loop.api.security import annotator_name
 from llm_feedback_loop.serving.engine import SamplingParams
+from llm_feedback_loop.storage.json_values import INT_MAX
 from llm_feedback_loop.storage.tables import Task
 from llm_feedback_loop.tasks.queue import TaskError, annotations_of, load_tasks, next_task, parse_task_lines, progress
 
@@ -104,7 +105,13 @@ async def next_for(
 
 @router.get("/progress", dependencies=[Depends(require_annotate_or_read)])
 async def queue_progress(
-    session: SessionDep, batch: Annotated[str | None, Query(max_length=200)] = None
+    session: SessionDep,
+    batch: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Tasks listed in per_task.")] = 200,
+    after_id: Annotated[
+        int, Query(ge=0, le=INT_MAX, description="List tasks after this id (the last page's next_after_id).")
+    ] = 0,
 ) -> dict[str, Any]:
-    """How far the queue is: tasks complete, annotations done of needed, agreement overall and per task."""
-    return await progress(session, batch)
+    """How far the queue is: tasks complete, annotations done of needed, agreement overall, and one page of
+    per-task progress (`limit` tasks after `after_id`; `next_after_id` names the next page)."""
+    return await progress(session, batch, limit, after_id)
