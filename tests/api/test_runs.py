@@ -3,23 +3,62 @@ checkpoint, resumed, and its metrics and log are readable. Bad requests are answ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from llm_feedback_loop.models.registry import add_version
 from llm_feedback_loop.settings import Settings
+from llm_feedback_loop.storage.engine import create_engine, create_session_factory
+from llm_feedback_loop.storage.migrate import upgrade_to_head
 from tests.support.accounts import admin_client
 from tests.training.conftest import write_export
 
 
+def runs_settings(database_url: str, tmp_path: Path, **extra: Any) -> Settings:
+    """The service's settings for run tests: its checkpoint and exports folders in tmp_path."""
+    return Settings(
+        database_url=database_url,
+        checkpoint_dir=tmp_path / "checkpoints",
+        exports_dir=tmp_path / "exports",
+        _env_file=None,  # type: ignore[call-arg]
+        **extra,
+    )
+
+
+def register_model(database_url: str, source: Path | str, name: str, method: str = "manual") -> int:
+    """Register a model version as `llmfl models add` does; its id."""
+
+    async def register() -> int:
+        engine = create_engine(Settings(database_url=database_url, _env_file=None).database_url)  # type: ignore[call-arg]
+        try:
+            await upgrade_to_head(engine)
+            async with create_session_factory(engine)() as session:
+                return (await add_version(session, str(source), name=name, method=method)).id
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(register())
+
+
+@contextmanager
+def runs_service(database_url: str, tmp_path: Path, tiny_model: Path, **settings: Any) -> Iterator[TestClient]:
+    """An admin's client of a service whose registry holds the tiny model as version `tiny`."""
+    with admin_client(runs_settings(database_url, tmp_path, **settings)) as client:
+        register_model(database_url, tiny_model, "tiny")
+        yield client
+
+
 @pytest.fixture
-def runs_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(database_url=database_url, checkpoint_dir=tmp_path / "checkpoints", _env_file=None)  # type: ignore[call-arg]
-    with admin_client(settings) as client:
+def runs_client(database_url: str, tmp_path: Path, tiny_model: Path) -> Iterator[TestClient]:
+    with runs_service(database_url, tmp_path, tiny_model) as client:
         yield client
 
 
@@ -33,11 +72,12 @@ def wait_for_status(client: TestClient, run_id: int, wanted: set[str], timeout: 
         time.sleep(0.2)
 
 
-def fast(tiny_model: Path, data: Path, **extra: object) -> dict:
+def fast(data: Path | str, **extra: object) -> dict:
+    """A run of a few steps of the registered tiny model."""
     return {
         "method": "sft",
         "data": str(data),
-        "model": str(tiny_model),
+        "model": "tiny",
         "max_steps": 3,
         "batch_size": 4,
         "learning_rate": 1e-3,
@@ -46,15 +86,15 @@ def fast(tiny_model: Path, data: Path, **extra: object) -> dict:
     }
 
 
-def test_a_run_started_from_the_api_completes_and_registers(
-    runs_client: TestClient, tiny_model: Path, tmp_path: Path
-) -> None:
+def test_a_run_started_from_the_api_completes_and_registers(runs_client: TestClient, tmp_path: Path) -> None:
     data = write_export(tmp_path / "exports", "sft", count=16, test=4)
-    response = runs_client.post("/v1/runs", json=fast(tiny_model, data))
+    response = runs_client.post("/v1/runs", json=fast("sft.jsonl"))  # a name inside EXPORTS_DIR
     assert response.status_code == 202, response.text
     queued = response.json()
     assert queued["status"] == "queued" and queued["method"] == "sft"
-    assert Path(queued["output_dir"]).parent == tmp_path / "checkpoints"
+    assert Path(queued["output_dir"]).parent == (tmp_path / "checkpoints").resolve()
+    assert queued["config"]["data"] == str(data.resolve())
+    assert queued["config"]["model"].isdigit()  # pinned to the version the request named
 
     run = wait_for_status(runs_client, queued["id"], {"completed", "failed"})
     assert run["status"] == "completed", runs_client.get(f"/v1/runs/{run['id']}/log").text
@@ -68,11 +108,9 @@ def test_a_run_started_from_the_api_completes_and_registers(
     assert runs_client.post(f"/v1/runs/{run['id']}/stop").status_code == 409
 
 
-def test_stop_leaves_a_checkpoint_and_resume_continues(
-    runs_client: TestClient, tiny_model: Path, tmp_path: Path
-) -> None:
+def test_stop_leaves_a_checkpoint_and_resume_continues(runs_client: TestClient, tmp_path: Path) -> None:
     data = write_export(tmp_path / "exports", "sft", count=16)
-    response = runs_client.post("/v1/runs", json=fast(tiny_model, data, max_steps=100000, save_steps=5, lora=True))
+    response = runs_client.post("/v1/runs", json=fast(data, max_steps=100000, save_steps=5, lora=True))
     run_id = response.json()["id"]
     output_dir = Path(response.json()["output_dir"])
     deadline = time.monotonic() + 120
@@ -110,8 +148,9 @@ def test_stop_leaves_a_checkpoint_and_resume_continues(
 def test_bad_run_requests_are_refused_before_anything_runs(
     runs_client: TestClient, body: dict, status: int, named: str, tmp_path: Path
 ) -> None:
-    (tmp_path / "x.jsonl").write_text(json.dumps({"prompt": "q", "completion": "a"}) + "\n")
-    body = {**body, "data": str(tmp_path / body["data"])} if "data" in body else body
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "x.jsonl").write_text(json.dumps({"prompt": "q", "completion": "a"}) + "\n")
+    body = {**body, "data": str(tmp_path / "exports" / body["data"])} if "data" in body else body
     response = runs_client.post("/v1/runs", json=body)
     assert response.status_code == status
     assert named in response.json()["message"]
@@ -119,7 +158,8 @@ def test_bad_run_requests_are_refused_before_anything_runs(
 
 
 def test_a_bad_dataset_is_answered_with_its_line(runs_client: TestClient, tmp_path: Path) -> None:
-    data = tmp_path / "pairs.jsonl"
+    data = tmp_path / "exports" / "pairs.jsonl"
+    data.parent.mkdir()
     data.write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q"}\n')
     response = runs_client.post("/v1/runs", json={"method": "dpo", "data": str(data)})
     assert response.status_code == 422

@@ -9,6 +9,7 @@ import pytest
 from llm_feedback_loop.training.config import (
     FULL_FINE_TUNING_LEARNING_RATE,
     LORA_LEARNING_RATE,
+    REPORTERS,
     ConfigError,
     build_config,
     read_yaml,
@@ -43,12 +44,23 @@ def test_learning_rate_defaults_depend_on_method_and_lora() -> None:
         ({"method": "sft", "data": "x", "merge": True}, "--merge"),
         ({"method": "sft", "data": "x", "batch_size": 0}, "batch_size"),
         ({"method": "sft", "data": "x", "test_size": 1.5}, "test_size"),
-        ({"method": "sft", "data": "x", "report_to": ["surely_not_a_logger"]}, "pip install surely_not_a_logger"),
+        ({"method": "sft", "data": "x", "report_to": ["surely_not_a_logger"]}, "unknown metrics logger"),
+        ({"method": "sft", "data": "x", "report_to": ["all"]}, "unknown metrics logger"),
+        ({"method": "sft", "data": "x", "report_to": ["comet_ml"]}, "pip install comet_ml"),
+        ({"method": "sft", "data": "x", "name": "a\x00b"}, "name: must not contain a NUL"),
+        ({"method": "sft", "data": "x", "lora_target_modules": ["q_proj", "\ud800"]}, "lora_target_modules: is not"),
     ],
 )
 def test_bad_settings_are_named(settings: dict, named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         build_config(settings)
+
+
+def test_every_allowed_metrics_logger_is_one_transformers_knows_by_name() -> None:
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    assert set(REPORTERS) <= set(INTEGRATION_TO_CALLBACK)
+    assert build_config({"method": "sft", "data": "x", "report_to": ["none"]}).report_to == []  # "none": no logger
 
 
 def test_a_config_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Training as real processes: Ctrl-C leaves a checkpoint and `--resume` continues from it; the same
-command under `accelerate launch` trains in 2 CPU processes (DDP) and records one run."""
+command under `accelerate launch` trains in 2 CPU processes (DDP) and records one run. A process the
+service starts inherits a minimal environment, without the service's secrets."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from llm_feedback_loop.training.jobs import child_environment
 from tests.support.postgres import free_port
 from tests.training.conftest import invoke, write_export
 
@@ -98,3 +100,50 @@ def test_two_processes_under_accelerate_launch(training_database: str, tmp_path:
     assert run["metrics"]["epoch"] == 1.0
     assert invoke("runs", "list")[1].count("completed") == 1  # one run recorded, by the main process only
     assert (out / "model" / "model.safetensors").is_file()
+
+
+def test_a_service_started_run_inherits_no_secrets_but_its_loggers_keys() -> None:
+    parent = {
+        "PATH": "/usr/bin",
+        "HOME": "/home/me",
+        "LC_ALL": "C.UTF-8",
+        "HF_HOME": "/cache/hf",
+        "HF_TOKEN": "hf_secret",
+        "CUDA_VISIBLE_DEVICES": "0",
+        "OMP_NUM_THREADS": "1",
+        "CHAT_PROVIDER_API_KEY": "sk-1",
+        "OPENROUTER_API_KEY": "sk-2",
+        "JUDGE_API_KEY": "sk-3",
+        "LLMFL_API_KEY": "llmfl_x_y",
+        "AWS_SECRET_ACCESS_KEY": "aws",
+        "GITHUB_TOKEN": "gh",
+        "WANDB_API_KEY": "wandb-key",
+        "WANDB_PROJECT": "loop",
+        "DATABASE_URL": "sqlite:///elsewhere.db",
+    }
+
+    def environment(*report_to: str) -> dict[str, str]:
+        return child_environment(
+            parent,
+            database_url="sqlite+aiosqlite:///service.db",
+            checkpoint_dir=Path("ckpt"),
+            base_model="/m",
+            report_to=report_to,
+        )
+
+    plain = environment()
+    assert plain == {
+        "PATH": "/usr/bin",
+        "HOME": "/home/me",
+        "LC_ALL": "C.UTF-8",
+        "HF_HOME": "/cache/hf",
+        "CUDA_VISIBLE_DEVICES": "0",
+        "OMP_NUM_THREADS": "1",
+        "DATABASE_URL": "sqlite+aiosqlite:///service.db",  # the service's database, not the shell's
+        "CHECKPOINT_DIR": str(Path("ckpt").resolve()),
+        "BASE_MODEL": "/m",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    with_wandb = environment("wandb")
+    assert with_wandb.keys() - plain.keys() == {"WANDB_API_KEY", "WANDB_PROJECT"}
+    assert environment("tensorboard") == plain

@@ -7,6 +7,7 @@ given with `--config`, the command's flags. The effective settings are saved wit
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +23,34 @@ LORA_LEARNING_RATE: dict[Method, float] = {"sft": 2e-4, "dpo": 5e-5, "kto": 5e-5
 
 
 DEVICES = ("auto", "cpu", "cuda")
-REPORTER_MODULES: dict[str, tuple[str, ...]] = {"tensorboard": ("tensorboard", "tensorboardX")}
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """A metrics logger transformers reports to by name: the modules that provide it, and the prefixes of the
+    environment variables a run that uses it needs (its keys; a run started by the service inherits no others)."""
+
+    modules: tuple[str, ...]
+    environment: tuple[str, ...] = ()
+
+
+# The names transformers' `report_to` accepts (its INTEGRATION_TO_CALLBACK), less "all": a run reports only to
+# loggers it names. Only these module names are ever looked up, so no client's text reaches the import system.
+REPORTERS: dict[str, Reporter] = {
+    "tensorboard": Reporter(("tensorboard", "tensorboardX")),
+    "wandb": Reporter(("wandb",), ("WANDB_",)),
+    "mlflow": Reporter(("mlflow",), ("MLFLOW_", "DATABRICKS_")),
+    "trackio": Reporter(("trackio",), ("TRACKIO_",)),
+    "comet_ml": Reporter(("comet_ml",), ("COMET_",)),
+    "clearml": Reporter(("clearml",), ("CLEARML_",)),
+    "neptune": Reporter(("neptune",), ("NEPTUNE_",)),
+    "dvclive": Reporter(("dvclive",), ("DVCLIVE_",)),
+    "codecarbon": Reporter(("codecarbon",), ("CODECARBON_",)),
+    "azure_ml": Reporter(("azureml",), ("AZUREML_",)),
+    "swanlab": Reporter(("swanlab",), ("SWANLAB_",)),
+    "dagshub": Reporter(("dagshub",), ("DAGSHUB_",)),
+    "flyte": Reporter(("flytekit",), ("FLYTE_",)),
+}
 
 
 class ConfigError(ValueError):
@@ -83,7 +111,9 @@ class TrainConfig(BaseModel):
     save_steps: int = Field(default=50, ge=1)
     save_total_limit: int | None = Field(default=2, ge=1)
     evaluate: bool = Field(default=True, description="Evaluate on the test split when there is one.")
-    report_to: list[str] = Field(default_factory=list, description="e.g. [tensorboard]; default none.")
+    report_to: list[str] = Field(
+        default_factory=list, description="Metrics loggers, from REPORTERS (e.g. [tensorboard]); default none."
+    )
     device: str = "auto"
 
     @model_validator(mode="after")
@@ -101,15 +131,39 @@ class TrainConfig(BaseModel):
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}{hint}")
         return self
 
+    @field_validator("*")
+    @classmethod
+    def storable_text(cls, value: Any) -> Any:
+        """Text settings are stored with the run and looked up in the registry: PostgreSQL refuses a NUL
+        character, and a lone surrogate cannot be encoded at all."""
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                if "\x00" in text:
+                    raise ValueError("must not contain a NUL character")
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError("is not valid Unicode text (a lone surrogate)") from None
+        return value
+
     @field_validator("report_to")
     @classmethod
-    def reporters_installed(cls, reporters: list[str]) -> list[str]:
-        """A metrics logger that is not installed is named now, not after the model has loaded."""
-        for reporter in reporters:
-            modules = REPORTER_MODULES.get(reporter, (reporter,))
-            if reporter != "none" and not any(importlib.util.find_spec(module) for module in modules):
-                raise ValueError(f"{reporter} is not installed: pip install {modules[0]}")
-        return reporters
+    def reporters_known_and_installed(cls, reporters: list[str]) -> list[str]:
+        """A logger transformers does not know, or one that is not installed, is named now, not after the model
+        has loaded. "none" means no logger (it is dropped)."""
+        known = ", ".join(["none", *REPORTERS])
+        chosen: list[str] = []
+        for name in reporters:
+            if name == "none":
+                continue
+            reporter = REPORTERS.get(name)
+            if reporter is None:
+                raise ValueError(f"unknown metrics logger {name!r}; choose from {known}")
+            if not any(importlib.util.find_spec(module) for module in reporter.modules):
+                raise ValueError(f"{name} is not installed: pip install {reporter.modules[0]}")
+            if name not in chosen:
+                chosen.append(name)
+        return chosen
 
     @property
     def effective_learning_rate(self) -> float:
@@ -144,5 +198,6 @@ def build_config(*layers: dict[str, Any]) -> TrainConfig:
         problems = []
         for item in error.errors():
             where = ".".join(str(part) for part in item["loc"])
-            problems.append(f"{where}: {item['msg']}" if where else item["msg"].removeprefix("Value error, "))
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {message}" if where else message)
         raise ConfigError("invalid training settings: " + "; ".join(problems)) from None

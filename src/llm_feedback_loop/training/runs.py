@@ -2,6 +2,9 @@
 
 A run goes queued (API) → running → completed | failed | interrupted. `interrupted` runs keep their last
 checkpoint: `llmfl train --resume` continues them in the same row.
+
+The runs queued by the API are the service's queue: a queued row without a pid waits for a free slot; the
+scheduler (training/jobs.py) claims it by writing its own pid there, then the pid of the process it starts.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_feedback_loop.models.loader import DEFAULT_MODEL_NAME, DEFAULT_SOURCE
@@ -201,6 +204,78 @@ async def settle_orphans(session: AsyncSession) -> None:
             changed = True
     if changed:
         await session.commit()
+
+
+async def run_in_folder(session: AsyncSession, output_dir: Path) -> TrainingRun | None:
+    """Any run, finished or not, that writes (or wrote, or will write) to `output_dir`."""
+    return await session.scalar(
+        select(TrainingRun).where(TrainingRun.output_dir == str(output_dir)).order_by(TrainingRun.id.desc())
+    )
+
+
+async def waiting_runs(session: AsyncSession, limit: int) -> list[TrainingRun]:
+    """The oldest queued runs of this machine that no process has claimed yet."""
+    return list(
+        await session.scalars(
+            select(TrainingRun)
+            .where(TrainingRun.status == "queued", TrainingRun.pid.is_(None), TrainingRun.host == socket.gethostname())
+            .order_by(TrainingRun.id)
+            .limit(limit)
+        )
+    )
+
+
+async def claim_run(session: AsyncSession, run_id: int) -> bool:
+    """Mark a waiting run as being started by this process. One UPDATE: of two services sharing the database,
+    only one wins a run (and a stop that came first wins over both)."""
+    result = await session.execute(
+        update(TrainingRun)
+        .where(TrainingRun.id == run_id, TrainingRun.status == "queued", TrainingRun.pid.is_(None))
+        .values(pid=os.getpid(), updated_at=utc_now())
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def release_stale_claims(session: AsyncSession) -> None:
+    """Queued runs claimed by a process with this service's pid, left by an earlier service that stopped between
+    claiming and starting them (in a container every start has the same pid), wait again."""
+    await session.execute(
+        update(TrainingRun)
+        .where(
+            TrainingRun.status == "queued",
+            TrainingRun.pid == os.getpid(),
+            TrainingRun.host == socket.gethostname(),
+        )
+        .values(pid=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+
+
+async def cancel_waiting(session: AsyncSession, run_id: int, reason: str) -> bool:
+    """Stop a queued run that no process has claimed: it becomes interrupted without ever starting (a resumed
+    run keeps its checkpoint, so it can be resumed again). False if a process claimed it first."""
+    result = await session.execute(
+        update(TrainingRun)
+        .where(TrainingRun.id == run_id, TrainingRun.status == "queued", TrainingRun.pid.is_(None))
+        .values(status="interrupted", error=reason, finished_at=utc_now(), updated_at=utc_now())
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def settle_exited(session: AsyncSession, run_id: int, pid: int, status: str, error: str) -> bool:
+    """A run whose process (`pid`) exited without recording how it ended gets `status` and `error`. A run that
+    reported (completed, failed, interrupted), or that another process has taken over, is left as it is."""
+    run = await session.get(TrainingRun, run_id, populate_existing=True)
+    if run is None or run.status not in UNFINISHED or run.pid not in (pid, os.getpid()):
+        return False
+    run.status, run.error, run.finished_at, run.pid = status, error, utc_now(), None
+    await session.commit()
+    return True
 
 
 async def list_runs(session: AsyncSession, limit: int = 50, offset: int = 0) -> list[TrainingRun]:

@@ -3,29 +3,62 @@
 POST /v1/runs {"method": "dpo", "from_db": true, "lora": true}  → 202 {"id": 7, "status": "queued", ...}
 GET  /v1/runs/7                                                 → status, config, metrics, error
 GET  /v1/runs/7/metrics   GET /v1/runs/7/log   POST /v1/runs/7/stop   POST /v1/runs/7/resume
+
+A run from the API stays inside the service's folders: it reads an export under EXPORTS_DIR, starts from a
+registered model version, writes under CHECKPOINT_DIR, and waits in a queue for one of MAX_CONCURRENT_RUNS
+slots (training/jobs.py). `llmfl train` on the command line keeps every choice for local users.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
 from fastapi.responses import PlainTextResponse
 
 from llm_feedback_loop.api.deps import SessionDep, StateDep, require_admin, require_read
 from llm_feedback_loop.models.registry import find_version
-from llm_feedback_loop.storage.tables import TrainingRun, utc_now
+from llm_feedback_loop.settings import Settings
+from llm_feedback_loop.storage.tables import TrainingRun
 from llm_feedback_loop.training.config import TrainConfig
-from llm_feedback_loop.training.data import DatasetError, load_training_data
+from llm_feedback_loop.training.data import DatasetError, jsonl_split_files, load_training_data
 from llm_feedback_loop.training.jobs import log_tail
-from llm_feedback_loop.training.layout import CONFIG_FILE, METRICS_FILE, last_checkpoint
-from llm_feedback_loop.training.runs import create_run, describe_run, get_run, list_runs
+from llm_feedback_loop.training.layout import METRICS_FILE, last_checkpoint
+from llm_feedback_loop.training.runs import (
+    UNFINISHED,
+    cancel_waiting,
+    create_run,
+    describe_run,
+    get_run,
+    list_runs,
+    run_in_folder,
+)
 
-router = APIRouter(prefix="/v1/runs", tags=["training"])
+
+@asynccontextmanager
+async def scheduled_runs(app: FastAPI) -> AsyncIterator[None]:
+    """Start queued runs while the service is up. FastAPI nests an included router's lifespan inside the app's,
+    so the service state exists by now and outlives the scheduler."""
+    state = app.state.service
+    async with state.jobs.scheduling(state.sessions, state.settings):
+        yield
+
+
+router = APIRouter(prefix="/v1/runs", tags=["training"], lifespan=scheduled_runs)
+
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+DATA_OUTSIDE = (
+    "data: give an export inside the service's exports folder (EXPORTS_DIR): a name such as dpo.jsonl, or a path "
+    "inside that folder; other paths are refused. Or train on the stored feedback with from_db: true"
+)
 
 
 async def existing_run(session: SessionDep, run_id: int) -> TrainingRun:
@@ -35,57 +68,105 @@ async def existing_run(session: SessionDep, run_id: int) -> TrainingRun:
     return run
 
 
+def export_path(settings: Settings, data: str) -> Path:
+    """The export `data` names, resolved inside EXPORTS_DIR (a relative name is taken from there). Every file
+    the loader may read (the split files and manifest of a JSONL export, everything in a datasets folder) must
+    lie inside too, symlinks followed; otherwise one answer says so, whatever is outside (nothing about files
+    there, not even whether they exist). The process reads the files later: whoever may change this folder's
+    symlinks in between is a local user, who could run `llmfl train` anyway."""
+    root = settings.exports_dir.resolve()
+    try:
+        path = (root / data).resolve()  # an absolute `data` replaces root
+        if not path.is_relative_to(root):
+            raise HTTPException(status_code=422, detail=DATA_OUTSIDE)
+        if path.is_dir():
+            read = list(path.rglob("*"))
+        else:
+            stem = path.name.removesuffix(".jsonl").removesuffix(".train").removesuffix(".test")
+            read = [*jsonl_split_files(path).values(), path.with_name(f"{stem}.manifest.json")]
+        if not all(file.resolve().is_relative_to(root) for file in read):
+            raise HTTPException(status_code=422, detail=DATA_OUTSIDE)
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a name too long, a symlink loop
+        raise HTTPException(status_code=422, detail=DATA_OUTSIDE) from None
+    return path
+
+
+def plainly_inside(folder: Path, parent: Path) -> bool:
+    """Whether `folder` is a direct child of `parent` once symlinks are followed (it need not exist)."""
+    try:
+        return folder.resolve().parent == parent
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
+
+
+async def output_folder(session: SessionDep, settings: Settings, config: TrainConfig) -> Path:
+    """CHECKPOINT_DIR/METHOD-TIMESTAMP, or CHECKPOINT_DIR/NAME for a plain `output_dir` name; a folder that
+    holds (or will hold) another run is refused."""
+    checkpoints = settings.checkpoint_dir.resolve()
+    if config.output_dir is None:
+        return checkpoints / f"{config.method}-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+    output_dir = checkpoints / config.output_dir
+    if not PLAIN_NAME.fullmatch(config.output_dir) or not plainly_inside(output_dir, checkpoints):
+        raise HTTPException(
+            status_code=422,
+            detail="output_dir: give a plain folder name (letters, digits, '.', '_', '-'), which the service creates "
+            "in its checkpoint folder (CHECKPOINT_DIR), or leave it out; paths are refused",
+        )
+    if output_dir.exists() or await run_in_folder(session, output_dir) is not None:
+        raise HTTPException(
+            status_code=409, detail=f"output_dir: {config.output_dir!r} holds another run; choose another name"
+        )
+    return output_dir
+
+
 @router.post("", status_code=202, dependencies=[Depends(require_admin)])
 async def start_run(config: TrainConfig, state: StateDep, session: SessionDep) -> dict[str, Any]:
-    """Queue a training run and start it in the background; poll `GET /v1/runs/{id}` for its status."""
+    """Queue a training run; it starts when one of MAX_CONCURRENT_RUNS slots is free. Poll `GET /v1/runs/{id}`.
+
+    `data`: an export under EXPORTS_DIR (relative names are taken from there), or `from_db: true`.
+    `model`: a registered model version, by id or name (default: the active version); folders and hub ids are
+    for `llmfl models add`. `output_dir`: a plain folder name created in CHECKPOINT_DIR (default METHOD-TIMESTAMP).
+    """
+    settings = state.settings
     if config.data is not None:
+        data = await asyncio.to_thread(export_path, settings, config.data)  # walks a datasets folder
         try:  # checked now, so a bad dataset is answered here rather than found in a failed run
-            await asyncio.to_thread(load_training_data, config.data, config.method)
+            await asyncio.to_thread(load_training_data, data, config.method)
         except DatasetError as error:
             raise HTTPException(status_code=422, detail=f"data: {error}") from None
-    if config.model is not None and await find_version(session, config.model) is None:
-        path = Path(config.model).expanduser()
-        if config.model.startswith(("/", ".", "~")) and not path.exists():
-            raise HTTPException(status_code=422, detail=f"model: no version or folder {config.model!r}")
+        config = config.model_copy(update={"data": str(data)})
+    if config.model is not None:
+        version = await find_version(session, config.model)
+        if version is None:
+            raise HTTPException(
+                status_code=422,
+                detail=f"model: no registered model version {config.model!r}; give a version's id or name "
+                "(GET /v1/model-versions). Folders and hub ids are registered first, with `llmfl models add`",
+            )
+        if version.method == "reward":
+            raise HTTPException(status_code=422, detail=f"model: {version.name} is a reward model; give a chat model")
+        config = config.model_copy(update={"model": str(version.id)})  # the version checked here, not a later one
     if config.name is not None and await find_version(session, config.name) is not None:
         raise HTTPException(status_code=422, detail=f"name: a model version named {config.name!r} exists already")
-    checkpoints = state.settings.checkpoint_dir
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    output_dir = Path(config.output_dir or checkpoints / f"{config.method}-{stamp}").resolve()
-    if (output_dir / CONFIG_FILE).exists():
-        raise HTTPException(status_code=409, detail=f"output_dir: {output_dir} holds a run already")
+    output_dir = await output_folder(session, settings, config)
     config = config.model_copy(update={"output_dir": str(output_dir)})
     run = await create_run(session, config, output_dir, status="queued")
-    await launch(session, state, run, output_dir, resume=False)
+    state.jobs.notify()
     return describe_run(run)
-
-
-async def launch(session: SessionDep, state: StateDep, run: TrainingRun, output_dir: Path, *, resume: bool) -> None:
-    """Start the run's process and record its pid; a process that cannot start fails the run, with the reason."""
-    try:
-        run.pid = state.jobs.launch(run.id, output_dir, resume=resume)
-    except OSError as error:
-        run.status, run.error, run.finished_at = "failed", f"could not start the training process: {error}", utc_now()
-        await session.commit()
-        raise HTTPException(status_code=500, detail=run.error) from None
-    await session.commit()
 
 
 @router.get("", dependencies=[Depends(require_read)])
 async def runs(
     session: SessionDep,
-    state: StateDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
     """Training runs, newest first."""
-    state.jobs.reap()
     return [describe_run(run) for run in await list_runs(session, limit, offset)]
 
 
 @router.get("/{run_id}", dependencies=[Depends(require_read)])
-async def run_detail(run_id: int, session: SessionDep, state: StateDep) -> dict[str, Any]:
-    state.jobs.reap()
+async def run_detail(run_id: int, session: SessionDep) -> dict[str, Any]:
     return describe_run(await existing_run(session, run_id))
 
 
@@ -109,21 +190,30 @@ async def run_log(
 
 @router.post("/{run_id}/stop", status_code=202, dependencies=[Depends(require_admin)])
 async def stop_run(run_id: int, session: SessionDep, state: StateDep) -> dict[str, Any]:
-    """Stop after the current step with a checkpoint (status becomes `interrupted`, resumable)."""
+    """Stop after the current step with a checkpoint (status becomes `interrupted`, resumable). A run still
+    waiting in the queue becomes `interrupted` without starting."""
     run = await existing_run(session, run_id)
-    if run.status not in ("queued", "running") or run.pid is None or not state.jobs.stop(run.pid):
-        raise HTTPException(status_code=409, detail=f"run {run_id} is {run.status}, not running")
+    if run.status == "queued" and run.pid is None:
+        if await cancel_waiting(session, run.id, "stopped while queued"):
+            await session.refresh(run)
+            return describe_run(run)
+        await session.refresh(run)  # the scheduler claimed it in the meantime
+    if run.status not in UNFINISHED or not state.jobs.stop(run):
+        state_now = "starting; stop it again in a moment" if run.status == "queued" else f"{run.status}, not running"
+        raise HTTPException(status_code=409, detail=f"run {run_id} is {state_now}")
     return describe_run(run)
 
 
 @router.post("/{run_id}/resume", status_code=202, dependencies=[Depends(require_admin)])
 async def resume_run(run_id: int, session: SessionDep, state: StateDep) -> dict[str, Any]:
-    """Continue an interrupted (or failed) run from its last checkpoint, in the same run."""
+    """Continue an interrupted (or failed) run from its last checkpoint, in the same run, when a slot is free."""
     run = await existing_run(session, run_id)
     if run.status not in ("interrupted", "failed"):
         raise HTTPException(status_code=409, detail=f"run {run_id} is {run.status}; only interrupted runs resume")
     if last_checkpoint(Path(run.output_dir)) is None:
         raise HTTPException(status_code=409, detail=f"run {run_id} has no checkpoint to resume from")
     run.status, run.error, run.finished_at, run.pid = "queued", None, None, None
-    await launch(session, state, run, Path(run.output_dir), resume=True)
+    run.host = socket.gethostname()  # this machine found the checkpoint, so this machine's scheduler resumes it
+    await session.commit()
+    state.jobs.notify()
     return describe_run(run)
