@@ -118,3 +118,21 @@ def test_one_off_work_runs_on_a_thread_of_its_own_and_reports_errors() -> None:
 
     with pytest.raises(ValueError, match="no such model"):
         run(failing())
+
+
+def test_a_temperature_next_to_zero_is_greedy_and_answers(engine: GenerationEngine) -> None:
+    """A fuzzer's temperature of 1e-59 overflowed the logits to inf: batched requests stalled for good and a
+    seeded one failed. Such a temperature means greedy."""
+    ids = engine.encode_chat([{"role": "user", "content": "Hello"}])
+    greedy = run(engine.complete(ids, SamplingParams(max_tokens=8, temperature=0)))
+
+    async def tiny_temperatures():
+        return await asyncio.wait_for(
+            asyncio.gather(
+                engine.complete(ids, SamplingParams(max_tokens=8, temperature=1e-59, top_p=1e-59)),
+                engine.complete(ids, SamplingParams(max_tokens=8, temperature=1e-59, seed=3)),
+            ),
+            timeout=60,
+        )
+
+    assert [r.text for r in run(tiny_temperatures())] == [greedy.text, greedy.text]

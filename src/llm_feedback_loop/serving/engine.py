@@ -57,6 +57,9 @@ class PromptTooLong(ValueError):
     """The prompt plus the answer budget does not fit the model's context."""
 
 
+MIN_TEMPERATURE = 1e-5
+
+
 @dataclass
 class SamplingParams:
     max_tokens: int = 256
@@ -64,6 +67,12 @@ class SamplingParams:
     top_p: float = 0.95
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        # Dividing logits by a temperature this close to 0 overflows to inf, and sampling from the NaNs that
+        # follow fails (or stalls the batch): such a temperature means greedy, as vLLM treats it.
+        if self.temperature < MIN_TEMPERATURE:
+            self.temperature = 0.0
 
     def for_choice(self, index: int) -> SamplingParams:
         """Parameters of the index-th of n answers: a seeded request seeds answer i with seed + i, so the
