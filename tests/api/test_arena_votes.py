@@ -59,6 +59,10 @@ def test_an_issued_battle_takes_its_annotators_vote_once(arena: TestClient, api_
     issued = battle(arena, api_keys["annotator"])
     assert isinstance(issued["battle_id"], int) and len(issued["answers"]) == 2
     left, right = (answer["generation_id"] for answer in issued["answers"])
+    # Blind until the vote: the answers are not among the voter's own rows, nor readable through feedback.
+    assert arena.get("/v1/generations", headers=annie).json()["total"] == 0
+    peek = {"prompt": "Which is the capital of Japan?", "generation_id": left, "rating": "up"}
+    assert arena.post("/v1/ratings", json=peek, headers=annie).status_code == 422
     # The arena page's payload: the answers in the order shown, no battle_id.
     voted = arena.post("/v1/arena/votes", json={"generation_ids": [left, right], "winner": "left"}, headers=annie)
     assert voted.status_code == 201, voted.text

@@ -32,6 +32,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 require_admin = require(Permission.manage)
 require_export = require(Permission.export)
 require_annotate = require(Permission.annotate)
+require_annotate_making = require(Permission.annotate, csrf_on_reads=True)  # a GET that generates answers
 require_chat = require(Permission.chat)
 require_read = require(Permission.read)
 require_read_feedback = require(Permission.read_own)
@@ -40,6 +41,7 @@ require_annotate_or_read = require(Permission.annotate, Permission.read)
 Admin = Annotated[Principal, Depends(require_admin)]
 Exporter = Annotated[Principal, Depends(require_export)]
 Annotator = Annotated[Principal, Depends(require_annotate)]
+AnnotatorMaking = Annotated[Principal, Depends(require_annotate_making)]
 Chatter = Annotated[Principal, Depends(require_chat)]
 Reader = Annotated[Principal, Depends(require_read)]
 FeedbackReader = Annotated[Principal, Depends(require_read_feedback)]

@@ -20,6 +20,19 @@ def describe_error(error: dict[str, Any]) -> str:
     return f"{'.'.join(location)}: {message}" if location else message
 
 
+SECRET_FIELDS = ("password", "secret", "token", "api_key")
+
+
+def without_secrets(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The errors, without the value sent for a secret field (a password must not come back in a 422)."""
+    return [
+        {key: value for key, value in error.items() if key != "input"}
+        if any(word in str(part).lower() for part in error.get("loc", ()) for word in SECRET_FIELDS)
+        else error
+        for error in errors
+    ]
+
+
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
@@ -30,11 +43,17 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
         at = f" at character {location[-1]}" if len(location) > 1 else ""
         return JSONResponse(
             status_code=400,
-            content={"message": f"Request body is not valid JSON: {reason}{at}", "detail": jsonable_encoder(errors)},
+            content={
+                "message": f"Request body is not valid JSON: {reason}{at}",
+                "detail": jsonable_encoder(without_secrets(errors)),
+            },
         )
     return JSONResponse(
         status_code=422,
-        content={"message": "; ".join(describe_error(e) for e in errors), "detail": jsonable_encoder(errors)},
+        content={
+            "message": "; ".join(describe_error(e) for e in errors),
+            "detail": jsonable_encoder(without_secrets(errors)),
+        },
     )
 
 

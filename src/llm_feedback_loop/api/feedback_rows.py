@@ -12,6 +12,8 @@ from fastapi import HTTPException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_feedback_loop.api import schemas
+from llm_feedback_loop.auth.accounts import Principal
+from llm_feedback_loop.auth.roles import Permission
 from llm_feedback_loop.storage import repository
 from llm_feedback_loop.storage.tables import (
     Comparison,
@@ -59,9 +61,16 @@ def legacy_comparison_values(payload: schemas.LegacyComparisonIn) -> dict[str, A
     }
 
 
-async def resolve_generations(session: AsyncSession, ids: list[int | None]) -> dict[int, Generation]:
+async def resolve_generations(
+    session: AsyncSession, ids: list[int | None], reader: Principal | None = None, allowed: frozenset[int] = frozenset()
+) -> dict[int, Generation]:
+    """The generations feedback names (422 for one that does not exist). With `reader`, one they may not
+    read (an annotator: only answers logged for them, or the `allowed` answers of the task they judge) is
+    answered as not existing: feedback must not become a way to read other people's answers by id."""
     wanted = {i for i in ids if i is not None}
     found = await repository.get_generations(session, wanted)
+    if reader is not None and reader.user_id is not None and not reader.may(Permission.read):
+        found = {i: g for i, g in found.items() if g.annotator == reader.name or i in allowed}
     missing = sorted(wanted - found.keys())
     if missing:
         raise HTTPException(
@@ -72,11 +81,13 @@ async def resolve_generations(session: AsyncSession, ids: list[int | None]) -> d
     return found
 
 
-async def linked_generation(session: AsyncSession, generation_id: int | None) -> Generation | None:
+async def linked_generation(
+    session: AsyncSession, generation_id: int | None, reader: Principal | None, allowed: frozenset[int]
+) -> Generation | None:
     """The generation a piece of feedback names, if it names one (422 if it does not exist)."""
     if generation_id is None:
         return None
-    return (await resolve_generations(session, [generation_id]))[generation_id]
+    return (await resolve_generations(session, [generation_id], reader, allowed))[generation_id]
 
 
 def answer_text(text: str | None, generation: Generation | None, field: str) -> str:
@@ -92,8 +103,13 @@ def answer_text(text: str | None, generation: Generation | None, field: str) -> 
     return generation.response
 
 
-async def rating_values(session: AsyncSession, payload: schemas.RatingCreate) -> dict[str, Any]:
-    generation = await linked_generation(session, payload.generation_id)
+async def rating_values(
+    session: AsyncSession,
+    payload: schemas.RatingCreate,
+    reader: Principal | None = None,
+    allowed: frozenset[int] = frozenset(),
+) -> dict[str, Any]:
+    generation = await linked_generation(session, payload.generation_id, reader, allowed)
     return common_values(payload.prompt_messages(), payload.annotator, payload.metadata) | {
         "response": answer_text(payload.response, generation, "response"),
         "rating": payload.rating,
@@ -103,8 +119,13 @@ async def rating_values(session: AsyncSession, payload: schemas.RatingCreate) ->
     }
 
 
-async def comparison_values(session: AsyncSession, payload: schemas.ComparisonCreate) -> dict[str, Any]:
-    generations = await resolve_generations(session, [r.generation_id for r in payload.responses])
+async def comparison_values(
+    session: AsyncSession,
+    payload: schemas.ComparisonCreate,
+    reader: Principal | None = None,
+    allowed: frozenset[int] = frozenset(),
+) -> dict[str, Any]:
+    generations = await resolve_generations(session, [r.generation_id for r in payload.responses], reader, allowed)
     responses = []
     for index, response in enumerate(payload.responses):
         generation = generations.get(response.generation_id) if response.generation_id else None
@@ -128,8 +149,13 @@ async def comparison_values(session: AsyncSession, payload: schemas.ComparisonCr
     }
 
 
-async def correction_values(session: AsyncSession, payload: schemas.CorrectionCreate) -> dict[str, Any]:
-    generation = await linked_generation(session, payload.generation_id)
+async def correction_values(
+    session: AsyncSession,
+    payload: schemas.CorrectionCreate,
+    reader: Principal | None = None,
+    allowed: frozenset[int] = frozenset(),
+) -> dict[str, Any]:
+    generation = await linked_generation(session, payload.generation_id, reader, allowed)
     return common_values(payload.prompt_messages(), payload.annotator, payload.metadata) | {
         "original_response": answer_text(payload.original_response, generation, "original_response"),
         "corrected_response": payload.corrected_response,

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from llm_feedback_loop.auth.accounts import Principal
 from llm_feedback_loop.settings import Settings
 from llm_feedback_loop.storage.tables import IdempotencyRecord, utc_now
 
@@ -145,6 +146,25 @@ class TrustedHosts:
             "TRUSTED_HOSTS (a comma-separated list, `*` for any)",
             self.drain_bytes,
         )
+
+
+class NoNulInURL:
+    """A NUL character (`%00`) in the path or query is refused with 400: PostgreSQL cannot hold one, and a
+    filter or name carrying it would otherwise end in a database error (a 500) on any route."""
+
+    def __init__(self, app: ASGIApp, drain_bytes: int) -> None:
+        self.app = app
+        self.drain_bytes = drain_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"").lower()
+            if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
+                await refuse(
+                    scope, receive, send, 400, "the URL must not contain the NUL character (%00)", self.drain_bytes
+                )
+                return
+        await self.app(scope, receive, send)
 
 
 def _origin_parts(origin: str) -> tuple[str, str, int] | None:
@@ -306,10 +326,15 @@ MAX_KEPT_BODY = 1_048_576
 SWEEP_EVERY = timedelta(minutes=10)  # expired records are deleted at most this often per process
 
 
-def idempotency_scope(user_id: int | None, key: str) -> str:
-    """The record's `scope`: the caller and the key, so that one caller's key never answers another's."""
-    caller = "open" if user_id is None else f"user:{user_id}"
-    return hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest()
+# Answers that hold a secret (a new API key) or set a cookie (a login) are never kept.
+NOT_KEPT_PREFIXES = ("/v1/auth/", "/v1/keys", "/v1/users")
+
+
+def idempotency_scope(principal: Principal, key: str) -> str:
+    """The record's `scope`: the caller (user, and the key or session it came with, and its role) and the key,
+    so that one caller's key never answers another's, nor a lower-role key of the same user."""
+    caller = "open" if principal.user_id is None else f"user:{principal.user_id}:{principal.via}:{principal.key_id}"
+    return hashlib.sha256(f"{caller}:{principal.role}\n{key}".encode()).hexdigest()
 
 
 def request_fingerprint(scope: Scope, body: bytes) -> str:
@@ -339,7 +364,7 @@ class IdempotentPosts:
             await self.app(scope, receive, send)
             return
         raw_key = _header(scope, IDEMPOTENCY_HEADER)
-        if raw_key is None:
+        if raw_key is None or scope["path"].startswith(NOT_KEPT_PREFIXES):
             await self.app(scope, receive, send)
             return
         key = raw_key.decode("latin-1").strip()
@@ -378,7 +403,7 @@ class IdempotentPosts:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        record_scope = idempotency_scope(principal.user_id, key)
+        record_scope = idempotency_scope(principal, key)
         fingerprint = request_fingerprint(scope, body)
         sessions: async_sessionmaker[AsyncSession] = service.sessions
 
@@ -544,12 +569,14 @@ def _error(status_code: int, message: str) -> JSONResponse:
 
 def install_http_guards(app: FastAPI, settings: Settings) -> None:
     """The middleware both servers run. Outermost first: security headers (on every answer, refusals too),
-    trusted hosts, cross-origin writes, body size, idempotency (innermost: it needs the bounded body)."""
+    trusted hosts, NUL in the URL, cross-origin writes, body size, idempotency (innermost: it needs the bounded
+    body)."""
     drain_bytes = max(8 * settings.max_body_bytes, 4 * 1_048_576)
     docs = {path for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if path}
     # add_middleware puts each one outside the ones before it: innermost first.
     app.add_middleware(IdempotentPosts)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, drain_bytes=drain_bytes)
     app.add_middleware(SameOriginWrites, drain_bytes=drain_bytes)
+    app.add_middleware(NoNulInURL, drain_bytes=drain_bytes)
     app.add_middleware(TrustedHosts, hosts=settings.trusted_hosts, drain_bytes=drain_bytes)
     app.add_middleware(SecurityHeaders, csp_exempt=docs)

@@ -11,9 +11,11 @@ through this service stops working at once, one revoked from another process wit
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -32,17 +34,68 @@ TOUCH_EVERY_S = 300.0  # last_used_at is written at most this often per key
 CACHE_ENTRIES = 10_000
 
 
+class LoginThrottle:
+    """Password sign-ins: after `failures` failed ones for a name or from an address within `window_s`, more
+    are refused (429) until the window has passed; and at most `hashing` password checks run at once (Argon2
+    costs ~100 ms of CPU and 64 MiB each), with at most `waiting` more queued: a flood gets 429, not the CPU."""
+
+    def __init__(self, failures: int = 10, window_s: float = 300.0, hashing: int = 2, waiting: int = 32) -> None:
+        self.failures, self.window_s, self.waiting = failures, window_s, waiting
+        self._failed: dict[str, list[float]] = {}
+        self._hashing = asyncio.Semaphore(hashing)
+        self._queued = 0
+
+    def retry_after(self, *who: str) -> float:
+        """Seconds until `who` (a name, an address) may try again; 0 when they may now."""
+        now = time.monotonic()
+        wait = 0.0
+        for one in who:
+            recent = [t for t in self._failed.get(one, ()) if now - t < self.window_s]
+            if recent:
+                self._failed[one] = recent
+            else:
+                self._failed.pop(one, None)
+            if len(recent) >= self.failures:
+                wait = max(wait, self.window_s - (now - recent[0]))
+        return wait
+
+    def failed(self, *who: str) -> None:
+        if len(self._failed) >= CACHE_ENTRIES:
+            self._failed.clear()
+        for one in who:
+            self._failed.setdefault(one, []).append(time.monotonic())
+
+    def succeeded(self, name: str) -> None:
+        self._failed.pop(name, None)
+
+    @contextlib.asynccontextmanager
+    async def checking(self) -> AsyncIterator[None]:
+        if self._queued >= self.waiting:
+            raise HTTPException(
+                status_code=429, detail="too many sign-ins at once; try again", headers={"Retry-After": "1"}
+            )
+        self._queued += 1
+        try:
+            async with self._hashing:
+                yield
+        finally:
+            self._queued -= 1
+
+
 class Authenticator:
     """Turns a request's credentials into a `Principal` (None: no credentials at all)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], required: bool = True) -> None:
         self.sessions = sessions
         self.required = required
+        self.logins = LoginThrottle()
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._touched: dict[int, float] = {}
+        self._generation = 0  # bumped by forget(): a lookup begun before it is not cached
 
     def forget(self) -> None:
         """Drop every cached lookup (after a key is revoked, a user disabled, a session ended)."""
+        self._generation += 1
         self._cache.clear()
 
     async def principal(self, request: Request) -> Principal | None:
@@ -77,7 +130,10 @@ class Authenticator:
         hit = self._cache.get(cache_key)
         if hit is not None and hit[0] > now:
             return hit[1]
+        generation = self._generation
         principal = await load(credential.partition(":")[2])
+        if generation != self._generation:  # revoked or disabled while loading: it may be stale already
+            return principal
         if len(self._cache) >= CACHE_ENTRIES:
             self._cache.clear()
         self._cache[cache_key] = (now + CACHE_S, principal)
@@ -110,9 +166,12 @@ def authenticator_of(request: Request) -> Authenticator:
     return request.app.state.auth
 
 
-def require(*permissions: Permission) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+def require(
+    *permissions: Permission, csrf_on_reads: bool = False
+) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     """A dependency: the caller, who must hold one of `permissions`; 401 without credentials, 403 without
-    the permission or (web sessions) without the CSRF token on a state-changing request."""
+    the permission or (web sessions) without the CSRF token on a state-changing request (`csrf_on_reads`: on
+    a GET too, for a read that makes something, which a link on another site must not set off)."""
     allowed_roles = sorted({role for permission in permissions for role in roles_with(permission)})
 
     async def caller(request: Request) -> Principal:
@@ -124,7 +183,7 @@ def require(*permissions: Permission) -> Callable[[Request], Coroutine[Any, Any,
                 status_code=403,
                 detail=f"the {principal.role} role may not do this (it is for: {', '.join(allowed_roles)})",
             )
-        if request.method not in SAFE_METHODS and principal.via == "session":
+        if (csrf_on_reads or request.method not in SAFE_METHODS) and principal.via == "session":
             sent = request.headers.get(CSRF_HEADER, "")
             if not principal.csrf_token or not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()):
                 raise HTTPException(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,6 +79,8 @@ def check_password(password: str) -> str:
 
 
 async def find_user(session: AsyncSession, name: str) -> User | None:
+    if "\x00" in name or len(name) > 200:  # no such name can exist (and PostgreSQL refuses NUL in a query)
+        return None
     return (await session.execute(select(User).where(User.name == name))).scalar_one_or_none()
 
 
@@ -134,8 +136,13 @@ async def create_key(
     key_role = Role(user.role) if role is None else _role(role)
     if not key_role_allowed(Role(user.role), key_role):
         raise AccountError(f"user {user.name!r} is {user.role}: it cannot hold a key with the {key_role} role")
-    if expires_at is not None and expires_at <= utc_now():
-        raise AccountError("the key's expiry must lie in the future")
+    if expires_at is not None:
+        try:  # a time without a zone is UTC; one at the calendar's edge cannot be held in UTC
+            expires_at = expires_at.replace(tzinfo=UTC) if expires_at.tzinfo is None else expires_at.astimezone(UTC)
+        except OverflowError:
+            raise AccountError("the key's expiry is out of range") from None
+        if expires_at <= utc_now():
+            raise AccountError("the key's expiry must lie in the future")
     if name is not None and (len(name) > 200 or "\x00" in name):
         raise AccountError("a key's name has at most 200 characters")
     new = new_api_key()
@@ -171,7 +178,9 @@ async def revoke_key(session: AsyncSession, reference: str) -> ApiKey:
     """Revoke a key named by its prefix (or the whole key)."""
     parts = split_api_key(reference)
     prefix = parts[0] if parts else reference.removeprefix("llmfl_")
-    key = (await session.execute(select(ApiKey).where(ApiKey.prefix == prefix))).scalar_one_or_none()
+    key = None
+    if "\x00" not in prefix and len(prefix) <= 32:
+        key = (await session.execute(select(ApiKey).where(ApiKey.prefix == prefix))).scalar_one_or_none()
     if key is None:
         raise AccountError(f"no API key {reference!r} (llmfl keys list shows their prefixes)")
     if key.revoked_at is None:
@@ -194,6 +203,8 @@ async def authenticate_key(session: AsyncSession, value: str) -> Principal | Non
     if parts is None:
         return None
     prefix, secret = parts
+    if "\x00" in prefix:
+        return None
     found = (
         await session.execute(select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.prefix == prefix))
     ).first()

@@ -33,7 +33,9 @@ router = APIRouter(include_in_schema=False)
 
 def safe_next(value: str | None) -> str:
     """Where to go after signing in: a path on this site only (never `//host` or `https://...`)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 500:
+    if not value or not value.startswith("/") or value.startswith("//") or len(value) > 500:
+        return "/"
+    if any(char <= " " or char in "\\\x7f" for char in value):  # browsers drop tabs: "/\t/x" is //x
         return "/"
     return value
 

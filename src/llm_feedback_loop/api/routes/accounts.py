@@ -96,10 +96,23 @@ def set_session_cookies(request: Request, response: Response, token: str, csrf: 
 
 @router.post("/auth/login")
 async def login(body: LoginIn, request: Request, response: Response, session: SessionDep, state: StateDep) -> Any:
-    """Sign in with a name and password: sets the session cookie."""
-    user = await accounts.login_with_password(session, body.name, body.password)
+    """Sign in with a name and password: sets the session cookie. Ten failed sign-ins for a name or from an
+    address within five minutes make it wait (429)."""
+    throttle = authenticator_of(request).logins
+    address = f"address:{request.client.host if request.client else '?'}"
+    wait = throttle.retry_after(f"name:{body.name}", address)
+    if wait > 0:
+        raise HTTPException(
+            status_code=429,
+            detail=f"too many failed sign-ins; try again in {int(wait) + 1} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    async with throttle.checking():
+        user = await accounts.login_with_password(session, body.name, body.password)
     if user is None:
+        throttle.failed(f"name:{body.name}", address)
         raise HTTPException(status_code=401, detail="wrong name or password")
+    throttle.succeeded(f"name:{body.name}")
     token, csrf = await accounts.create_web_session(session, user, state.settings.session_hours)
     await session.commit()
     set_session_cookies(request, response, token, csrf, state.settings.session_hours)

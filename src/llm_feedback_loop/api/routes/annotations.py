@@ -19,6 +19,7 @@ from llm_feedback_loop.api.errors import describe_error
 from llm_feedback_loop.api.feedback_rows import comparison_values, correction_values, rating_values
 from llm_feedback_loop.api.routes.feedback import check_answer_count
 from llm_feedback_loop.api.security import annotator_name
+from llm_feedback_loop.auth.accounts import Principal
 from llm_feedback_loop.storage.tables import Comparison, Correction, Generation, Rating, Task, TaskAnnotation
 from llm_feedback_loop.tasks.queue import judging
 from llm_feedback_loop.training_data.records import prompt_hash
@@ -83,12 +84,12 @@ async def create_annotation(
     except ValidationError as error:
         raise HTTPException(status_code=422, detail="; ".join(describe_error(e) for e in error.errors())) from None
     if body.task_id is None:
-        return await store_annotation(session, body, None, comparison, ratings, corrections)
+        return await store_annotation(session, body, None, comparison, ratings, corrections, user)
     # One judgement of a task at a time in this process (and the task's row locked, on PostgreSQL, across
     # processes): the second of two concurrent ones then sees the first and gets its 409.
     async with judging(body.task_id):
         task = await check_task(session, body)
-        return await store_annotation(session, body, task, comparison, ratings, corrections)
+        return await store_annotation(session, body, task, comparison, ratings, corrections, user)
 
 
 async def store_annotation(
@@ -98,14 +99,21 @@ async def store_annotation(
     comparison: Any,
     ratings: list[Any],
     corrections: list[Any],
+    user: Principal,
 ) -> dict[str, Any]:
-    """Insert the annotation's rows (and its task judgement) in one transaction."""
+    """Insert the annotation's rows (and its task judgement) in one transaction. The answers named by
+    generation_id must be the caller's to read: logged for them, or the answers of the task they judge."""
     await check_generations(session, body)
+    task_answers = (
+        frozenset(a["generation_id"] for a in (task.answers or []) if a.get("generation_id")) if task else frozenset()
+    )
     rows: list[tuple[Any, dict[str, Any]]] = []
     if comparison is not None:
-        rows.append((Comparison, await comparison_values(session, comparison)))
-    rows += [(Rating, await rating_values(session, rating)) for rating in ratings]
-    rows += [(Correction, await correction_values(session, correction)) for correction in corrections]
+        rows.append((Comparison, await comparison_values(session, comparison, user, task_answers)))
+    rows += [(Rating, await rating_values(session, rating, user, task_answers)) for rating in ratings]
+    rows += [
+        (Correction, await correction_values(session, correction, user, task_answers)) for correction in corrections
+    ]
     created: dict[str, Any] = {"comparison_id": None, "rating_ids": [], "correction_ids": []}
     try:
         for table, values in rows:

@@ -24,6 +24,7 @@ from llm_feedback_loop.arena.battles import FLIPPED, find_battle, record_vote, s
 from llm_feedback_loop.arena.contenders import pick_contenders
 from llm_feedback_loop.arena.leaderboard import LeaderboardUnavailable
 from llm_feedback_loop.chat.providers import ProviderError
+from llm_feedback_loop.logging_redaction import redact
 from llm_feedback_loop.models.loader import ModelLoadError
 from llm_feedback_loop.models.registry import RegistryError
 from llm_feedback_loop.serving.engine import GenerationError, PromptTooLong, SamplingParams
@@ -84,11 +85,13 @@ async def start_battle(body: BattleIn, state: StateDep, session: SessionDep, use
                 served.engine.check_fits(input_ids, params.max_tokens)
                 completion = await served.engine.complete(input_ids, params)
         except (ModelLoadError, ProviderError, GenerationError) as error:
-            raise HTTPException(status_code=503, detail=f"model version {version.name}: {error}") from None
+            raise HTTPException(status_code=503, detail=f"model version {version.name}: {redact(str(error))}") from None
         except PromptTooLong as error:
             raise HTTPException(status_code=400, detail=str(error)) from None
         text = completion.text.replace("\x00", "\ufffd")
-        values = common_values(messages, annotator, {"arena": True}) | {
+        # Logged under no annotator: the voter must not find the versions among its own rows before voting
+        # (the battle row records whom it was issued to).
+        values = common_values(messages, None, {"arena": True}) | {
             "response": text,
             "model": served.source,
             "model_version": version.name,

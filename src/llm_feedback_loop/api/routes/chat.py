@@ -17,6 +17,7 @@ from llm_feedback_loop.api.feedback_rows import common_values
 from llm_feedback_loop.api.schemas import CleanText, NonEmptyText, PromptIn
 from llm_feedback_loop.api.security import annotator_name
 from llm_feedback_loop.chat.providers import Candidate, ChatOutcome, LocalProvider, ProviderError
+from llm_feedback_loop.logging_redaction import redact
 from llm_feedback_loop.models.loader import ModelLoadError
 from llm_feedback_loop.serving.engine import PromptTooLong, SamplingParams
 from llm_feedback_loop.storage.tables import Generation
@@ -200,7 +201,7 @@ async def chat_stream(body: ChatIn, state: StateDep, user: Chatter) -> Streaming
                 }
             )
         except Exception as error:  # one answer failing must not end the others
-            await queue.put({"index": index, "error": f"generation failed: {error}"})
+            await queue.put({"index": index, "error": f"generation failed: {redact(str(error))}"})
 
     async def events() -> AsyncIterator[bytes]:
         writers = [asyncio.create_task(write(index)) for index in range(body.n)]

@@ -86,7 +86,7 @@ async def create_rating(
 ) -> dict[str, Any]:
     """Store a thumbs up/down on an answer (by text, or by the generation_id of a logged answer)."""
     payload = as_user(payload, user)
-    return await _create(state, Rating, await rating_values(session, payload))
+    return await _create(state, Rating, await rating_values(session, payload, user))
 
 
 @router.post("/comparisons", status_code=201, response_model=schemas.ComparisonPublic)
@@ -96,7 +96,7 @@ async def create_comparison(
     """Store a comparison: answers ranked best first, or a best pick (at most MAX_ANSWERS_PER_COMPARISON)."""
     check_answer_count(state, len(payload.responses), "responses")
     payload = as_user(payload, user)
-    return await _create(state, Comparison, await comparison_values(session, payload))
+    return await _create(state, Comparison, await comparison_values(session, payload, user))
 
 
 @router.post("/corrections", status_code=201, response_model=schemas.CorrectionPublic)
@@ -105,7 +105,7 @@ async def create_correction(
 ) -> dict[str, Any]:
     """Store an annotator's better answer in place of a model's answer."""
     payload = as_user(payload, user)
-    return await _create(state, Correction, await correction_values(session, payload))
+    return await _create(state, Correction, await correction_values(session, payload, user))
 
 
 @router.post("/generations", status_code=201, response_model=schemas.GenerationPublic)

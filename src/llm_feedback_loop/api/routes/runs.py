@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
+from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse
 
 from llm_feedback_loop.api.deps import SessionDep, StateDep, require_admin, require_read
+from llm_feedback_loop.api.routes.feedback import Offset
 from llm_feedback_loop.models.registry import find_version
 from llm_feedback_loop.settings import Settings
+from llm_feedback_loop.storage.json_values import INT_MAX
 from llm_feedback_loop.storage.tables import TrainingRun
 from llm_feedback_loop.training.config import TrainConfig
 from llm_feedback_loop.training.data import DatasetError, jsonl_split_files, load_training_data
@@ -52,6 +55,8 @@ async def scheduled_runs(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
+RunId = Annotated[int, PathParam(ge=1, le=INT_MAX, description="The run's id.")]
+
 router = APIRouter(prefix="/v1/runs", tags=["training"], lifespan=scheduled_runs)
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -61,7 +66,7 @@ DATA_OUTSIDE = (
 )
 
 
-async def existing_run(session: SessionDep, run_id: int) -> TrainingRun:
+async def existing_run(session: SessionDep, run_id: RunId) -> TrainingRun:
     run = await get_run(session, run_id)
     if run is None:
         raise HTTPException(status_code=404, detail=f"no training run {run_id}")
@@ -159,19 +164,19 @@ async def start_run(config: TrainConfig, state: StateDep, session: SessionDep) -
 async def runs(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     """Training runs, newest first."""
     return [describe_run(run) for run in await list_runs(session, limit, offset)]
 
 
 @router.get("/{run_id}", dependencies=[Depends(require_read)])
-async def run_detail(run_id: int, session: SessionDep) -> dict[str, Any]:
+async def run_detail(run_id: RunId, session: SessionDep) -> dict[str, Any]:
     return describe_run(await existing_run(session, run_id))
 
 
 @router.get("/{run_id}/metrics", dependencies=[Depends(require_read)])
-async def run_metrics(run_id: int, session: SessionDep) -> list[dict[str, Any]]:
+async def run_metrics(run_id: RunId, session: SessionDep) -> list[dict[str, Any]]:
     """Every logged entry of the run (loss, learning rate, epoch, step), oldest first."""
     run = await existing_run(session, run_id)
     path = Path(run.output_dir) / METRICS_FILE
@@ -182,14 +187,14 @@ async def run_metrics(run_id: int, session: SessionDep) -> list[dict[str, Any]]:
 
 @router.get("/{run_id}/log", response_class=PlainTextResponse, dependencies=[Depends(require_read)])
 async def run_log(
-    run_id: int, session: SessionDep, lines: Annotated[int, Query(ge=1, le=5000)] = 200
+    run_id: RunId, session: SessionDep, lines: Annotated[int, Query(ge=1, le=5000)] = 200
 ) -> PlainTextResponse:
     run = await existing_run(session, run_id)
     return PlainTextResponse(log_tail(Path(run.output_dir), lines))
 
 
 @router.post("/{run_id}/stop", status_code=202, dependencies=[Depends(require_admin)])
-async def stop_run(run_id: int, session: SessionDep, state: StateDep) -> dict[str, Any]:
+async def stop_run(run_id: RunId, session: SessionDep, state: StateDep) -> dict[str, Any]:
     """Stop after the current step with a checkpoint (status becomes `interrupted`, resumable). A run still
     waiting in the queue becomes `interrupted` without starting."""
     run = await existing_run(session, run_id)
@@ -205,7 +210,7 @@ async def stop_run(run_id: int, session: SessionDep, state: StateDep) -> dict[st
 
 
 @router.post("/{run_id}/resume", status_code=202, dependencies=[Depends(require_admin)])
-async def resume_run(run_id: int, session: SessionDep, state: StateDep) -> dict[str, Any]:
+async def resume_run(run_id: RunId, session: SessionDep, state: StateDep) -> dict[str, Any]:
     """Continue an interrupted (or failed) run from its last checkpoint, in the same run, when a slot is free."""
     run = await existing_run(session, run_id)
     if run.status not in ("interrupted", "failed"):

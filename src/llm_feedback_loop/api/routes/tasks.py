@@ -14,9 +14,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from llm_feedback_loop.api.deps import Annotator, SessionDep, StateDep, require_admin, require_annotate_or_read
+from llm_feedback_loop.api.deps import (
+    AnnotatorMaking,
+    SessionDep,
+    StateDep,
+    require_admin,
+    require_annotate_or_read,
+)
 from llm_feedback_loop.api.routes.chat import answer
 from llm_feedback_loop.api.security import annotator_name
+from llm_feedback_loop.auth.accounts import Principal
+from llm_feedback_loop.auth.roles import Permission
 from llm_feedback_loop.serving.engine import SamplingParams
 from llm_feedback_loop.storage.json_values import INT_MAX
 from llm_feedback_loop.storage.tables import Task
@@ -63,7 +71,7 @@ async def import_tasks(
 async def next_for(
     session: SessionDep,
     state: StateDep,
-    user: Annotator,
+    user: AnnotatorMaking,
     annotator: Annotated[
         str | None, Query(min_length=1, max_length=200, description="Default: the signed-in user.")
     ] = None,
@@ -103,9 +111,10 @@ async def next_for(
     return {"task": describe_task(task, len(await annotations_of(session, task.id)))}
 
 
-@router.get("/progress", dependencies=[Depends(require_annotate_or_read)])
+@router.get("/progress")
 async def queue_progress(
     session: SessionDep,
+    user: Annotated[Principal, Depends(require_annotate_or_read)],
     batch: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Tasks listed in per_task.")] = 200,
     after_id: Annotated[
@@ -113,5 +122,10 @@ async def queue_progress(
     ] = 0,
 ) -> dict[str, Any]:
     """How far the queue is: tasks complete, annotations done of needed, agreement overall, and one page of
-    per-task progress (`limit` tasks after `after_id`; `next_after_id` names the next page)."""
-    return await progress(session, batch, limit, after_id)
+    per-task progress (`limit` tasks after `after_id`; `next_after_id` names the next page). An annotator gets
+    no per-task agreement: with two annotators a task's agreement would tell them the other's ranking."""
+    report = await progress(session, batch, limit, after_id)
+    if not user.may(Permission.read):
+        for task in report.get("per_task", []):
+            task["agreement"] = None
+    return report

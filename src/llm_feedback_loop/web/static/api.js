@@ -1,10 +1,9 @@
-// What every page shares: calls to the API (the CSRF header on writes; 401 → the sign-in page; an error's
+// What every page shares: calls to the API (the CSRF header; 401 → the sign-in page; an error's
 // message as an Error), who is signed in (`api.ready`, from GET /v1/auth/me) and the header bar built from
 // that user's permissions. Included by every page before its own script.
 "use strict";
 
 const api = (() => {
-  const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
   function cookie(name) {
     const found = document.cookie.split("; ").find((part) => part.startsWith(`${name}=`));
@@ -25,12 +24,13 @@ const api = (() => {
     return new ApiError(data.message || `${response.status} ${response.statusText}`, response.status);
   }
 
-  // fetch() with the CSRF header on writes; a 401 (the session ended) goes to the sign-in page.
+  // fetch() with the CSRF header (needed on writes, and on the reads that make something: the queue's next
+  // task); a 401 (the session ended) goes to the sign-in page.
   async function send(url, { method = "GET", json, body, headers = {} } = {}) {
     const options = { method, headers: { ...headers }, credentials: "same-origin" };
     if (json !== undefined) { options.headers["Content-Type"] = "application/json"; options.body = JSON.stringify(json); }
     else if (body !== undefined) options.body = body;
-    if (WRITES.has(method)) options.headers["X-CSRF-Token"] = cookie("llmfl_csrf");
+    options.headers["X-CSRF-Token"] = cookie("llmfl_csrf");
     const response = await fetch(url, options);
     if (response.status === 401) signIn();
     return response;

@@ -4,9 +4,17 @@
 const params = new URLSearchParams(location.search);
 document.getElementById("expired").hidden = !params.has("expired");
 
+// A path on this site only: resolved as the browser will resolve it (which drops tabs and newlines, so
+// "/\t/evil.example" would be //evil.example), and kept only if it stays on this origin.
 function nextPath() {
   const next = params.get("next") || "/";
-  return next.startsWith("/") && !next.startsWith("//") && !next.includes("\\") ? next : "/";
+  if (!next.startsWith("/") || /[\u0000-\u0020\u007f\\]/.test(next)) return "/";
+  try {
+    const url = new URL(next, location.origin);
+    return url.origin === location.origin ? url.pathname + url.search + url.hash : "/";
+  } catch {
+    return "/";
+  }
 }
 
 document.getElementById("login-form").addEventListener("submit", async (event) => {
