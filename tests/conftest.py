@@ -87,4 +87,3 @@ def client(settings: Settings, api_keys: dict[str, str]) -> Iterator[TestClient]
     another role, or `headers=ANONYMOUS` (tests.support.accounts) as nobody."""
     with TestClient(create_app(settings), headers=bearer(api_keys["admin"])) as test_client:
         yield test_client
-
