@@ -37,13 +37,11 @@ require_chat = require(Permission.chat)
 require_read = require(Permission.read)
 require_read_feedback = require(Permission.read_own)
 require_annotate_or_read = require(Permission.annotate, Permission.read)
+require_signed_in = require(*Permission)  # any role: who am I, log out
 
 Admin = Annotated[Principal, Depends(require_admin)]
-Exporter = Annotated[Principal, Depends(require_export)]
 Annotator = Annotated[Principal, Depends(require_annotate)]
 AnnotatorMaking = Annotated[Principal, Depends(require_annotate_making)]
 Chatter = Annotated[Principal, Depends(require_chat)]
-Reader = Annotated[Principal, Depends(require_read)]
 FeedbackReader = Annotated[Principal, Depends(require_read_feedback)]
-require_signed_in = require(*Permission)  # any role: who am I, log out
 SignedIn = Annotated[Principal, Depends(require_signed_in)]
