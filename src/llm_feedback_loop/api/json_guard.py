@@ -15,13 +15,14 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from llm_feedback_loop.api.middleware import no_receive, read_body, replay
+from llm_feedback_loop.api.security import SAFE_METHODS
 from llm_feedback_loop.storage.json_values import MAX_DOCUMENT_DEPTH, JSONValueError, describe_path, loads_strict
 
 # Endpoints of the feedback service whose body is not one JSON document (`POST /v1/tasks/import`: JSONL).
 RAW_BODY_PATHS = frozenset({"/v1/tasks/import"})
-_BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def is_json_content_type(value: bytes | None) -> bool:
@@ -49,30 +50,24 @@ class StrictJSONBody:
         self.raw_paths = frozenset(raw_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in _BODYLESS_METHODS or scope["path"] in self.raw_paths:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS or scope["path"] in self.raw_paths:
             await self.app(scope, receive, send)
             return
         content_type = next((value for name, value in scope.get("headers", ()) if name == b"content-type"), None)
         if not is_json_content_type(content_type):
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client left: let the app see it
-                await self.app(scope, _replay(None, message, receive), send)
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        body = await read_body(receive)
+        if not isinstance(body, bytes):  # the client left: let the app see it
+            await self.app(scope, replay([], body, receive), send)
+            return
         if body.strip():
             try:
                 loads_strict(body, self.max_depth)
             except JSONValueError as error:
                 await _refuse(error, scope, send)
                 return
-        await self.app(scope, _replay(body, None, receive), send)
+        await self.app(scope, replay([body], None, receive), send)
 
 
 async def _refuse(error: JSONValueError, scope: Scope, send: Send) -> None:
@@ -82,21 +77,4 @@ async def _refuse(error: JSONValueError, scope: Scope, send: Send) -> None:
     else:
         status, message = 422, f"Request body{where}: {error.message}"
     response = JSONResponse(status_code=status, content={"message": message, "detail": message})
-    await response(scope, _no_receive, send)
-
-
-async def _no_receive() -> Message:
-    return {"type": "http.disconnect"}
-
-
-def _replay(body: bytes | None, first: Message | None, then: Receive) -> Receive:
-    """A `receive` that hands out the body read (or the message that ended reading) once, then defers to
-    `then` (so a streaming response still hears the client disconnect)."""
-    pending: list[Message] = [first] if first is not None else [{"type": "http.request", "body": body or b""}]
-
-    async def receive() -> Message:
-        if pending:
-            return pending.pop()
-        return await then()
-
-    return receive
+    await response(scope, no_receive, send)

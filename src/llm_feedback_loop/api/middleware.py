@@ -24,13 +24,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from llm_feedback_loop.api.security import SAFE_METHODS
 from llm_feedback_loop.auth.accounts import Principal
 from llm_feedback_loop.settings import Settings
 from llm_feedback_loop.storage.tables import IdempotencyRecord, utc_now
 
 log = logging.getLogger(__name__)
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DRAIN_S = 5.0  # how long a refused request's remaining body is read before the answer goes anyway
 
 # Pages are served without inline script, so the policy can forbid it: an injected <script> does not run.
@@ -275,7 +275,7 @@ class BodySizeLimit:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay([], message), send)
+                await self.app(scope, replay([], message), send)
                 return
             chunk = message.get("body", b"")
             received += len(chunk)
@@ -288,7 +288,7 @@ class BodySizeLimit:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(chunks, None, receive), send)
+        await self.app(scope, replay(chunks, None, receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, body_read: bool = False) -> None:
         message = (
@@ -298,11 +298,23 @@ class BodySizeLimit:
         await refuse(scope, receive, send, 413, message, self.drain_bytes, body_read=body_read)
 
 
-async def _no_receive() -> Message:
+async def no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
-def _replay(chunks: list[bytes], first: Message | None, then: Receive = _no_receive) -> Receive:
+async def read_body(receive: Receive) -> bytes | Message:
+    """The whole request body; or, when the client left before sending it all, the message that said so."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return message
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def replay(chunks: list[bytes], first: Message | None, then: Receive = no_receive) -> Receive:
     """A `receive` that hands out the buffered body in one message, then defers to `then`."""
     pending: list[Message] = (
         [first] if first is not None else [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
@@ -392,17 +404,10 @@ class IdempotentPosts:
             await self.app(scope, receive, send)
             return
 
-        # The body is already bounded and buffered by BodySizeLimit (outside this middleware).
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                await self.app(scope, _replay([], message), send)
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive)  # already bounded and buffered by BodySizeLimit (outside this one)
+        if not isinstance(body, bytes):
+            await self.app(scope, replay([], body), send)
+            return
         record_scope = idempotency_scope(principal, key)
         fingerprint = request_fingerprint(scope, body)
         sessions: async_sessionmaker[AsyncSession] = service.sessions
@@ -411,7 +416,7 @@ class IdempotentPosts:
         if isinstance(claimed, IdempotencyRecord):
             await self._answer_retry(claimed, fingerprint, scope, send)
             return
-        await self._run_first(sessions, claimed, scope, _replay([body], None, receive), send)
+        await self._run_first(sessions, claimed, scope, replay([body], None, receive), send)
 
     async def _claim(
         self, sessions: async_sessionmaker[AsyncSession], record_scope: str, fingerprint: str
@@ -465,7 +470,7 @@ class IdempotentPosts:
                 media_type=first.content_type,
                 headers={"Idempotent-Replayed": "true"},
             )
-        await response(scope, _no_receive, send)
+        await response(scope, no_receive, send)
 
     async def _run_first(
         self, sessions: async_sessionmaker[AsyncSession], record_id: int, scope: Scope, receive: Receive, send: Send
