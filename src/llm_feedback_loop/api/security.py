@@ -196,14 +196,24 @@ def require(
     return caller
 
 
-def annotator_name(principal: Principal, given: str | None) -> str | None:
+def annotator_name(principal: Principal, given: str | None, required: str | None = None) -> str | None:
     """Who a row is recorded as: the signed-in user. An admin may record on behalf of a named annotator
     (imports, the loop's simulated annotator); anyone else may only name themselves. With authentication off,
-    the name the client gives."""
+    the name the client gives. `required`: what the name is for, when there must be one (422 otherwise)."""
     if principal.user_id is None or given is None or given == principal.name:
-        return given if principal.user_id is None else principal.name
-    if principal.may(Permission.manage):
-        return given
-    raise HTTPException(
-        status_code=403, detail=f"annotator: you are signed in as {principal.name!r} and may only annotate as yourself"
-    )
+        name = given if principal.user_id is None else principal.name
+    elif principal.may(Permission.manage):
+        name = given
+    else:
+        raise HTTPException(
+            status_code=403,
+            detail=f"annotator: you are signed in as {principal.name!r} and may only annotate as yourself",
+        )
+    if name is None and required is not None:
+        raise HTTPException(status_code=422, detail=f"annotator: required ({required})")
+    return name
+
+
+def as_user(payload: Any, principal: Principal, required: str | None = None) -> Any:
+    """The payload (a model with an `annotator` field) recorded as `annotator_name` says."""
+    return payload.model_copy(update={"annotator": annotator_name(principal, payload.annotator, required)})

@@ -18,7 +18,7 @@ from llm_feedback_loop.api.deps import Annotator, SessionDep, StateDep
 from llm_feedback_loop.api.errors import describe_error
 from llm_feedback_loop.api.feedback_rows import comparison_values, correction_values, rating_values
 from llm_feedback_loop.api.routes.feedback import check_answer_count
-from llm_feedback_loop.api.security import annotator_name
+from llm_feedback_loop.api.security import as_user
 from llm_feedback_loop.auth.accounts import Principal
 from llm_feedback_loop.storage.tables import Comparison, Correction, Generation, Rating, Task, TaskAnnotation
 from llm_feedback_loop.tasks.queue import judging
@@ -75,9 +75,7 @@ async def create_annotation(
 ) -> dict[str, Any]:
     """Store a ranking, thumbs and edits of one prompt's answers together (all or nothing). Of concurrent
     judgements of one task by one annotator, one is stored (201) and the others get 409."""
-    body = body.model_copy(update={"annotator": annotator_name(user, body.annotator)})
-    if body.annotator is None:
-        raise HTTPException(status_code=422, detail="annotator: required (who judged these answers)")
+    body = as_user(body, user, required="who judged these answers")
     check_answer_count(state, len(body.answers), "answers")
     try:
         comparison, ratings, corrections = parts(body)

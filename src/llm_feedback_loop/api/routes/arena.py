@@ -66,9 +66,7 @@ class VoteIn(BaseModel):
 @router.post("/battles")
 async def start_battle(body: BattleIn, state: StateDep, session: SessionDep, user: Annotator) -> dict[str, Any]:
     """Both versions answer the prompt; the answers come back in random order, without model names."""
-    annotator = annotator_name(user, body.annotator)
-    if annotator is None:
-        raise HTTPException(status_code=422, detail="annotator: required (who will vote on this battle)")
+    annotator = annotator_name(user, body.annotator, required="who will vote on this battle")
     try:
         contenders = list(await pick_contenders(session, body.models))
     except RegistryError as error:
@@ -113,9 +111,7 @@ async def start_battle(body: BattleIn, state: StateDep, session: SessionDep, use
 async def vote(body: VoteIn, state: StateDep, session: SessionDep, user: Annotator) -> dict[str, Any]:
     """Store the vote on a battle issued to this annotator as a comparison of its two answers (a tie: no
     ranking), once; reveal the versions in the order the answers were named."""
-    annotator = annotator_name(user, body.annotator)
-    if annotator is None:
-        raise HTTPException(status_code=422, detail="annotator: required (who voted)")
+    annotator = annotator_name(user, body.annotator, required="who voted")
     found = await find_battle(session, body.battle_id, body.generation_ids)
     if found is None:
         raise HTTPException(

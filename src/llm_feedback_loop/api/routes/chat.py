@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from llm_feedback_loop.api.deps import Chatter, StateDep
 from llm_feedback_loop.api.feedback_rows import common_values
 from llm_feedback_loop.api.schemas import CleanText, NonEmptyText, PromptIn
-from llm_feedback_loop.api.security import annotator_name
+from llm_feedback_loop.api.security import annotator_name, as_user
 from llm_feedback_loop.chat.providers import Candidate, ChatOutcome, LocalProvider, ProviderError
 from llm_feedback_loop.logging_redaction import redact
 from llm_feedback_loop.models.loader import ModelLoadError
@@ -145,7 +145,7 @@ async def chat_stream(body: ChatIn, state: StateDep, user: Chatter) -> Streaming
     "finish_reason"}` once it is stored (or `{"index", "error"}`). A remote provider's answers come whole."""
     params = SamplingParams(body.max_tokens, body.temperature, body.top_p, list(body.stop or []), body.seed)
     messages = body.prompt_messages()
-    body = body.model_copy(update={"annotator": annotator_name(user, body.annotator)})
+    body = as_user(body, user)
     provider = state.chat.provider(body.provider)
     if not isinstance(provider, LocalProvider):
         outcome, ids = await answer(state, body.provider, messages, body.n, params, body.annotator)

@@ -18,7 +18,7 @@ from llm_feedback_loop.api.feedback_rows import (
     row_from_values,
     to_public,
 )
-from llm_feedback_loop.api.security import annotator_name
+from llm_feedback_loop.api.security import as_user
 from llm_feedback_loop.api.state import ServiceState
 from llm_feedback_loop.auth.accounts import Principal
 from llm_feedback_loop.auth.roles import Permission
@@ -121,11 +121,6 @@ def check_answer_count(state: ServiceState, count: int, field: str) -> None:
         validation.check_answer_count(count, state.settings.max_answers_per_comparison, field)
     except ValueError as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
-
-
-def as_user(payload: Any, user: Principal) -> Any:
-    """The payload with its annotator set to whom the row is recorded as (see `annotator_name`)."""
-    return payload.model_copy(update={"annotator": annotator_name(user, payload.annotator)})
 
 
 def own_rows(where: FeedbackFilter, user: Principal) -> FeedbackFilter:
