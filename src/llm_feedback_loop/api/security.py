@@ -99,7 +99,7 @@ class Authenticator:
         self._cache.clear()
 
     async def principal(self, request: Request) -> Principal | None:
-        if "principal" in request.state._state:  # resolved once per request, whichever dependency asks first
+        if hasattr(request.state, "principal"):  # resolved once per request, whichever dependency asks first
             return request.state.principal
         principal = await self._resolve(request)
         request.state.principal = principal

@@ -78,6 +78,13 @@ def check_password(password: str) -> str:
     return password
 
 
+def _role(value: str) -> Role:
+    try:
+        return parse_role(value)
+    except ValueError as error:
+        raise AccountError(str(error)) from None
+
+
 async def find_user(session: AsyncSession, name: str) -> User | None:
     if "\x00" in name or len(name) > 200:  # no such name can exist (and PostgreSQL refuses NUL in a query)
         return None
@@ -93,10 +100,7 @@ async def get_user(session: AsyncSession, name: str) -> User:
 
 async def create_user(session: AsyncSession, name: str, role: str, password: str | None = None) -> User:
     check_name(name)
-    try:
-        parsed = parse_role(role)
-    except ValueError as error:
-        raise AccountError(str(error)) from None
+    parsed = _role(role)
     if await find_user(session, name) is not None:
         raise AccountError(f"a user named {name!r} exists already")
     user = User(
@@ -157,13 +161,6 @@ async def create_key(
     session.add(key)
     await session.flush()
     return key, new.full
-
-
-def _role(value: str) -> Role:
-    try:
-        return parse_role(value)
-    except ValueError as error:
-        raise AccountError(str(error)) from None
 
 
 async def list_keys(session: AsyncSession, user: User | None = None) -> list[tuple[ApiKey, str]]:
