@@ -97,6 +97,8 @@ def run_loop(
     """Run the loop's rounds against the service (started here unless a URL is given); write the report."""
     import httpx
 
+    from llm_feedback_loop.auth.accounts import revoke_key, service_key
+    from llm_feedback_loop.cli_accounts import in_session
     from llm_feedback_loop.loop.collect import ServiceError
     from llm_feedback_loop.loop.rounds import Loop, LoopError
     from llm_feedback_loop.loop.service import ServiceStartError, own_service
@@ -110,8 +112,9 @@ def run_loop(
     def say(message: str) -> None:
         console.print(message, highlight=False)
 
-    if service_url is None:
-        key_prefix, key = with_database(lambda engine: own_service_key(engine, settings.name))
+    if service_url is None:  # the loop's own service: an admin key it gives itself, revoked at the end
+        own_key, key = in_session(lambda session: service_key(session, f"llmfl loop {settings.name}"))
+        key_prefix: str | None = own_key.prefix
     elif app_settings.llmfl_api_key:
         key_prefix, key = None, app_settings.llmfl_api_key
     else:
@@ -134,27 +137,7 @@ def run_loop(
         raise fail(f"interrupted; {resume_hint}") from None
     finally:
         if key_prefix is not None:
-            with_database(lambda engine: revoke_own_key(engine, key_prefix))
-
-
-async def own_service_key(engine: Any, loop_name: str) -> tuple[str, str]:
-    """(prefix, key): the admin key the loop gives itself for the service it starts (revoked at the end)."""
-    from llm_feedback_loop.auth.accounts import service_key
-    from llm_feedback_loop.storage.engine import create_session_factory
-
-    async with create_session_factory(engine)() as session:
-        row, key = await service_key(session, f"llmfl loop {loop_name}")
-        await session.commit()
-        return row.prefix, key
-
-
-async def revoke_own_key(engine: Any, prefix: str) -> None:
-    from llm_feedback_loop.auth.accounts import revoke_key
-    from llm_feedback_loop.storage.engine import create_session_factory
-
-    async with create_session_factory(engine)() as session:
-        await revoke_key(session, prefix)
-        await session.commit()
+            in_session(lambda session: revoke_key(session, key_prefix))
 
 
 def loop_settings(**values: Any) -> LoopSettings:
