@@ -59,7 +59,7 @@ from typing import Any
 
 from bench_common import HOST, free_port, percentile, verdict
 
-from llm_feedback_loop.training_data.records import prompt_hash
+from llm_feedback_loop.storage.prompts import prompt_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "feedback.json"

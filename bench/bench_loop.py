@@ -7,7 +7,7 @@ Run from the repository root:
     .venv/bin/python bench/bench_loop.py --model tiny --max-new-tokens 8   # checks the harness (~1 min; the
                                                                            # tiny model's figures mean nothing)
 
-The task is the demo's (`llm_feedback_loop.loop.concise`): answers of one sentence of at most 15 words are
+The task is the demo's (`llm_feedback_loop.objectives.concise`): answers of one sentence of at most 15 words are
 preferred. The round:
 
   shared    the base model samples `--answers` answers to each of `--prompts` feedback prompts (temperature
@@ -100,8 +100,8 @@ def sample_answers(source: str, prompts: list[str], count: int, max_new_tokens: 
 
 
 def held_out_metrics(source: str, max_new_tokens: int) -> dict[str, float]:
-    from llm_feedback_loop.loop.concise import TASK
     from llm_feedback_loop.loop.evaluate import answer_prompts, task_metrics
+    from llm_feedback_loop.objectives.concise import TASK
 
     return task_metrics(TASK, TASK.eval_prompts, answer_prompts(source, TASK.eval_prompts, max_new_tokens))
 
@@ -193,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from llm_feedback_loop.cli_loop import DEMO_TRAIN_CONFIG, TINY_TRAIN_CONFIG
-    from llm_feedback_loop.loop.concise import TASK
+    from llm_feedback_loop.cli.loop import DEMO_TRAIN_CONFIG, TINY_TRAIN_CONFIG
+    from llm_feedback_loop.objectives.concise import TASK
 
     torch.set_num_threads(args.threads)
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="bench-loop-"))).resolve()

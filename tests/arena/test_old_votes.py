@@ -12,8 +12,8 @@ from llm_feedback_loop.arena.leaderboard import ArenaLeaderboard
 from llm_feedback_loop.settings import Settings
 from llm_feedback_loop.storage.engine import create_engine
 from llm_feedback_loop.storage.migrate import alembic_config, upgrade_to_head
+from llm_feedback_loop.storage.prompts import prompt_hash
 from llm_feedback_loop.storage.tables import ArenaBattle, Comparison, ModelVersion, utc_now
-from llm_feedback_loop.training_data.records import prompt_hash
 
 
 def old_vote(winner: str | None, versions: tuple[str, str], **metadata: Any) -> dict[str, Any]:

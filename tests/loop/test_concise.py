@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from llm_feedback_loop.loop.concise import TASK, coherent, correct, preferred, score
-from llm_feedback_loop.loop.tasks import LoopTask, TaskError, load_scorer, load_task
+from llm_feedback_loop.objectives.base import LoopTask, TaskError, load_scorer, load_task
+from llm_feedback_loop.objectives.concise import TASK, coherent, correct, preferred, score
 
 CAPITAL = "What is the capital of Peru?"
 
@@ -75,7 +75,7 @@ def test_rounds_take_new_prompts_in_turn() -> None:
 def test_a_task_of_ones_own_from_a_file(tmp_path: Path) -> None:
     path = tmp_path / "mine.py"
     path.write_text(
-        "from llm_feedback_loop.loop.tasks import LoopTask\n"
+        "from llm_feedback_loop.objectives.base import LoopTask\n"
         "def polite(prompt, answer):\n    return float('please' in answer.lower())\n"
         "TASK = LoopTask('polite', 'Says please.', ['Pass the salt.'], ['Open the door.'], polite)\n"
     )
@@ -90,8 +90,8 @@ def test_a_task_of_ones_own_from_a_file(tmp_path: Path) -> None:
     [
         ("nonsense", "MODULE:NAME"),
         ("no_such_module_here:TASK", "cannot import"),
-        ("llm_feedback_loop.loop.concise:NOPE", "has no NOPE"),
-        ("llm_feedback_loop.loop.concise:MAX_WORDS", "not a LoopTask"),
+        ("llm_feedback_loop.objectives.concise:NOPE", "has no NOPE"),
+        ("llm_feedback_loop.objectives.concise:MAX_WORDS", "not a LoopTask"),
         ("/no/such/file.py:TASK", "does not exist"),
     ],
 )

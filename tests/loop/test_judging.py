@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from llm_feedback_loop.loop.collect import judgement
-from llm_feedback_loop.loop.concise import TASK
 from llm_feedback_loop.loop.evaluate import pairwise_win_rate, task_metrics
 from llm_feedback_loop.models.promotion import decide
+from llm_feedback_loop.objectives.concise import TASK
 
 
 def test_thumbs_on_every_answer_and_a_ranking_only_for_a_strict_order() -> None:

@@ -12,10 +12,10 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from llm_feedback_loop.api.model_server import create_serving_app
 from llm_feedback_loop.auth.roles import Permission
 from llm_feedback_loop.models.registry import add_version
 from llm_feedback_loop.serving.engine import GenerationEngine
-from llm_feedback_loop.serving.server import create_serving_app
 from llm_feedback_loop.settings import Settings
 from llm_feedback_loop.storage.engine import create_engine, create_session_factory
 from tests.support.accounts import ANONYMOUS, bearer, issue_keys

@@ -12,13 +12,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llm_feedback_loop.api.feedback_rows import common_values
+from llm_feedback_loop.feedback.filters import FeedbackFilter
+from llm_feedback_loop.feedback.streams import iter_prompt_groups
+from llm_feedback_loop.feedback.writer import BatchedWriter
 from llm_feedback_loop.settings import Settings
 from llm_feedback_loop.storage.engine import create_engine
-from llm_feedback_loop.storage.filters import FeedbackFilter
 from llm_feedback_loop.storage.migrate import current_revision, head_revision, upgrade_to_head
-from llm_feedback_loop.storage.streams import iter_prompt_groups
 from llm_feedback_loop.storage.tables import Comparison, Correction, Rating
-from llm_feedback_loop.storage.writer import BatchedWriter
 
 
 def async_url(database_url: str) -> str:

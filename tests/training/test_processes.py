@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from llm_feedback_loop.training.jobs import child_environment
+from llm_feedback_loop.training.scheduler import child_environment
 from tests.support.postgres import free_port
 from tests.training.conftest import invoke, write_export
 

@@ -8,18 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from llm_feedback_loop.feedback.records import ComparisonRecord, CorrectionRecord, PromptGroup, RatingRecord
 from llm_feedback_loop.training_data.preferences import (
     PreferenceVote,
     aggregate_preference_votes,
     preference_pairs_for_group,
     preference_pairs_from_ranking,
     votes_from_ratings,
-)
-from llm_feedback_loop.training_data.records import (
-    ComparisonRecord,
-    CorrectionRecord,
-    PromptGroup,
-    RatingRecord,
 )
 
 TEXTS = ["A", "B", "C", "D"]

@@ -5,14 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llm_feedback_loop.training_data.records import (
-    ComparisonRecord,
-    CorrectionRecord,
-    ExportOptions,
-    PromptGroup,
-    RatingRecord,
-    prompt_hash,
-)
+from llm_feedback_loop.feedback.records import ComparisonRecord, CorrectionRecord, PromptGroup, RatingRecord
+from llm_feedback_loop.storage.prompts import prompt_hash
+from llm_feedback_loop.training_data.options import ExportOptions
 from llm_feedback_loop.training_data.rows import rows_for_group
 from llm_feedback_loop.training_data.split import split_of
 

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from llm_feedback_loop.api import schemas
 from llm_feedback_loop.auth.accounts import Principal
 from llm_feedback_loop.auth.roles import Permission
-from llm_feedback_loop.storage import repository
+from llm_feedback_loop.feedback import repository
+from llm_feedback_loop.storage.prompts import prompt_hash, prompt_messages_from_text
 from llm_feedback_loop.storage.tables import (
     Comparison,
     Correction,
@@ -23,7 +24,6 @@ from llm_feedback_loop.storage.tables import (
     Rating,
     utc_now,
 )
-from llm_feedback_loop.training_data.records import prompt_hash, prompt_messages_from_text
 
 
 def common_values(

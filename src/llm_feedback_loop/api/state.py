@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from llm_feedback_loop.arena.contenders import ArenaModels
 from llm_feedback_loop.chat.service import ChatService
+from llm_feedback_loop.feedback.writer import BatchedWriter
 from llm_feedback_loop.settings import Settings
 from llm_feedback_loop.storage.engine import create_engine, create_session_factory
 from llm_feedback_loop.storage.migrate import upgrade_to_head
-from llm_feedback_loop.storage.writer import BatchedWriter
-from llm_feedback_loop.training.jobs import TrainingJobs
+from llm_feedback_loop.training.scheduler import TrainingJobs
 
 
 @dataclass

@@ -144,7 +144,7 @@ def load_judge(spec: str, model: str | None, reward_model: Callable[[str], tuple
     if spec.startswith(("http://", "https://")):
         return ChatModelJudge(spec, model, os.environ.get("JUDGE_API_KEY"))
     if spec.startswith("fn:"):
-        from llm_feedback_loop.loop.tasks import load_scorer
+        from llm_feedback_loop.objectives.base import load_scorer
 
         return FunctionJudge(spec[3:], load_scorer(spec[3:]))
     loaded, tokenizer = reward_model(spec)

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from llm_feedback_loop.loop.tasks import Scorer
+from llm_feedback_loop.objectives.base import Scorer
 
 UP_THRESHOLD = 0.5  # the simulated annotator gives a thumbs up to answers scoring at least this
 

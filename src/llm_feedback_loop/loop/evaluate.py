@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from llm_feedback_loop.loop.tasks import LoopTask, Scorer
+from llm_feedback_loop.objectives.base import LoopTask, Scorer
 
 
 def answer_prompts(source: str, prompts: list[str], max_new_tokens: int) -> list[str]:

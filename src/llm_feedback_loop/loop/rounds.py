@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from llm_feedback_loop.evaluation.judges import JudgeError
 from llm_feedback_loop.loop import collect, records
 from llm_feedback_loop.loop.evaluate import answer_prompts, pairwise_win_rate, task_metrics
-from llm_feedback_loop.loop.tasks import LoopTask, Scorer
 from llm_feedback_loop.models.loader import ModelLoadError
+from llm_feedback_loop.objectives.base import LoopTask, Scorer
 from llm_feedback_loop.storage.tables import LoopRound, ModelVersion
 from llm_feedback_loop.training.layout import last_checkpoint
 
@@ -197,9 +197,9 @@ class Loop:
         return feedback
 
     def export(self, number: int, method: str, since: datetime) -> dict[str, Any]:
-        from llm_feedback_loop.storage.filters import FeedbackFilter
+        from llm_feedback_loop.feedback.filters import FeedbackFilter
         from llm_feedback_loop.training_data.export import export_to_jsonl
-        from llm_feedback_loop.training_data.records import ExportOptions
+        from llm_feedback_loop.training_data.options import ExportOptions
 
         settings = self.settings
         out = (settings.folder / f"round-{number}" / "data" / f"{method}.jsonl").resolve()

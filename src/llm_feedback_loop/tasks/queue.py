@@ -12,9 +12,9 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_feedback_loop.storage.json_values import MAX_FREE_DEPTH, JSONValueError, check_json_value, loads_strict
+from llm_feedback_loop.storage.prompts import prompt_hash
 from llm_feedback_loop.storage.tables import Generation, Task, TaskAnnotation
 from llm_feedback_loop.tasks.agreement import task_agreement
-from llm_feedback_loop.training_data.records import prompt_hash
 
 MAX_TASKS_PER_LOAD = 10_000
 MAX_TASK_DEPTH = MAX_FREE_DEPTH + 2  # a task line: {"metadata": {...32 levels...}}

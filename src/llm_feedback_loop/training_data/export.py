@@ -22,9 +22,9 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llm_feedback_loop import __version__
-from llm_feedback_loop.storage.filters import FeedbackFilter
-from llm_feedback_loop.storage.streams import iter_prompt_groups
-from llm_feedback_loop.training_data.records import ExportOptions
+from llm_feedback_loop.feedback.filters import FeedbackFilter
+from llm_feedback_loop.feedback.streams import iter_prompt_groups
+from llm_feedback_loop.training_data.options import ExportOptions
 from llm_feedback_loop.training_data.rows import rows_for_group
 from llm_feedback_loop.training_data.split import Split, split_of
 

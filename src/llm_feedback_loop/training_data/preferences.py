@@ -12,13 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 
-from llm_feedback_loop.training_data.records import (
-    ComparisonRecord,
-    CorrectionRecord,
-    PairStrategy,
-    PromptGroup,
-    RatingRecord,
-)
+from llm_feedback_loop.feedback.records import ComparisonRecord, CorrectionRecord, PromptGroup, RatingRecord
+from llm_feedback_loop.training_data.options import PairStrategy
 
 _UNUSED_RNG = random.Random(0)  # strategies without a random draw never touch it
 

@@ -16,12 +16,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from llm_feedback_loop.feedback.records import PromptGroup
+from llm_feedback_loop.training_data.options import ExportOptions, RowFormat
 from llm_feedback_loop.training_data.preferences import (
     best_first_order,
     net_votes_by_response,
     preference_pairs_for_group,
 )
-from llm_feedback_loop.training_data.records import ExportOptions, PromptGroup, RowFormat
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,9 @@ from llm_feedback_loop.api.feedback_rows import comparison_values, correction_va
 from llm_feedback_loop.api.routes.feedback import check_answer_count
 from llm_feedback_loop.api.security import as_user
 from llm_feedback_loop.auth.accounts import Principal
+from llm_feedback_loop.storage.prompts import prompt_hash
 from llm_feedback_loop.storage.tables import Comparison, Correction, Generation, Rating, Task, TaskAnnotation
 from llm_feedback_loop.tasks.queue import judging
-from llm_feedback_loop.training_data.records import prompt_hash
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 

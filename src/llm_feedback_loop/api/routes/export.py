@@ -12,7 +12,7 @@ from llm_feedback_loop.api.deps import StateDep, require_export
 from llm_feedback_loop.api.routes.feedback import FilterDep
 from llm_feedback_loop.storage.json_values import INT_MAX
 from llm_feedback_loop.training_data.export import export_manifest_only, iter_export_lines
-from llm_feedback_loop.training_data.records import DatasetKind, ExportOptions, PairStrategy, RowFormat
+from llm_feedback_loop.training_data.options import DatasetKind, ExportOptions, PairStrategy, RowFormat
 
 router = APIRouter(prefix="/v1/export", tags=["export"], dependencies=[Depends(require_export)])
 

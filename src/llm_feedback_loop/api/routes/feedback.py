@@ -22,8 +22,8 @@ from llm_feedback_loop.api.security import as_user
 from llm_feedback_loop.api.state import ServiceState
 from llm_feedback_loop.auth.accounts import Principal
 from llm_feedback_loop.auth.roles import Permission
-from llm_feedback_loop.storage import repository
-from llm_feedback_loop.storage.filters import FeedbackFilter
+from llm_feedback_loop.feedback import repository
+from llm_feedback_loop.feedback.filters import FeedbackFilter
 from llm_feedback_loop.storage.json_values import INT_MAX
 from llm_feedback_loop.storage.tables import Comparison, Correction, FeedbackRowMixin, Generation, Rating
 

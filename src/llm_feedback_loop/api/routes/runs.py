@@ -33,7 +33,6 @@ from llm_feedback_loop.storage.json_values import INT_MAX
 from llm_feedback_loop.storage.tables import TrainingRun
 from llm_feedback_loop.training.config import TrainConfig
 from llm_feedback_loop.training.data import DatasetError, jsonl_split_files, load_training_data
-from llm_feedback_loop.training.jobs import log_tail
 from llm_feedback_loop.training.layout import METRICS_FILE, last_checkpoint
 from llm_feedback_loop.training.runs import (
     UNFINISHED,
@@ -44,6 +43,7 @@ from llm_feedback_loop.training.runs import (
     list_runs,
     run_in_folder,
 )
+from llm_feedback_loop.training.scheduler import log_tail
 
 
 @asynccontextmanager

@@ -20,7 +20,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from llm_feedback_loop.loop.tasks import LoopTask
+from llm_feedback_loop.objectives.base import LoopTask
 
 MAX_WORDS = 15
 WRITING = set(".,;:!?'\"()-+=*/%")  # punctuation and arithmetic signs of ordinary answers

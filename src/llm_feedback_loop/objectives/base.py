@@ -55,7 +55,7 @@ class LoopTask:
         return doubled[start : start + count]
 
 
-BUILTIN_TASKS = {"concise": "llm_feedback_loop.loop.concise:TASK"}
+BUILTIN_TASKS = {"concise": "llm_feedback_loop.objectives.concise:TASK"}
 
 
 def import_object(spec: str) -> Any:

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llm_feedback_loop.cli_common import console, fail, load_settings, with_database
+from llm_feedback_loop.cli.common import console, fail, load_settings, with_database
 from llm_feedback_loop.training.layout import ERROR_FILE, MODEL_FOLDER, last_checkpoint
 
 if TYPE_CHECKING:
@@ -96,9 +96,9 @@ def settings_layers(
 
 def export_for_training(config: TrainConfig, output_dir: Path) -> Path:
     """--from-db: export the stored feedback the method needs into the run's folder (kept on resume)."""
-    from llm_feedback_loop.storage.filters import FeedbackFilter
+    from llm_feedback_loop.feedback.filters import FeedbackFilter
     from llm_feedback_loop.training_data.export import export_to_jsonl
-    from llm_feedback_loop.training_data.records import ExportOptions
+    from llm_feedback_loop.training_data.options import ExportOptions
 
     out = output_dir / "data" / f"{config.method}.jsonl"
     if out.exists() or out.with_name(f"{config.method}.train.jsonl").exists():

@@ -14,14 +14,9 @@ import orjson
 from sqlalchemy import Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from llm_feedback_loop.storage.filters import FeedbackFilter
+from llm_feedback_loop.feedback.filters import FeedbackFilter
+from llm_feedback_loop.feedback.records import ComparisonRecord, CorrectionRecord, PromptGroup, RatingRecord
 from llm_feedback_loop.storage.tables import Comparison, Correction, FeedbackRowMixin, Rating
-from llm_feedback_loop.training_data.records import (
-    ComparisonRecord,
-    CorrectionRecord,
-    PromptGroup,
-    RatingRecord,
-)
 
 STREAM_BATCH = 5000
 # Columns every stream starts with: prompt_hash, prompt, prompt_messages (raw JSON text), id.

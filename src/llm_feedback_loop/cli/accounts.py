@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from llm_feedback_loop.cli_common import console, fail, load_settings, with_database
+from llm_feedback_loop.cli.common import console, fail, load_settings, with_database
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine

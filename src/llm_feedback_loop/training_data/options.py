@@ -1,13 +1,9 @@
-"""Plain records of stored feedback, as the conversion functions see them."""
+"""What an export produces: the dataset kind, row format, pair strategy, split and caps."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
-
-Message = dict[str, str]
 
 DatasetKind = Literal["sft", "dpo", "reward", "kto"]
 DATASET_KINDS: tuple[DatasetKind, ...] = ("sft", "dpo", "reward", "kto")
@@ -15,54 +11,6 @@ PairStrategy = Literal["all-pairs", "best-vs-rest", "best-vs-random-lower"]
 PAIR_STRATEGIES: tuple[PairStrategy, ...] = ("all-pairs", "best-vs-rest", "best-vs-random-lower")
 RowFormat = Literal["standard", "conversational"]
 DEFAULT_MAX_PAIRS_PER_PROMPT = 64  # MAX_PAIRS_PER_PROMPT's default (settings.py)
-
-
-def prompt_messages_from_text(prompt: str) -> list[Message]:
-    return [{"role": "user", "content": prompt}]
-
-
-def prompt_hash(messages: list[Message]) -> str:
-    """A stable id of a conversation: the same messages always give the same hash."""
-    canonical = json.dumps(
-        [{"role": m["role"], "content": m["content"]} for m in messages],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-@dataclass(slots=True)
-class RatingRecord:
-    id: int
-    response: str
-    rating: str  # "up" | "down"
-
-
-@dataclass(slots=True)
-class ComparisonRecord:
-    id: int
-    responses: list[str]
-    ranking: list[int] | None
-    best_index: int | None
-
-
-@dataclass(slots=True)
-class CorrectionRecord:
-    id: int
-    original: str
-    corrected: str
-
-
-@dataclass(slots=True)
-class PromptGroup:
-    """All feedback on one conversation (one prompt_hash), oldest first within each kind."""
-
-    prompt_hash: str
-    prompt: str
-    prompt_messages: list[Message]
-    ratings: list[RatingRecord] = field(default_factory=list)
-    comparisons: list[ComparisonRecord] = field(default_factory=list)
-    corrections: list[CorrectionRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

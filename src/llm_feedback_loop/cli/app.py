@@ -19,11 +19,11 @@ import typer
 from rich.console import Console
 
 from llm_feedback_loop import __version__
-from llm_feedback_loop.cli_accounts import keys_app, users_app
-from llm_feedback_loop.cli_common import console, fail, load_settings, progress, with_database
-from llm_feedback_loop.cli_eval import eval_command
-from llm_feedback_loop.cli_loop import demo_command, loop_command
-from llm_feedback_loop.cli_train import runs_app, train_command
+from llm_feedback_loop.cli.accounts import keys_app, users_app
+from llm_feedback_loop.cli.common import command_database, console, fail, load_settings, progress, with_database
+from llm_feedback_loop.cli.eval import eval_command
+from llm_feedback_loop.cli.loop import demo_command, loop_command
+from llm_feedback_loop.cli.train import runs_app, train_command
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -42,6 +42,12 @@ app.command("train")(train_command)
 app.command("eval")(eval_command)
 app.command("loop")(loop_command)
 app.command("demo")(demo_command)
+
+
+@app.callback()
+def one_database_per_command(ctx: typer.Context) -> None:
+    # Every command shares one database context (opened on first use), closed when the command ends.
+    ctx.with_resource(command_database())
 
 
 @app.command()
@@ -138,8 +144,8 @@ def serve_model(
     """Start the OpenAI-compatible inference server (and the original POST /generate)."""
     import uvicorn
 
+    from llm_feedback_loop.api.model_server import create_serving_app
     from llm_feedback_loop.models.loader import ModelLoadError
-    from llm_feedback_loop.serving.server import create_serving_app
 
     if engine == "vllm":
         raise fail(
@@ -205,9 +211,9 @@ def export_command(
     as_dataset: Annotated[bool, typer.Option(help="Write a Hugging Face datasets folder (save_to_disk).")] = False,
 ) -> None:
     """Export stored feedback as a TRL dataset, with a manifest (counts, options, sha256 of each file)."""
-    from llm_feedback_loop.storage.filters import FeedbackFilter
+    from llm_feedback_loop.feedback.filters import FeedbackFilter
     from llm_feedback_loop.training_data.export import export_to_datasets_folder, export_to_jsonl, manifest_path
-    from llm_feedback_loop.training_data.records import ExportOptions
+    from llm_feedback_loop.training_data.options import ExportOptions
 
     try:
         options = ExportOptions(kind, format, strategy, dedupe, include_comparisons, test_size, seed)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from llm_feedback_loop.storage.filters import FeedbackFilter
+from llm_feedback_loop.feedback.filters import FeedbackFilter
 from llm_feedback_loop.storage.tables import FeedbackRowMixin, Generation
 
 RowT = TypeVar("RowT", bound=FeedbackRowMixin)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from llm_feedback_loop.cli_common import console, fail, load_settings, with_database
+from llm_feedback_loop.cli.common import console, fail, load_settings, with_database
 
 if TYPE_CHECKING:
     from llm_feedback_loop.loop.rounds import LoopSettings
@@ -98,7 +98,7 @@ def run_loop(
     import httpx
 
     from llm_feedback_loop.auth.accounts import revoke_key, service_key
-    from llm_feedback_loop.cli_accounts import in_session
+    from llm_feedback_loop.cli.accounts import in_session
     from llm_feedback_loop.loop.collect import ServiceError
     from llm_feedback_loop.loop.rounds import Loop, LoopError
     from llm_feedback_loop.loop.service import ServiceStartError, own_service
@@ -142,8 +142,8 @@ def run_loop(
 
 def loop_settings(**values: Any) -> LoopSettings:
     from llm_feedback_loop.loop.rounds import METHODS, LoopSettings
-    from llm_feedback_loop.loop.tasks import TaskError, load_scorer, load_task
-    from llm_feedback_loop.training_data.records import PAIR_STRATEGIES
+    from llm_feedback_loop.objectives.base import TaskError, load_scorer, load_task
+    from llm_feedback_loop.training_data.options import PAIR_STRATEGIES
 
     if values["strategy"] not in PAIR_STRATEGIES:
         raise fail(f"--strategy takes {', '.join(PAIR_STRATEGIES)}, not {values['strategy']!r}")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from llm_feedback_loop.cli_common import console, fail, with_database
+from llm_feedback_loop.cli.common import console, fail, with_database
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -82,8 +82,8 @@ def judged(
     from llm_feedback_loop.evaluation.answers import generate_answers
     from llm_feedback_loop.evaluation.judges import JudgeError, load_judge
     from llm_feedback_loop.evaluation.win_rate import win_rate
-    from llm_feedback_loop.loop.tasks import TaskError
     from llm_feedback_loop.models.loader import load_model
+    from llm_feedback_loop.objectives.base import TaskError
 
     if asked.reference is None:
         raise fail("a win rate needs the model to compare with: --reference (or a parent)")
@@ -117,7 +117,7 @@ def evaluate_task(task_spec: str, asked: Asked) -> tuple[dict[str, Any], dict[st
     its evaluations as "task:NAME" (every held-out prompt); one on fewer prompts is kept apart."""
     from llm_feedback_loop.evaluation.judges import FunctionJudge
     from llm_feedback_loop.loop.evaluate import answer_prompts, task_metrics
-    from llm_feedback_loop.loop.tasks import TaskError, load_task
+    from llm_feedback_loop.objectives.base import TaskError, load_task
 
     try:
         task = load_task(task_spec)

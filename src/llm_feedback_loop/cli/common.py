@@ -1,0 +1,110 @@
+"""What every `llmfl` command shares: the console, errors a user can act on, the database, progress bars."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from llm_feedback_loop.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from llm_feedback_loop.storage.database import Database
+
+T = TypeVar("T")
+
+console = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print an error a user can act on; raise the result to end the command with exit code 1."""
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+def load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return get_settings()
+    except ValidationError as error:
+        raise fail("invalid settings (environment or .env): " + "; ".join(e["msg"] for e in error.errors())) from None
+
+
+class CommandDatabase:
+    """The database of one command: opened on first use, closed when the command ends. One event loop
+    (an `asyncio.Runner`) and one engine serve every `with_database` call the command makes, so a training
+    run or a loop round opens the database and checks its migrations once, not once per step."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runner: asyncio.Runner | None = None
+        self.database: Database | None = None
+
+    def run(self, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from llm_feedback_loop.storage.database import open_database
+        from llm_feedback_loop.storage.engine import describe_database
+
+        try:
+            if self.runner is None:
+                self.runner = asyncio.Runner()
+            if self.database is None:
+                self.database = self.runner.run(open_database(self.settings.database_url))
+            return self.runner.run(work(self.database.engine))
+        except (SQLAlchemyError, OSError) as error:
+            reason = getattr(error, "orig", None) or error
+            url = describe_database(self.settings.database_url)
+            raise fail(f"cannot open the database {url}: {reason}") from None
+
+    def close(self) -> None:
+        if self.runner is not None:
+            if self.database is not None:
+                self.runner.run(self.database.close())
+            self.runner.close()
+        self.runner = self.database = None
+
+
+_current: CommandDatabase | None = None
+
+
+@contextlib.contextmanager
+def command_database() -> Iterator[None]:
+    """Scope of one command's database (the `llmfl` callback enters it for every command)."""
+    global _current
+    outer = _current
+    _current = None
+    try:
+        yield
+    finally:
+        if _current is not None:
+            _current.close()
+        _current = outer
+
+
+def with_database(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run `work` on the command's database (creating or migrating it on first use). A database that cannot
+    be opened ends the command with a message naming it, not a stack trace."""
+    global _current
+    if _current is None:
+        _current = CommandDatabase(load_settings())
+    return _current.run(work)
+
+
+def progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
