@@ -22,11 +22,13 @@ run: $(STAMP)  ## start the feedback service on http://127.0.0.1:3000 (SQLite un
 test: $(STAMP)  ## run the whole test suite (SQLite, a throwaway PostgreSQL server, headless Chromium)
 	@bash scripts/system-packages.sh
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, and the layer contracts of pyproject.toml (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff format .

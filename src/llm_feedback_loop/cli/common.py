@@ -30,8 +30,11 @@ def fail(message: str) -> typer.Exit:
 
 
 def load_settings() -> Settings:
+    """The command's settings: those it chose with `use_settings`, else the environment's and `.env`'s."""
     from pydantic import ValidationError
 
+    if _current is not None and _current.settings is not None:
+        return _current.settings
     try:
         return get_settings()
     except ValidationError as error:
@@ -43,7 +46,7 @@ class CommandDatabase:
     (an `asyncio.Runner`) and one engine serve every `with_database` call the command makes, so a training
     run or a loop round opens the database and checks its migrations once, not once per step."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings
         self.runner: asyncio.Runner | None = None
         self.database: Database | None = None
@@ -58,11 +61,11 @@ class CommandDatabase:
             if self.runner is None:
                 self.runner = asyncio.Runner()
             if self.database is None:
-                self.database = self.runner.run(open_database(self.settings.database_url))
+                self.database = self.runner.run(open_database(load_settings().database_url))
             return self.runner.run(work(self.database.engine))
         except (SQLAlchemyError, OSError) as error:
             reason = getattr(error, "orig", None) or error
-            url = describe_database(self.settings.database_url)
+            url = describe_database(load_settings().database_url)
             raise fail(f"cannot open the database {url}: {reason}") from None
 
     def close(self) -> None:
@@ -80,8 +83,7 @@ _current: CommandDatabase | None = None
 def command_database() -> Iterator[None]:
     """Scope of one command's database (the `llmfl` callback enters it for every command)."""
     global _current
-    outer = _current
-    _current = None
+    outer, _current = _current, CommandDatabase()
     try:
         yield
     finally:
@@ -90,13 +92,26 @@ def command_database() -> Iterator[None]:
         _current = outer
 
 
+def use_settings(settings: Settings) -> None:
+    """Make `settings` the command's settings (before its first database call): what `llmfl demo` does to run
+    on its own database and model, instead of rewriting the environment."""
+    if _current is None:
+        raise RuntimeError("use_settings: called outside a command (`command_database()`)")
+    if _current.database is not None and _current.database.url != settings.database_url:
+        raise RuntimeError("use_settings: the command's database is open already")
+    _current.settings = settings
+
+
 def with_database(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     """Run `work` on the command's database (creating or migrating it on first use). A database that cannot
     be opened ends the command with a message naming it, not a stack trace."""
-    global _current
-    if _current is None:
-        _current = CommandDatabase(load_settings())
-    return _current.run(work)
+    if _current is not None:
+        return _current.run(work)
+    once = CommandDatabase()  # called outside a command (a script, a test): open, run, close
+    try:
+        return once.run(work)
+    finally:
+        once.close()
 
 
 def progress() -> Progress:

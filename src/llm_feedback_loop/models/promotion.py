@@ -8,7 +8,12 @@ percentage; a task's score and coherence as percentages) is more than `max_drop`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from llm_feedback_loop.storage.tables import ModelVersion
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 # metric → scale to points
 COMPARED = {
@@ -59,3 +64,26 @@ def decide(
                 if drop > max_drop:
                     reasons.append(f"{name} on {path} dropped {drop:.2f} points (more than {max_drop})")
     return Decision(not reasons, reasons)
+
+
+async def promote_version(
+    session: AsyncSession,
+    ref: str | int,
+    *,
+    auto: bool,
+    min_win_rate: float,
+    max_drop: float,
+    also_compared: dict[str, float] | None = None,
+) -> tuple[ModelVersion, Decision]:
+    """Make a candidate the active version; with `auto`, only if `decide` says so. Returns the version and
+    the decision (whether or not it was applied). Raises RegistryError for an unknown version."""
+    from llm_feedback_loop.models.registry import RegistryError, activate_version, find_version
+
+    version = await find_version(session, ref)
+    if version is None:
+        raise RegistryError(f"no model version {ref!r}; `llmfl models list` shows them")
+    parent = await session.get(ModelVersion, version.parent_id) if version.parent_id else None
+    decision = decide(version.extra, parent.extra if parent else None, min_win_rate, max_drop, also_compared)
+    if decision.promote or not auto:
+        await activate_version(session, version.id)
+    return version, decision
