@@ -116,6 +116,22 @@ class Settings(BaseSettings):
             f"DATABASE_URL {url!r} is not supported: use sqlite:///path/to.db or postgresql://user:pass@host/db"
         )
 
+    def environment(self) -> dict[str, str]:
+        """These settings as environment variables, for a child process (`llmfl serve`, `llmfl train`) that
+        must see what this process sees: one upper-case variable per field. An unset field is "" so that a
+        `.env` file in the child's folder cannot set it there either (the environment wins over `.env`)."""
+
+        def text(value: Any) -> str:
+            if value is None:
+                return ""
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if isinstance(value, list):
+                return ",".join(str(item) for item in value)
+            return str(value)
+
+        return {name.upper(): text(getattr(self, name)) for name in type(self).model_fields}
+
 
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 

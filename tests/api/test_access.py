@@ -18,6 +18,7 @@ from tests.support.accounts import ANONYMOUS, bearer
 ADMIN, ANNOTATOR, VIEWER = "admin", "annotator", "viewer"
 ANY = (ADMIN, ANNOTATOR, VIEWER)
 PUBLIC = "public"
+COLLECTIONS = ("ratings", "comparisons", "corrections", "generations")
 
 ACCESS: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("GET", "/health"): PUBLIC,
@@ -63,9 +64,9 @@ ACCESS: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("POST", "/v1/corrections"): (ADMIN, ANNOTATOR),
     ("POST", "/v1/generations"): (ADMIN, ANNOTATOR),
     ("GET", "/v1/feedback"): ANY,  # an annotator sees its own rows (tested below)
-    ("GET", "/v1/{collection}"): ANY,
-    ("GET", "/v1/{collection}/{row_id}"): ANY,
-    ("DELETE", "/v1/{collection}/{row_id}"): (ADMIN,),
+    **{("GET", f"/v1/{collection}"): ANY for collection in COLLECTIONS},
+    **{("GET", f"/v1/{collection}/{{row_id}}"): ANY for collection in COLLECTIONS},
+    **{("DELETE", f"/v1/{collection}/{{row_id}}"): (ADMIN,) for collection in COLLECTIONS},
 }
 
 PAGES: dict[str, tuple[str, ...]] = {
@@ -80,7 +81,6 @@ PATH_VALUES = {
     "{prefix}": "zzzzzzzz",
     "{kind}": "sft",
     "{run_id}": "999999",
-    "{collection}": "ratings",
     "{row_id}": "999999",
 }
 

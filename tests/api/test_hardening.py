@@ -11,8 +11,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from llm_feedback_loop.api import validation
-from llm_feedback_loop.api.json_guard import StrictJSONBody
+from llm_feedback_loop.api.guards.strict_json import StrictJSONBody
+from llm_feedback_loop.feedback import validation
 
 RATING = {"prompt": "p", "response": "r", "rating": "up"}
 BIG = 2**63

@@ -1,4 +1,4 @@
-"""HTTP hygiene of both servers (api/middleware.py): trusted hosts, cross-origin writes refused, security
+"""HTTP hygiene of both servers (api/guards/): trusted hosts, cross-origin writes refused, security
 headers, and a 413 that clients which send the whole body before reading can read."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from llm_feedback_loop.api.app import create_app
-from llm_feedback_loop.api.middleware import CONTENT_SECURITY_POLICY, TrustedHosts, host_name
+from llm_feedback_loop.api.guards.headers import CONTENT_SECURITY_POLICY
+from llm_feedback_loop.api.guards.origin import TrustedHosts, host_name
 from llm_feedback_loop.settings import Settings
 from tests.support.accounts import ANONYMOUS
 

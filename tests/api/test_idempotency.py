@@ -1,4 +1,4 @@
-"""`Idempotency-Key` on POSTs (api/middleware.py `IdempotentPosts`): a retried write stores its rows once."""
+"""`Idempotency-Key` on POSTs (api/guards/idempotency.py `IdempotentPosts`): a retried write stores its rows once."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from llm_feedback_loop.api import middleware
-from llm_feedback_loop.api.middleware import install_http_guards
+from llm_feedback_loop.api.guards import idempotency, install_http_guards
 from llm_feedback_loop.api.security import Authenticator
 from llm_feedback_loop.settings import Settings
 from llm_feedback_loop.storage.engine import create_engine, create_session_factory
@@ -126,7 +125,7 @@ def test_records_expire_after_a_day(client: TestClient, monkeypatch: pytest.Monk
             await session.commit()
 
     client.portal.call(age)  # type: ignore[union-attr]
-    monkeypatch.setattr(middleware, "SWEEP_EVERY", timedelta(0))  # sweep on every answer, not every 10 minutes
+    monkeypatch.setattr(idempotency, "SWEEP_EVERY", timedelta(0))  # sweep on every answer, not every 10 minutes
     after = client.post("/v1/ratings", json=RATING, headers=key("old"))
     assert after.status_code == 201 and after.json()["id"] != first["id"]
     # The expired "forgotten" record was swept; "old" is the new one.

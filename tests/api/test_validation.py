@@ -193,3 +193,8 @@ def test_unknown_row_is_a_404(client: TestClient) -> None:
     assert response.status_code == 404
     assert "no rating with id 12345" in response.json()["message"]
     assert client.delete("/v1/comparisons/7").status_code == 404
+
+
+def test_a_path_that_names_no_collection_is_a_404(client: TestClient) -> None:
+    for method, path in (("GET", "/v1/answers"), ("GET", "/v1/answers/1"), ("DELETE", "/v1/answers/1")):
+        assert client.request(method, path).status_code == 404, (method, path)

@@ -7,8 +7,8 @@ import asyncio
 
 from sqlalchemy import func, select
 
-from llm_feedback_loop.api.feedback_rows import common_values
 from llm_feedback_loop.arena.battles import find_battle, record_vote, store_battle
+from llm_feedback_loop.feedback.rows import common_values
 from llm_feedback_loop.models.registry import add_version
 from llm_feedback_loop.settings import Settings
 from llm_feedback_loop.storage.engine import create_engine, create_session_factory

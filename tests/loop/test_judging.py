@@ -1,11 +1,10 @@
-"""What the simulated annotator says of scored answers, and the task metrics and win rate on fixed answers."""
+"""What the simulated annotator says of scored answers, the promotion rule on an objective's metrics, and the
+loop's report."""
 
 from __future__ import annotations
 
 from llm_feedback_loop.loop.collect import judgement
-from llm_feedback_loop.loop.evaluate import pairwise_win_rate, task_metrics
 from llm_feedback_loop.models.promotion import decide
-from llm_feedback_loop.objectives.concise import TASK
 
 
 def test_thumbs_on_every_answer_and_a_ranking_only_for_a_strict_order() -> None:
@@ -14,35 +13,11 @@ def test_thumbs_on_every_answer_and_a_ranking_only_for_a_strict_order() -> None:
     assert judgement([0.0, 0.0]) == (None, ["down", "down"])
 
 
-def test_task_metrics_on_fixed_answers() -> None:
-    prompts = ["What is the capital of Peru?", "What is the capital of Peru?", "What is 3 plus 2?", "What is 3 plus 2?"]
-    answers = [
-        "The capital of Peru is Lima.",  # complies, coherent, correct
-        "Peru is a country. Its capital is Lima, a city on the coast.",  # two sentences
-        "Bananas are yellow.",  # complies, off topic
-        "3 plus 2 equals 5.",  # complies, coherent, correct
-    ]
-    assert task_metrics(TASK, prompts, answers) == {
-        "task_score": 0.75,
-        "coherence": 0.75,
-        "correct": 0.75,
-        "mean_words": 6.75,  # (6 + 13 + 3 + 5) / 4
-    }
-
-
-def test_win_rate_counts_ties_as_half() -> None:
-    prompts = ["p1", "p2", "p3", "p4"]
-    candidate = ["Short.", "Short.", "A b. C d.", "Short."]
-    base = ["A b. C d.", "Short.", "Short.", "A b. C d."]
-    result = pairwise_win_rate(TASK.score, prompts, candidate, base)
-    assert result == {"win_rate": 0.625, "wins": 2, "ties": 1, "losses": 1}
-
-
 def evaluation(metrics: dict) -> dict:
     return {"evaluations": [{"data": {"path": "task:concise"}, "metrics": metrics}]}
 
 
-def test_promotion_rule_on_task_metrics() -> None:
+def test_promotion_rule_on_objective_metrics() -> None:
     base = evaluation({"task_score": 0.40, "coherence": 0.90, "correct": 0.50})
     better = evaluation({"task_score": 0.60, "coherence": 0.88, "correct": 0.49, "win_rate": 0.62})
     assert decide(better, base, 0.55, 5.0, {"correct": 100.0}).promote
@@ -64,8 +39,8 @@ def test_the_loop_report_escapes_model_text(tmp_path) -> None:
          "metrics": {"base": {"task_score": 0.3}, "candidate": {"task_score": 0.1, "win_rate": 0.2}},
          "decision": [hostile], "error": None, "feedback": {"prompts": 2}, "data": {"dpo": {"rows": 3}}},
     ]  # fmt: skip
-    task = {"name": "t", "description": hostile, "eval_prompts": 1, "prompts": [hostile]}
-    path = write_report(tmp_path, "loop<x>", task, rounds, ("v<1>", [hostile]), (hostile, [hostile]))
+    objective = {"name": "t", "description": hostile, "eval_prompts": 1, "prompts": [hostile]}
+    path = write_report(tmp_path, "loop<x>", objective, rounds, ("v<1>", [hostile]), (hostile, [hostile]))
     html = path.read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html and "<svg" in html
     assert "0.300 → 0.100" in html and "kept the base" in html

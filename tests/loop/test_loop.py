@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -181,12 +182,13 @@ def test_people_judge_a_round_on_the_queue(
 def test_the_demo_on_the_tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "200")
-    for name in ("DATABASE_URL", "BASE_MODEL", "CHECKPOINT_DIR"):  # the demo sets them: restored afterwards
+    for name in ("DATABASE_URL", "BASE_MODEL", "CHECKPOINT_DIR"):  # not the demo's: it builds its own Settings
         monkeypatch.setenv(name, "unset")
     try:
         code, output = invoke("demo", "--model", "tiny", "--rounds", "1", "--prompts-per-round", "6")
     finally:
         get_settings.cache_clear()
+    assert {os.environ[name] for name in ("DATABASE_URL", "BASE_MODEL", "CHECKPOINT_DIR")} == {"unset"}
     assert code in (0, 4), output  # 4: coherence fell (a random model has none to keep)
     lines = output.strip().splitlines()
     assert lines[-3] == "task score (concise) after each round:"

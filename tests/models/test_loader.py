@@ -46,3 +46,26 @@ def test_a_tokenizer_without_chat_template_gets_chatml(tiny_model: Path, tmp_pat
     (copy / "chat_template.jinja").unlink()
     loaded = load_model(str(copy))
     assert loaded.tokenizer.chat_template == CHATML_TEMPLATE
+
+
+def test_a_training_runs_folder_stands_for_its_model(tiny_model: Path, tmp_path: Path) -> None:
+    """`--model out-sft` after `llmfl train sft --output-dir out-sft`: the run's model/ folder is loaded."""
+    from llm_feedback_loop.models.loader import resolve_source
+
+    run = tmp_path / "out-sft"
+    run.mkdir()
+    (run / "run.yaml").write_text("method: sft\n", encoding="utf-8")
+    shutil.copytree(tiny_model, run / "model")
+    assert resolve_source(str(run)) == str(run / "model")
+    loaded = load_model(str(run), device="cpu")
+    assert loaded.tokenizer.chat_template
+
+
+def test_a_runs_folder_without_a_model_says_what_to_pass(tmp_path: Path) -> None:
+    from llm_feedback_loop.models.loader import resolve_source
+
+    run = tmp_path / "out-dpo"
+    (run / "checkpoint-4").mkdir(parents=True)
+    (run / "run.yaml").write_text("method: dpo\n", encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=r"without a finished model .*--resume --output-dir .*checkpoint-4"):
+        resolve_source(str(run))

@@ -9,7 +9,8 @@ import pytest
 
 from llm_feedback_loop.training.config import build_config
 from llm_feedback_loop.training.data import to_dataset
-from llm_feedback_loop.training.job import TrainingJob
+from llm_feedback_loop.training.methods import method_of
+from llm_feedback_loop.training.methods.base import TrainingJob
 from llm_feedback_loop.training.runner import load_for_method, lora_config
 from tests.training.conftest import arithmetic_rows
 
@@ -34,10 +35,8 @@ def first_batch(trainer) -> dict:
 
 
 def test_sft_loss_is_on_the_answer_and_its_end_token_only(tiny_model: Path, tmp_path: Path) -> None:
-    from llm_feedback_loop.training.sft import build_trainer
-
     job = job_for("sft", tiny_model, tmp_path)
-    batch = first_batch(build_trainer(job))
+    batch = first_batch(method_of("sft").build_trainer(job))
     tokenizer = job.tokenizer
     longest = int(batch["attention_mask"].sum(dim=1).max())
     assert batch["input_ids"].shape[1] == longest < 512  # padded to the longest example in the batch
@@ -51,33 +50,27 @@ def test_sft_loss_is_on_the_answer_and_its_end_token_only(tiny_model: Path, tmp_
 
 
 def test_dpo_pads_to_the_longest_pair_and_keeps_one_model(tiny_model: Path, tmp_path: Path) -> None:
-    from llm_feedback_loop.training.dpo import build_trainer
-
-    trainer = build_trainer(job_for("dpo", tiny_model, tmp_path, lora=True))
+    trainer = method_of("dpo").build_trainer(job_for("dpo", tiny_model, tmp_path, lora=True))
     assert trainer.ref_model is None  # the reference is the base with the adapter disabled
     batch = first_batch(trainer)
     assert batch["input_ids"].shape[1] < 64
 
 
 def test_full_fine_tuning_dpo_precomputes_the_reference(tiny_model: Path, tmp_path: Path) -> None:
-    from llm_feedback_loop.training.dpo import build_trainer
-
-    trainer = build_trainer(job_for("dpo", tiny_model, tmp_path))
+    trainer = method_of("dpo").build_trainer(job_for("dpo", tiny_model, tmp_path))
     assert trainer.ref_model is None
     assert "ref_chosen_logps" in trainer.train_dataset.column_names
 
 
 @pytest.mark.parametrize("method", ["kto", "reward"])
 def test_other_methods_pad_to_the_longest_example(method: str, tiny_model: Path, tmp_path: Path) -> None:
-    module = __import__(f"llm_feedback_loop.training.{method}", fromlist=["build_trainer"])
-    batch = first_batch(module.build_trainer(job_for(method, tiny_model, tmp_path)))
+    batch = first_batch(method_of(method).build_trainer(job_for(method, tiny_model, tmp_path)))
     widths = [value.shape[1] for key, value in batch.items() if key.endswith("input_ids")]
     assert widths and max(widths) < 64
 
 
 def test_dpo_can_add_language_modelling_on_the_chosen_answers(tiny_model: Path, tmp_path: Path) -> None:
-    from llm_feedback_loop.training.dpo import build_trainer
-
+    build_trainer = method_of("dpo").build_trainer
     plain = build_trainer(job_for("dpo", tiny_model, tmp_path, lora=True))
     assert plain.args.loss_type == ["sigmoid"]
     anchored = build_trainer(job_for("dpo", tiny_model, tmp_path / "b", lora=True, sft_weight=0.5))

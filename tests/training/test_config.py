@@ -6,14 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from llm_feedback_loop.training.config import (
-    FULL_FINE_TUNING_LEARNING_RATE,
-    LORA_LEARNING_RATE,
-    REPORTERS,
-    ConfigError,
-    build_config,
-    read_yaml,
-)
+from llm_feedback_loop.training.config import REPORTERS, ConfigError, build_config, read_yaml
+from llm_feedback_loop.training.methods import method_of
 
 
 def test_flags_override_the_yaml_file_which_overrides_the_defaults(tmp_path: Path) -> None:
@@ -29,8 +23,8 @@ def test_flags_override_the_yaml_file_which_overrides_the_defaults(tmp_path: Pat
 def test_learning_rate_defaults_depend_on_method_and_lora() -> None:
     full = build_config({"method": "dpo", "data": "x.jsonl"})
     lora = build_config({"method": "dpo", "data": "x.jsonl", "lora": True})
-    assert full.effective_learning_rate == FULL_FINE_TUNING_LEARNING_RATE["dpo"]
-    assert lora.effective_learning_rate == LORA_LEARNING_RATE["dpo"]
+    assert full.effective_learning_rate == method_of("dpo").learning_rates.full == 5e-6
+    assert lora.effective_learning_rate == method_of("dpo").learning_rates.lora == 5e-5
     assert lora.effective_learning_rate > full.effective_learning_rate
 
 
@@ -74,7 +68,7 @@ def test_a_config_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
 
 
 def test_micro_batches_always_add_up_to_the_batch() -> None:
-    from llm_feedback_loop.training.job import micro_batches
+    from llm_feedback_loop.training.methods.base import micro_batches
 
     assert micro_batches(8, 2) == (2, 4)
     assert micro_batches(8, 8) == (8, 1)

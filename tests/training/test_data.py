@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from llm_feedback_loop.training.data import DatasetError, load_training_data, to_conversational, to_dataset
-from llm_feedback_loop.training.kto import balanced_weights
+from llm_feedback_loop.training.data import DatasetError, load_training_data, to_dataset
+from llm_feedback_loop.training.methods.kto import balanced_weights
+from llm_feedback_loop.training_data.kinds import to_conversational
 
 
 def write_jsonl(path: Path, rows: list) -> Path:

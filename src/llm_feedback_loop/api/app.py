@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from llm_feedback_loop import __version__
 from llm_feedback_loop.api.errors import install_error_handlers
-from llm_feedback_loop.api.json_guard import StrictJSONBody
-from llm_feedback_loop.api.middleware import install_http_guards
+from llm_feedback_loop.api.guards import install_http_guards
+from llm_feedback_loop.api.guards.strict_json import StrictJSONBody
 from llm_feedback_loop.api.routes import (
     accounts,
     annotations,
@@ -56,7 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(StrictJSONBody)
     install_http_guards(app, settings)
-    # export and runs before feedback: `/v1/export/...` must not match `/v1/{collection}/{row_id}`.
     for module in (health, accounts, legacy, chat, export, runs, annotations, arena, tasks, dashboard, feedback):
         app.include_router(module.router)
     install_pages(app)

@@ -20,7 +20,9 @@ async def get_state(request: Request) -> ServiceState:
 
 
 async def get_session(state: Annotated[ServiceState, Depends(get_state)]) -> AsyncIterator[AsyncSession]:
-    async with state.sessions() as session:
+    """The request's one session (FastAPI makes it once per request, however many dependencies ask for it),
+    closed at the end of the request."""
+    async with state.database.session() as session:
         yield session
 
 

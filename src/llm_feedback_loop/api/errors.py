@@ -11,13 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from llm_feedback_loop.feedback.errors import FeedbackError
+from llm_feedback_loop.feedback.payloads import describe_error
+
 log = logging.getLogger(__name__)
-
-
-def describe_error(error: dict[str, Any]) -> str:
-    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
-    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-    return f"{'.'.join(location)}: {message}" if location else message
 
 
 SECRET_FIELDS = ("password", "secret", "token", "api_key")
@@ -71,7 +68,14 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def feedback_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Feedback the store refused (FeedbackError): answered as an HTTPException of its status would be."""
+    assert isinstance(exc, FeedbackError)
+    return JSONResponse(status_code=exc.status_code, content={"message": exc.message, "detail": exc.message})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(FeedbackError, feedback_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

@@ -20,8 +20,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -29,8 +29,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from llm_feedback_loop.api.deps import require_admin, require_chat, require_signed_in
 from llm_feedback_loop.api.errors import install_error_handlers
-from llm_feedback_loop.api.json_guard import StrictJSONBody
-from llm_feedback_loop.api.middleware import install_http_guards
+from llm_feedback_loop.api.guards import install_http_guards
+from llm_feedback_loop.api.guards.strict_json import StrictJSONBody
 from llm_feedback_loop.api.security import Authenticator
 from llm_feedback_loop.logging_redaction import install_log_redaction
 from llm_feedback_loop.models.loader import ModelLoadError
@@ -43,8 +43,7 @@ from llm_feedback_loop.serving.openai_schemas import (
 )
 from llm_feedback_loop.serving.slot import ModelSlot, ServedModel, UnknownVersion
 from llm_feedback_loop.settings import Settings
-from llm_feedback_loop.storage.engine import create_engine, create_session_factory
-from llm_feedback_loop.storage.migrate import upgrade_to_head
+from llm_feedback_loop.storage.database import open_database
 
 log = logging.getLogger(__name__)
 
@@ -64,104 +63,130 @@ def create_serving_app(
     choice at start, the one time a folder or hub id is taken. `preloaded`: the model already loaded (the CLI
     loads it first, to report a bad model plainly)."""
     install_log_redaction()
+    app = FastAPI(
+        title="llm-feedback-loop inference server",
+        lifespan=serving_lifespan(settings, model, watch_registry_s, device, preloaded),
+    )
+    install_error_handlers(app)
+    app.add_exception_handler(PromptTooLong, prompt_too_long)
+    app.add_exception_handler(GenerationError, generation_failed)
+    app.add_middleware(StrictJSONBody)  # the same order as the feedback service (api/app.py)
+    install_http_guards(app, settings)
+    add_routes(app)
+    return app
+
+
+def add_routes(app: FastAPI) -> None:
+    """The endpoints, on the app itself: each states who may call it (tests/api/test_model_server_access.py)."""
+    app.add_api_route("/health", health, methods=["GET"])
+    app.add_api_route("/v1/models", list_models, methods=["GET"], dependencies=[Depends(require_signed_in)])
+    app.add_api_route("/admin/reload", reload, methods=["POST"], dependencies=[Depends(require_admin)])
+    app.add_api_route("/generate", generate, methods=["POST"], dependencies=[Depends(require_chat)])
+    for path, endpoint in (("/v1/chat/completions", chat_completions), ("/v1/completions", completions)):
+        app.add_api_route(path, endpoint, methods=["POST"], response_model=None, dependencies=[Depends(require_chat)])
+
+
+def serving_lifespan(
+    settings: Settings, model: str | None, watch_registry_s: float, device: str, preloaded: ServedModel | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Open the database (the same users and keys as the feedback service), load the model (unless
+    `preloaded`), watch the registry for a newly activated version; undo it all on exit."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = create_engine(settings.database_url)
-        await upgrade_to_head(database)
-        # The same users and keys as the feedback service: it opens the same database.
-        app.state.auth = Authenticator(create_session_factory(database), required=settings.auth_required)
-        slot = ModelSlot(database, settings.base_model, device=device, current=preloaded)
-        app.state.slot = slot
-        if preloaded is None:
-            await (slot.switch(model, registered_only=False) if model else slot.current())
-        watcher = asyncio.create_task(_watch(slot, watch_registry_s)) if watch_registry_s > 0 and not model else None
+        database = await open_database(settings.database_url)
         try:
-            yield
+            app.state.auth = Authenticator(database.sessions, required=settings.auth_required)
+            slot = ModelSlot(database.engine, settings.base_model, device=device, current=preloaded)
+            app.state.slot = slot
+            if preloaded is None:
+                await (slot.switch(model, registered_only=False) if model else slot.current())
+            watching = watch_registry_s > 0 and not model
+            watcher = asyncio.create_task(_watch(slot, watch_registry_s)) if watching else None
+            try:
+                yield
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await watcher
+                await slot.close()
         finally:
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
-            await slot.close()
-            await database.dispose()
+            await database.close()
 
-    app = FastAPI(title="llm-feedback-loop inference server", lifespan=lifespan)
-    install_error_handlers(app)
-    app.add_middleware(StrictJSONBody)  # the same order as the feedback service (api/app.py)
-    install_http_guards(app, settings)
+    return lifespan
 
-    @app.exception_handler(PromptTooLong)
-    async def prompt_too_long(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=400, content={"message": str(exc), "detail": str(exc)})
 
-    @app.exception_handler(GenerationError)
-    async def generation_failed(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=500, content={"message": f"generation failed: {exc}"})
+async def prompt_too_long(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=400, content={"message": str(exc), "detail": str(exc)})
 
-    def slot_of(request: Request) -> ModelSlot:
-        return request.app.state.slot
 
-    async def served(request: Request, asked: str | None) -> ServedModel:
-        current = await slot_of(request).current()
-        if asked and asked not in (current.name, current.source):
-            raise HTTPException(
-                status_code=404,
-                detail=f"model {asked!r} is not served here; this server serves {current.name!r} (GET /v1/models)",
-            )
-        return current
+async def generation_failed(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=500, content={"message": f"generation failed: {exc}"})
 
-    @app.get("/health")
-    async def health(request: Request) -> dict[str, Any]:
-        current = slot_of(request).loaded
-        return {"status": "ok" if current else "loading", "model": current.name if current else None}
 
-    @app.get("/v1/models", dependencies=[Depends(require_signed_in)])
-    async def list_models(request: Request) -> dict[str, Any]:
-        current = await slot_of(request).current()
-        return {
-            "object": "list",
-            "data": [{"id": current.name, "object": "model", "created": 0, "owned_by": "llm-feedback-loop"}],
-        }
+def slot_of(request: Request) -> ModelSlot:
+    return request.app.state.slot
 
-    @app.post("/admin/reload", dependencies=[Depends(require_admin)])
-    async def reload(request: Request, body: ReloadRequest | None = None) -> dict[str, Any]:
-        """Serve the registry's active version (or the registered version `model`) from now on; requests in
-        flight finish first."""
-        try:
-            current = await slot_of(request).switch(body.model if body else None)
-        except UnknownVersion as error:
-            raise HTTPException(status_code=422, detail=str(error)) from None
-        except ModelLoadError as error:  # a registered version whose files are gone: the old model stays
-            raise HTTPException(status_code=409, detail=f"model: {error}; still serving the previous one") from None
-        return {"model": current.name, "version_id": current.version_id, "source": current.source}
 
-    @app.post("/generate", dependencies=[Depends(require_chat)])
-    async def generate(body: GenerateRequest, request: Request) -> dict[str, str]:
-        current = await served(request, None)
-        engine = current.engine
-        params = SamplingParams(max_tokens=body.max_tokens, **ORIGINAL_SAMPLING)
-        input_ids = await engine.encode_chat_async([{"role": "user", "content": body.prompt}])
-        engine.check_fits(input_ids, params.max_tokens)
-        result = await engine.complete(input_ids, params)
-        return {"response": result.text}
+async def served(request: Request, asked: str | None) -> ServedModel:
+    current = await slot_of(request).current()
+    if asked and asked not in (current.name, current.source):
+        raise HTTPException(
+            status_code=404,
+            detail=f"model {asked!r} is not served here; this server serves {current.name!r} (GET /v1/models)",
+        )
+    return current
 
-    @app.post("/v1/chat/completions", response_model=None, dependencies=[Depends(require_chat)])
-    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
-        current = await served(request, body.model)
-        input_ids = await current.engine.encode_chat_async([m.model_dump() for m in body.messages])
-        return await _respond(current, input_ids, body, "chat.completion")
 
-    @app.post("/v1/completions", response_model=None, dependencies=[Depends(require_chat)])
-    async def completions(body: CompletionRequest, request: Request) -> Any:
-        current = await served(request, body.model)
-        prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt)
-        input_ids = await current.engine.encode_text_async(prompt)
-        if not input_ids:
-            raise HTTPException(status_code=422, detail="prompt must not be empty")
-        return await _respond(current, input_ids, body, "text_completion")
+async def health(request: Request) -> dict[str, Any]:
+    current = slot_of(request).loaded
+    return {"status": "ok" if current else "loading", "model": current.name if current else None}
 
-    return app
+
+async def list_models(request: Request) -> dict[str, Any]:
+    current = await slot_of(request).current()
+    return {
+        "object": "list",
+        "data": [{"id": current.name, "object": "model", "created": 0, "owned_by": "llm-feedback-loop"}],
+    }
+
+
+async def reload(request: Request, body: ReloadRequest | None = None) -> dict[str, Any]:
+    """Serve the registry's active version (or the registered version `model`) from now on; requests in
+    flight finish first."""
+    try:
+        current = await slot_of(request).switch(body.model if body else None)
+    except UnknownVersion as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+    except ModelLoadError as error:  # a registered version whose files are gone: the old model stays
+        raise HTTPException(status_code=409, detail=f"model: {error}; still serving the previous one") from None
+    return {"model": current.name, "version_id": current.version_id, "source": current.source}
+
+
+async def generate(body: GenerateRequest, request: Request) -> dict[str, str]:
+    current = await served(request, None)
+    engine = current.engine
+    params = SamplingParams(max_tokens=body.max_tokens, **ORIGINAL_SAMPLING)
+    input_ids = await engine.encode_chat_async([{"role": "user", "content": body.prompt}])
+    engine.check_fits(input_ids, params.max_tokens)
+    result = await engine.complete(input_ids, params)
+    return {"response": result.text}
+
+
+async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
+    current = await served(request, body.model)
+    input_ids = await current.engine.encode_chat_async([m.model_dump() for m in body.messages])
+    return await _respond(current, input_ids, body, "chat.completion")
+
+
+async def completions(body: CompletionRequest, request: Request) -> Any:
+    current = await served(request, body.model)
+    prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt)
+    input_ids = await current.engine.encode_text_async(prompt)
+    if not input_ids:
+        raise HTTPException(status_code=422, detail="prompt must not be empty")
+    return await _respond(current, input_ids, body, "text_completion")
 
 
 async def _watch(slot: ModelSlot, every_s: float) -> None:

@@ -1,4 +1,4 @@
-"""What the running service holds: settings, the engine, the session factory and the batched writer."""
+"""What the running service holds: settings, its one database context, and the services built on it."""
 
 from __future__ import annotations
 
@@ -12,40 +12,46 @@ from llm_feedback_loop.arena.contenders import ArenaModels
 from llm_feedback_loop.chat.service import ChatService
 from llm_feedback_loop.feedback.writer import BatchedWriter
 from llm_feedback_loop.settings import Settings
-from llm_feedback_loop.storage.engine import create_engine, create_session_factory
-from llm_feedback_loop.storage.migrate import upgrade_to_head
+from llm_feedback_loop.storage.database import Database, open_database
 from llm_feedback_loop.training.scheduler import TrainingJobs
 
 
 @dataclass
 class ServiceState:
     settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    database: Database
     writer: BatchedWriter
     chat: ChatService
     jobs: TrainingJobs
     arena: ArenaModels
 
+    @property
+    def engine(self) -> AsyncEngine:
+        """For streams and bulk reads; a request's own reads and writes use its session (`deps.SessionDep`)."""
+        return self.database.engine
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self.database.sessions
+
 
 @asynccontextmanager
 async def open_service_state(settings: Settings) -> AsyncIterator[ServiceState]:
-    """Connect, migrate to the newest schema, start the writer; undo it all on exit."""
-    engine = create_engine(settings.database_url)
+    """Open the database (its schema brought to the newest migration), start the writer; undo it all on exit."""
+    database = await open_database(settings.database_url)
     try:
-        await upgrade_to_head(engine)
-        writer = BatchedWriter(engine)
+        writer = BatchedWriter(database.engine)
         await writer.start()
-        chat = ChatService(settings, engine)  # loads no model until the first local chat
+        chat = ChatService(settings, database.engine)  # loads no model until the first local chat
         try:
             jobs = TrainingJobs(settings.database_url)
-            arena = ArenaModels(engine, settings.base_model, settings.model_device)
+            arena = ArenaModels(database.engine, settings.base_model, settings.model_device)
             try:
-                yield ServiceState(settings, engine, create_session_factory(engine), writer, chat, jobs, arena)
+                yield ServiceState(settings, database, writer, chat, jobs, arena)
             finally:
                 await arena.close()
         finally:
             await chat.close()
             await writer.stop()
     finally:
-        await engine.dispose()
+        await database.close()

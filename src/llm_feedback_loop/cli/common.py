@@ -61,12 +61,15 @@ class CommandDatabase:
             if self.runner is None:
                 self.runner = asyncio.Runner()
             if self.database is None:
-                self.database = self.runner.run(open_database(load_settings().database_url))
+                self.database = self.runner.run(open_database(self.url()))
             return self.runner.run(work(self.database.engine))
         except (SQLAlchemyError, OSError) as error:
             reason = getattr(error, "orig", None) or error
-            url = describe_database(load_settings().database_url)
+            url = describe_database(self.url())
             raise fail(f"cannot open the database {url}: {reason}") from None
+
+    def url(self) -> str:
+        return (self.settings or load_settings()).database_url
 
     def close(self) -> None:
         if self.runner is not None:

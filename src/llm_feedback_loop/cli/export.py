@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from llm_feedback_loop.cli.common import console, fail, progress, with_database
+from llm_feedback_loop.cli.common import console, fail, load_settings, progress, with_database
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -47,7 +47,16 @@ def export_command(
     from llm_feedback_loop.training_data.options import ExportOptions
 
     try:
-        options = ExportOptions(kind, format, strategy, dedupe, include_comparisons, test_size, seed)  # type: ignore[arg-type]
+        options = ExportOptions(
+            kind,  # type: ignore[arg-type]
+            format,  # type: ignore[arg-type]
+            strategy,  # type: ignore[arg-type]
+            dedupe,
+            include_comparisons,
+            test_size,
+            seed,
+            max_pairs_per_prompt=load_settings().max_pairs_per_prompt,
+        )
     except ValueError as error:
         raise fail(str(error)) from None
     where = FeedbackFilter(parse_time(since, "since"), parse_time(until, "until"), annotator, model)

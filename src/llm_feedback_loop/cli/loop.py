@@ -1,68 +1,29 @@
-"""`llmfl loop` (rounds of generate → feedback → export → train → evaluate → promote) and `llmfl demo`
-(the loop on a style task with a simulated annotator, offline on a CPU, in a folder of its own).
+"""`llmfl loop`: rounds of generate → feedback → export → train → evaluate → promote
+(`llm_feedback_loop.loop.run.run_loop`); this module parses the options and prints the scores.
 
-llmfl loop --rounds 2 --train dpo                     # simulated annotator scoring by the `concise` task
+llmfl loop --rounds 2 --train dpo                     # simulated annotator scoring by the `concise` objective
 llmfl loop --annotator people --service-url http://127.0.0.1:3000   # people judge on the /queue page
-llmfl demo                                            # SmolLM2, two rounds, about 11 minutes on 2 cores
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from llm_feedback_loop.cli.common import console, fail, load_settings, with_database
+from llm_feedback_loop.cli.demo import demo_command
 
 if TYPE_CHECKING:
-    from llm_feedback_loop.loop.rounds import LoopSettings
+    from llm_feedback_loop.loop.context import Database, LoopSettings
+    from llm_feedback_loop.settings import Settings
 
-DEMO_MARKER = ".llmfl-demo"
-# The demo's training: LoRA on the top layers of SmolLM2 (30 layers), measured to move a style preference in
-# one round from ~80 pairs at ~8-11 s per step of 8 pairs on a CPU. At most 20 steps a round: a later round
-# has more pairs (its model complies more often, so more prompts get answers of both kinds), and 38 steps on
-# 145 pairs drove a candidate to degenerate answers (which the coherence check refused to promote).
-DEMO_TRAIN_CONFIG = """\
-lora: true
-lora_r: 16
-lora_alpha: 32
-lora_target_modules: '.*layers\\.(1[8-9]|2[0-9])\\.(self_attn|mlp)\\.(q|k|v|o|gate|up|down)_proj'
-learning_rate: 2.0e-4
-beta: 0.1
-epochs: 2
-max_steps: 20
-batch_size: 8
-max_length: 256
-logging_steps: 1
-save_steps: 10000
-evaluate: false
-"""
-TINY_TRAIN_CONFIG = """\
-learning_rate: 5.0e-4
-beta: 0.1
-epochs: 2
-batch_size: 8
-max_length: 256
-logging_steps: 1
-save_steps: 10000
-evaluate: false
-"""
+__all__ = ["demo_command", "loop_command"]  # cli/app.py registers both from here
 
 
-def ensure_active_version() -> Any:
-    """The active version (the base model registered on first use, as the service does)."""
-    from llm_feedback_loop.models.loader import ModelLoadError
-    from llm_feedback_loop.serving.slot import choose_model
-
-    settings = load_settings()
-    try:
-        return with_database(lambda engine: choose_model(engine, None, settings.base_model))
-    except ModelLoadError as error:
-        raise fail(str(error)) from None
+def say(message: str) -> None:
+    console.print(message, highlight=False)
 
 
 def score_line(round_: dict[str, Any]) -> str:
@@ -91,58 +52,40 @@ def score_line(round_: dict[str, Any]) -> str:
 
 def run_loop(
     settings: LoopSettings,
+    app_settings: Settings,
+    database: Database,
     service_url: str | None,
     resume_hint: str = "run the same command again to continue from the interrupted round",
 ) -> list[dict[str, Any]]:
-    """Run the loop's rounds against the service (started here unless a URL is given); write the report."""
+    """The loop's rounds (`loop.run.run_loop`), its errors as messages a user can act on."""
     import httpx
 
-    from llm_feedback_loop.auth.accounts import revoke_key, service_key
-    from llm_feedback_loop.cli.accounts import in_session
+    from llm_feedback_loop.auth.accounts import AccountError
+    from llm_feedback_loop.loop import run
     from llm_feedback_loop.loop.collect import ServiceError
-    from llm_feedback_loop.loop.rounds import Loop, LoopError
-    from llm_feedback_loop.loop.service import ServiceStartError, own_service
+    from llm_feedback_loop.loop.context import LoopError
+    from llm_feedback_loop.loop.service import ServiceStartError
     from llm_feedback_loop.models.loader import ModelLoadError
 
-    ensure_active_version()
-    settings.folder.mkdir(parents=True, exist_ok=True)
-    app_settings = load_settings()
-    with_timeout = app_settings.chat_timeout_s + 30
-
-    def say(message: str) -> None:
-        console.print(message, highlight=False)
-
-    if service_url is None:  # the loop's own service: an admin key it gives itself, revoked at the end
-        own_key, key = in_session(lambda session: service_key(session, f"llmfl loop {settings.name}"))
-        key_prefix: str | None = own_key.prefix
-    elif app_settings.llmfl_api_key:
-        key_prefix, key = None, app_settings.llmfl_api_key
-    else:
+    if service_url is not None and not app_settings.llmfl_api_key:
         raise fail(
             "--service-url needs an API key of that service in LLMFL_API_KEY (on its machine: "
             "llmfl keys create --role admin --name loop)"
         )
     try:
-        service = own_service(settings.folder) if service_url is None else nullcontext(service_url.rstrip("/"))
-        headers = {"Authorization": f"Bearer {key}"}
-        with service as url, httpx.Client(base_url=url, timeout=with_timeout, headers=headers) as client:
-            loop = Loop(settings, client, with_database, say)
-            try:
-                return loop.run()
-            finally:
-                say(f"report: {loop.write_report()} (and report.json)")
+        return run.run_loop(settings, app_settings, database, say, service_url)
+    except AccountError as error:
+        raise fail(str(error)) from None
     except (LoopError, ServiceError, ServiceStartError, ModelLoadError, httpx.HTTPError) as error:
         raise fail(f"the loop stopped: {error}") from None
     except KeyboardInterrupt:
         raise fail(f"interrupted; {resume_hint}") from None
-    finally:
-        if key_prefix is not None:
-            in_session(lambda session: revoke_key(session, key_prefix))
 
 
 def loop_settings(**values: Any) -> LoopSettings:
-    from llm_feedback_loop.loop.rounds import METHODS, LoopSettings
-    from llm_feedback_loop.objectives.base import TaskError, load_scorer, load_task
+    """The loop's settings from the options (`task`: the objective's spec; `train`: methods, comma-separated)."""
+    from llm_feedback_loop.loop.context import METHODS, LoopSettings
+    from llm_feedback_loop.objectives.base import ObjectiveError, load_objective, load_scorer
     from llm_feedback_loop.training_data.options import PAIR_STRATEGIES
 
     if values["strategy"] not in PAIR_STRATEGIES:
@@ -153,12 +96,12 @@ def loop_settings(**values: Any) -> LoopSettings:
         raise fail(f"--train takes {', '.join(METHODS)} (comma-separated, in order), not {unknown or 'nothing'}")
     annotator = values.pop("annotator")
     try:
-        task = load_task(values.pop("task"))
+        objective = load_objective(values.pop("task"))
         scorer = None if annotator in ("simulated", "people") else load_scorer(annotator)
-    except TaskError as error:
+    except ObjectiveError as error:
         raise fail(str(error)) from None
     return LoopSettings(
-        task=task,
+        objective=objective,
         methods=methods,
         annotator="people" if annotator == "people" else "simulated",
         scorer=scorer,
@@ -166,8 +109,8 @@ def loop_settings(**values: Any) -> LoopSettings:
     )
 
 
-def print_scores(rounds: list[dict[str, Any]], task_name: str) -> None:
-    typer.echo(f"task score ({task_name}) after each round:")
+def print_scores(rounds: list[dict[str, Any]], objective_name: str) -> None:
+    typer.echo(f"task score ({objective_name}) after each round:")
     for round_ in rounds:
         typer.echo(score_line(round_))
 
@@ -203,7 +146,7 @@ def loop_command(
 ) -> None:
     """Rounds of the whole cycle: answers from the active version, feedback, export, training, evaluation
     on the task's held-out prompts, promotion if better. Prints the task score after each round."""
-    from llm_feedback_loop.loop.collect import Sampling
+    from llm_feedback_loop.loop.context import Sampling
 
     if annotator == "people" and service_url is None:
         raise fail("--annotator people needs --service-url: the service your annotators use")
@@ -225,78 +168,5 @@ def loop_command(
         max_drop=max_drop,
         eval_max_tokens=max_tokens,
     )
-    summary = run_loop(settings, service_url)
-    print_scores(summary, settings.task.name)
-
-
-def prepare_demo_folder(folder: Path) -> None:
-    """A fresh demo folder: one made by an earlier demo is emptied; any other non-empty folder is refused."""
-    if folder.exists() and any(folder.iterdir()):
-        if not (folder / DEMO_MARKER).is_file():
-            raise fail(f"{folder} exists and was not made by `llmfl demo`; choose another --folder")
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / DEMO_MARKER).write_text("made by llmfl demo; emptied when the demo runs again\n", encoding="utf-8")
-
-
-def demo_command(
-    rounds: Annotated[int, typer.Option(min=1, max=5, help="Rounds of feedback and training.")] = 2,
-    model: Annotated[
-        str, typer.Option(help="smollm2 (shipped offline), tiny (random weights: fast, not coherent) or a folder.")
-    ] = "smollm2",
-    folder: Annotated[Path, typer.Option(help="Where the demo keeps everything (emptied first).")] = Path("demo"),
-    prompts_per_round: Annotated[int, typer.Option(min=4, help="Prompts answered and judged per round.")] = 64,
-) -> None:
-    """The loop, offline on a CPU: SmolLM2 answers factual questions, a simulated annotator prefers answers
-    of one short sentence, DPO learns from its thumbs and rankings; the task score of every round last."""
-    from llm_feedback_loop.loop.collect import Sampling
-    from llm_feedback_loop.models.loader import DEFAULT_SOURCE
-    from llm_feedback_loop.settings import get_settings
-
-    folder = folder.resolve()
-    prepare_demo_folder(folder)
-    if model == "tiny":
-        from llm_feedback_loop.models.tiny import build_tiny_model
-
-        source = str(build_tiny_model(folder / "tiny-model"))
-    else:
-        source = DEFAULT_SOURCE if model == "smollm2" else model
-    os.environ["DATABASE_URL"] = f"sqlite+aiosqlite:///{folder / 'demo.db'}"
-    # Empty: the default base (SmolLM2, under its own name), whatever BASE_MODEL a .env may set.
-    os.environ["BASE_MODEL"] = "" if model == "smollm2" else source
-    os.environ["CHECKPOINT_DIR"] = str(folder / "checkpoints")
-    get_settings.cache_clear()
-    config = folder / "train.yaml"
-    config.write_text(TINY_TRAIN_CONFIG if model == "tiny" else DEMO_TRAIN_CONFIG, encoding="utf-8")
-    console.print(f"demo in {folder}: its own database, model {source}, {rounds} rounds of {prompts_per_round} prompts")
-    settings = loop_settings(
-        task="concise",
-        train="dpo",
-        annotator="simulated",
-        name="demo",
-        folder=folder,
-        rounds=rounds,
-        prompts_per_round=prompts_per_round,
-        sampling=Sampling(n=4, max_tokens=64, temperature=0.8),
-        strategy="all-pairs",
-        train_options=["--config", str(config)],
-        eval_max_tokens=64,
-    )
-    summary = run_loop(
-        settings,
-        None,
-        "the demo starts anew when run again (`llmfl loop --name demo` with the demo's DATABASE_URL would continue it)",
-    )
-    done = [r for r in summary if r["status"] == "completed"]
-    from llm_feedback_loop.loop.report import after_round
-
-    start, end = after_round(done[0]), after_round(done[-1])
-    drop = 100 * (start.get("coherence", 0) - end.get("coherence", 0))
-    verdict = "kept" if drop <= settings.max_drop else f"FELL by {drop:.1f} points"
-    typer.echo(
-        f"coherence of the active version's answers: {start.get('coherence', 0):.3f} → {end.get('coherence', 0):.3f} "
-        f"({verdict}); correct answers {start.get('correct', 0):.3f} → {end.get('correct', 0):.3f} (not trained for)"
-    )
-    print_scores(summary, settings.task.name)
-    if drop > settings.max_drop:
-        raise typer.Exit(code=4)
+    summary = run_loop(settings, load_settings(), with_database, service_url)
+    print_scores(summary, settings.objective.name)

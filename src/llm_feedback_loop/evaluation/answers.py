@@ -24,3 +24,16 @@ def generate_answers(
         new_tokens = output[:, encoded["input_ids"].shape[1] :]
         answers += [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
     return answers
+
+
+def answer_prompts(source: str, prompts: list[str], max_new_tokens: int) -> list[str]:
+    """Greedy answers of the model at `source` (a folder, hub id or LoRA adapter folder) to single-turn prompts."""
+    import warnings
+
+    from llm_feedback_loop.models.loader import load_model
+
+    with warnings.catch_warnings():  # PEFT asks transformers a deprecated question when it loads an adapter
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        loaded = load_model(source, device="cpu")
+    conversations = [[{"role": "user", "content": prompt}] for prompt in prompts]
+    return generate_answers(loaded.model, loaded.tokenizer, conversations, max_new_tokens)

@@ -1,7 +1,7 @@
 """Judges of a candidate's answer against another's, for win rates. `--judge` names one:
 
 - a reward model: a registered version of method `reward`, or its folder: the higher score wins;
-- `fn:MODULE:FUNCTION` (or `fn:FILE.py:FUNCTION`, or `fn:TASK` for a task's score): a Python function
+- `fn:MODULE:FUNCTION` (or `fn:FILE.py:FUNCTION`, or `fn:TASK` for an objective's score): a Python function
   (prompt, answer) → number; the higher wins;
 - `http(s)://…/v1`: an OpenAI-compatible chat model (`--judge-model` names it; `JUDGE_API_KEY` its key)
   asked which of two answers is better, in both orders so that the position of an answer does not decide:

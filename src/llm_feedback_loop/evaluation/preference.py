@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_feedback_loop.training.data import as_messages
+from llm_feedback_loop.training_data.kinds import as_messages
 
 Messages = list[dict[str, str]]
 

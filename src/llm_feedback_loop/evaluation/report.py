@@ -4,8 +4,14 @@ answers side by side. Every text from a model or a dataset is HTML-escaped."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from html import escape
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llm_feedback_loop.evaluation.result import Evaluation
 
 STYLE = """body{font:15px/1.5 system-ui,sans-serif;color:#1d2330;max-width:60rem;margin:2rem auto;padding:0 1rem}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #d9dee8;padding:.3rem .5rem;text-align:left;
@@ -99,3 +105,15 @@ def render_report(result: dict[str, Any]) -> str:
         f"<h2>Metrics</h2>{metric_rows(metrics)}{win_bar(metrics)}{distributions}"
         f"{examples_table(metrics.get('examples', []))}</body></html>\n"
     )
+
+
+def write_reports(evaluation: Evaluation, out: Path | None = None) -> tuple[Path, Path]:
+    """Write the JSON report to `out` (default: evaluations/MODEL-TIME.json) and the HTML one beside it;
+    returns (JSON path, HTML path)."""
+    result = evaluation.report()
+    out = out or Path("evaluations") / f"{evaluation.model.replace('/', '_')}-{datetime.now():%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    html = out.with_suffix(".html")
+    html.write_text(render_report(result), encoding="utf-8")
+    return out, html

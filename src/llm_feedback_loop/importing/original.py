@@ -16,9 +16,8 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from llm_feedback_loop.api import schemas
-from llm_feedback_loop.api.errors import describe_error
-from llm_feedback_loop.api.feedback_rows import legacy_comparison_values, legacy_rating_values
+from llm_feedback_loop.feedback.payloads import LegacyComparisonIn, LegacyRatingIn, describe_error
+from llm_feedback_loop.feedback.rows import legacy_comparison_values, legacy_rating_values
 from llm_feedback_loop.storage.json_values import (
     INT_MAX,
     INT_MIN,
@@ -173,10 +172,10 @@ def parse_document(line: int, raw: Any) -> ParsedDocument | DocumentError:
         document = unwrap_extended_json(raw)
         if "rating" in document:
             kind: ImportKind = "rating"
-            values = legacy_rating_values(schemas.LegacyRatingIn.model_validate(_payload(document)))
+            values = legacy_rating_values(LegacyRatingIn.model_validate(_payload(document)))
         elif "responses" in document:
             kind = "comparison"
-            values = legacy_comparison_values(schemas.LegacyComparisonIn.model_validate(_payload(document)))
+            values = legacy_comparison_values(LegacyComparisonIn.model_validate(_payload(document)))
         else:
             return DocumentError(line, "neither a rating (no 'rating' field) nor a comparison (no 'responses' field)")
         created = _timestamp(document.get("createdAt"))

@@ -1,2 +1,2 @@
 """The closed loop: generate answers with the active version, collect feedback through the service, export,
-train, evaluate on a task's held-out prompts, promote if better; round after round."""
+train, evaluate on an objective's held-out prompts, promote if better; round after round."""

@@ -6,6 +6,8 @@
    (people only).
 3. Annotators judge them: people on the /queue page, or a simulated annotator that posts its thumbs
    and ranking of each prompt's answers (`POST /v1/annotations`), as a person does on the annotate page.
+
+`collect_feedback` is the round's stage; the other functions are its calls to the service.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
+from llm_feedback_loop.loop import history
+from llm_feedback_loop.loop.context import LoopError, LoopRun, Sampling
 from llm_feedback_loop.objectives.base import Scorer
+from llm_feedback_loop.storage.tables import LoopRound, ModelVersion
 
 UP_THRESHOLD = 0.5  # the simulated annotator gives a thumbs up to answers scoring at least this
 
@@ -36,17 +42,6 @@ def checked(response: httpx.Response) -> Any:
             detail = response.text
         raise ServiceError(f"{response.request.method} {response.request.url.path}: {response.status_code} {detail}")
     return response.json()
-
-
-@dataclass(frozen=True)
-class Sampling:
-    n: int = 4
-    max_tokens: int = 64
-    temperature: float = 0.8
-    top_p: float = 0.95
-    # Unseeded by default: the service batches unseeded requests together, while each seeded one is generated
-    # alone (its sampler takes no seed), several times slower on a CPU.
-    seed: int | None = None
 
 
 def generate(
@@ -155,3 +150,48 @@ def wait_for_people(client: httpx.Client, batch: str, timeout_s: float, poll_s: 
         if progress["complete"] >= progress["tasks"] or time.monotonic() >= deadline:
             return progress
         time.sleep(poll_s)
+
+
+def collect_feedback(run: LoopRun, number: int, row: LoopRound, base: ModelVersion) -> tuple[datetime, dict[str, Any]]:
+    """The round's feedback; returns (when the round began collecting, what was collected). A rerun of a
+    people round waits on the batch its earlier attempt loaded."""
+    settings = run.settings
+    batch = f"{settings.name}-round-{number}"
+    earlier = (row.feedback or {}).get("since")
+    started = datetime.fromisoformat(earlier) if earlier and row.batch else datetime.now(UTC)
+    run.session(lambda s: history.update_round(s, row.id, feedback={"since": started.isoformat()}))
+    if settings.annotator != "people" or row.batch != batch:
+        prompts = settings.objective.round_prompts(number, settings.prompts_per_round)
+        run.say(f"  {base.name} answers {len(prompts)} prompts, {settings.sampling.n} answers each")
+        sampling = settings.sampling
+        if sampling.seed is not None:  # a new seed each round
+            sampling = replace(sampling, seed=sampling.seed + number)
+        generated = generate(run.client, prompts, sampling)
+        if settings.annotator != "people":
+            return started, simulated(run, generated) | {"since": started.isoformat()}
+        loaded = import_batch(run.client, batch, generated)
+        run.session(lambda s: history.update_round(s, row.id, batch=batch))
+        run.say(f"  {loaded} tasks loaded as batch {batch}")
+    run.say(f"  the tasks of batch {batch} wait on the /queue page; waiting for the annotators")
+    progress = wait_for_people(run.client, batch, settings.people_timeout_s)
+    if not progress["complete"]:
+        minutes = settings.people_timeout_s / 60
+        raise LoopError(f"no task of batch {batch} was annotated within {minutes:g} minutes")
+    return started, {"tasks": progress["tasks"], "annotated": progress["complete"], "since": started.isoformat()}
+
+
+def simulated(run: LoopRun, generated: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """The simulated annotator's judgements of the round's answers (by the objective's preference unless
+    the loop was given a scorer)."""
+    scorer = run.settings.scorer or run.settings.objective.prefers
+    try:
+        feedback = annotate(run.client, generated, run.settings.annotator_name, scorer)
+    except ServiceError:
+        raise
+    except Exception as error:  # the annotator's own code
+        raise LoopError(f"the simulated annotator failed: {type(error).__name__}: {error}") from None
+    run.say(
+        f"  the simulated annotator judged the answers to {feedback['prompts']} prompts: "
+        f"{feedback['ratings_up']} thumbs up, {feedback['ratings_down']} down, {feedback['rankings']} rankings"
+    )
+    return feedback

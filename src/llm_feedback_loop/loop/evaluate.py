@@ -1,43 +1,70 @@
-"""A version on a task's held-out prompts: greedy answers, the task score, coherence and the task's other
-measures, and the win rate of a candidate against its base judged by the task's score."""
+"""The loop's evaluation stage: a version on the objective's held-out prompts (greedy answers, computed once
+and kept in the loop's folder), and a candidate's win rate against its base judged by the objective's score.
+The metrics and the record kept with the version are `llm_feedback_loop.evaluation`'s, as for `llmfl eval`."""
 
 from __future__ import annotations
 
-import warnings
+import json
+from pathlib import Path
 from typing import Any
 
-from llm_feedback_loop.objectives.base import LoopTask, Scorer
+from llm_feedback_loop.evaluation.judges import JudgeError
+from llm_feedback_loop.loop.context import LoopError, LoopRun
+from llm_feedback_loop.models.loader import ModelLoadError
+from llm_feedback_loop.storage.tables import ModelVersion
 
 
-def answer_prompts(source: str, prompts: list[str], max_new_tokens: int) -> list[str]:
-    """Greedy answers of the model at `source` (a folder, hub id or LoRA adapter folder)."""
-    from llm_feedback_loop.evaluation.answers import generate_answers
-    from llm_feedback_loop.models.loader import load_model
-
-    with warnings.catch_warnings():  # PEFT asks transformers a deprecated question when it loads an adapter
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        loaded = load_model(source, device="cpu")
-    conversations = [[{"role": "user", "content": prompt}] for prompt in prompts]
-    return generate_answers(loaded.model, loaded.tokenizer, conversations, max_new_tokens)
+def answers_path(run: LoopRun, name: str) -> Path:
+    """Where a version's held-out answers are kept: by its name and the answer length (ids are reused
+    when a database is made anew)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return run.settings.folder / "answers" / f"{safe}-{run.settings.eval_max_tokens}tok.json"
 
 
-def task_metrics(task: LoopTask, prompts: list[str], answers: list[str]) -> dict[str, float]:
-    """Means over the answers, each on 0–1 (mean_words in words)."""
-    count = len(answers)
-    metrics = {"task_score": sum(task.score(p, a) for p, a in zip(prompts, answers, strict=True)) / count}
-    if task.coherent is not None:
-        metrics["coherence"] = sum(task.coherent(p, a) for p, a in zip(prompts, answers, strict=True)) / count
-    for name, measure in task.measures.items():
-        metrics[name] = sum(measure(p, a) for p, a in zip(prompts, answers, strict=True)) / count
-    metrics["mean_words"] = sum(len(a.split()) for a in answers) / count
-    return {name: round(value, 4) for name, value in metrics.items()}
+def answers_of(run: LoopRun, version: ModelVersion) -> list[str]:
+    """The version's greedy answers to the held-out prompts (computed once, kept in the loop's folder)."""
+    from llm_feedback_loop.evaluation.answers import answer_prompts
+
+    path = answers_path(run, version.name)
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    prompts = run.settings.objective.eval_prompts
+    run.say(f"  answering {len(prompts)} held-out prompts with {version.name}")
+    try:
+        answers = answer_prompts(version.source, prompts, run.settings.eval_max_tokens)
+    except ModelLoadError as error:
+        raise LoopError(f"cannot evaluate {version.name}: {error}") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(answers, ensure_ascii=False, indent=1), encoding="utf-8")
+    partial.replace(path)  # never a half-written file
+    return answers
 
 
-def pairwise_win_rate(score: Scorer, prompts: list[str], candidate: list[str], base: list[str]) -> dict[str, Any]:
-    """A prompt is a win when the candidate's answer scores higher than the base's; a tie counts half."""
-    from llm_feedback_loop.evaluation.judges import FunctionJudge
-    from llm_feedback_loop.evaluation.win_rate import win_rate
+def evaluate_version(run: LoopRun, version: ModelVersion, against: ModelVersion | None) -> dict[str, Any]:
+    """The objective's metrics of a version (and its win rate against `against`), kept with the version;
+    returns the metrics as kept."""
+    from llm_feedback_loop.evaluation.objective import objective_evaluation
+    from llm_feedback_loop.evaluation.versions import keep_evaluation
 
-    conversations = [[{"role": "user", "content": prompt}] for prompt in prompts]
-    result = win_rate(FunctionJudge("task score", score), conversations, candidate, base)
-    return {key: result[key] for key in ("win_rate", "wins", "ties", "losses")}
+    objective = run.settings.objective
+    answers = answers_of(run, version)
+    compared = (against.name, answers_of(run, against)) if against is not None else None
+    try:
+        evaluation = objective_evaluation(objective, version.name, objective.eval_prompts, answers, compared)
+    except JudgeError as error:
+        raise LoopError(str(error)) from None
+    except Exception as error:  # the objective's own code
+        raise LoopError(f"task {objective.name}'s score failed: {type(error).__name__}: {error}") from None
+    run.session(lambda s: keep_evaluation(s, version.id, evaluation))
+    return evaluation.kept_metrics
+
+
+def metrics_of(run: LoopRun, version: ModelVersion) -> dict[str, Any]:
+    """The version's latest metrics on the objective, evaluating it first if it has none."""
+    from llm_feedback_loop.evaluation.versions import latest_evaluation
+
+    found = latest_evaluation(version, run.settings.data_path)
+    if found is not None and answers_path(run, version.name).is_file():
+        return found["metrics"]
+    return evaluate_version(run, version, None)

@@ -1,6 +1,6 @@
 """The loop's report: `report.json` (every round) and `report.html` (one self-contained page, inline SVG):
-the task score and coherence after each round, a table of the rounds, and example answers of the first
-and the latest version side by side. Every text from a model is HTML-escaped."""
+the objective's score (`task_score`) and coherence after each round, a table of the rounds, and example
+answers of the first and the latest version side by side. Every text from a model is HTML-escaped."""
 
 from __future__ import annotations
 
@@ -104,21 +104,22 @@ def examples(prompts: list[str], first: tuple[str, list[str]], last: tuple[str, 
 def write_report(
     folder: Path,
     loop: str,
-    task: dict[str, Any],
+    objective: dict[str, Any],
     rounds: list[dict[str, Any]],
     first: tuple[str, list[str]],
     last: tuple[str, list[str]],
 ) -> Path:
-    """Write report.json and report.html into `folder`; returns the HTML path."""
+    """Write report.json and report.html into `folder`; returns the HTML path. `objective`: its name,
+    description, number of held-out prompts and the prompts (under "task" in report.json)."""
     folder.mkdir(parents=True, exist_ok=True)
-    document = {"loop": loop, "task": task, "rounds": rounds}
+    document = {"loop": loop, "task": objective, "rounds": rounds}
     (folder / "report.json").write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     html = (
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Loop {escape(loop)}</title>"
         f"<style>{STYLE}</style></head><body><h1>Feedback loop {escape(loop)}</h1>"
-        f"<p class='muted'>task {escape(task['name'])}: {escape(task['description'])} "
-        f"({task['eval_prompts']} held-out prompts)</p>"
-        f"{chart(rounds)}{rounds_table(rounds)}{examples(task['prompts'], first, last)}</body></html>\n"
+        f"<p class='muted'>task {escape(objective['name'])}: {escape(objective['description'])} "
+        f"({objective['eval_prompts']} held-out prompts)</p>"
+        f"{chart(rounds)}{rounds_table(rounds)}{examples(objective['prompts'], first, last)}</body></html>\n"
     )
     path = folder / "report.html"
     path.write_text(html, encoding="utf-8")

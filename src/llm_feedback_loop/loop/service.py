@@ -1,5 +1,6 @@
 """The service a loop talks to: one given by URL, or `llmfl serve` started for the loop's duration on a
-free loopback port, with the same settings (database, base model) as the loop itself."""
+free loopback port, with the same settings (database, base model) as the loop itself: its environment is
+built from the loop's Settings (`Settings.environment()`), never from writes to this process's."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
+from llm_feedback_loop.settings import Settings
 
 
 class ServiceStartError(RuntimeError):
@@ -64,6 +67,6 @@ def llmfl_process(
                 process.kill()
 
 
-def own_service(folder: Path) -> contextlib.AbstractContextManager[str]:
-    """`llmfl serve` with this process's settings, for a loop; its log in FOLDER."""
-    return llmfl_process(["serve", "--host", "127.0.0.1"], folder, os.environ.copy())
+def own_service(folder: Path, settings: Settings) -> contextlib.AbstractContextManager[str]:
+    """`llmfl serve` with these settings, for a loop; its log in FOLDER."""
+    return llmfl_process(["serve", "--host", "127.0.0.1"], folder, os.environ | settings.environment())

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_feedback_loop.models.chat_template import CHATML_TEMPLATE
+from llm_feedback_loop.models.run_folder import CONFIG_FILE, MODEL_FOLDER, last_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +127,30 @@ def resolve_source(source: str | None, cache_dir: Path | None = None) -> str:
             raise ModelLoadError(f"GGUF file {source} does not exist")
         return str(gguf_to_folder(path, cache_dir))
     if path.exists():
-        return str(path)
+        return str(run_model(path) if path.is_dir() else path)
     if source.startswith(("/", "./", "../", "~")):
         raise ModelLoadError(f"model folder {source} does not exist")
     return source  # a hub id
+
+
+def run_model(folder: Path) -> Path:
+    """A model folder as it is, or the model inside a training run's output folder (`llmfl train --output-dir`):
+    the folder a user naturally passes after training. Without this, `from_pretrained` was handed the run folder
+    and failed on its tokenizer with a message about sentencepiece."""
+    if (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file():
+        return folder
+    if not (folder / CONFIG_FILE).is_file():
+        return folder
+    model = folder / MODEL_FOLDER
+    if (model / "config.json").is_file() or (model / "adapter_config.json").is_file():
+        return model
+    checkpoint = last_checkpoint(folder)
+    advice = (
+        f"continue it with `llmfl train --resume --output-dir {folder}`, or use its last checkpoint, {checkpoint}"
+        if checkpoint is not None
+        else "give a version (`llmfl models list`), a model folder or a hub id"
+    )
+    raise ModelLoadError(f"{folder} is a training run's folder without a finished model ({model}): {advice}")
 
 
 def adapter_base(folder: Path) -> str | None:

@@ -1,4 +1,4 @@
-"""The built-in task of `llmfl demo`: people prefer short, direct answers.
+"""The built-in objective of `llmfl demo`: people prefer short, direct answers.
 
 An answer complies when it is a single sentence of at most 15 words on one line ("The capital of Peru is
 Lima." complies; a paragraph about Peru does not). SmolLM2-135M-Instruct complies with about a third of
@@ -20,7 +20,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from llm_feedback_loop.objectives.base import LoopTask
+from llm_feedback_loop.objectives.base import Objective
 
 MAX_WORDS = 15
 WRITING = set(".,;:!?'\"()-+=*/%")  # punctuation and arithmetic signs of ordinary answers
@@ -137,7 +137,7 @@ def correct(prompt: str, answer: str) -> float:
     return float(question is not None and mentions(answer, question.answer))
 
 
-TASK = LoopTask(
+TASK = Objective(
     name="concise",
     description=f"Answers are a single sentence of at most {MAX_WORDS} words.",
     train_prompts=[q.prompt for q in QUESTIONS.values() if not held_out(q.prompt)],

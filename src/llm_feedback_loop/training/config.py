@@ -9,17 +9,23 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
-Method = Literal["sft", "dpo", "kto", "reward"]
-METHODS: tuple[Method, ...] = ("sft", "dpo", "kto", "reward")
+from llm_feedback_loop.training.methods import method_names, method_of, method_settings
 
-# TRL's defaults (SFT 2e-5, DPO/KTO 1e-6) suit large pretrained models; small ones need larger steps.
-FULL_FINE_TUNING_LEARNING_RATE: dict[Method, float] = {"sft": 5e-5, "dpo": 5e-6, "kto": 5e-6, "reward": 5e-5}
-LORA_LEARNING_RATE: dict[Method, float] = {"sft": 2e-4, "dpo": 5e-5, "kto": 5e-5, "reward": 2e-4}
+Method = Literal[method_names()]  # type: ignore[valid-type]  # the method modules found (training/methods/)
+METHODS: tuple[str, ...] = method_names()
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How a setting is spelled on the command line, where not as its field name (`register_output` is
+    `--register/--no-register`). Kept in the field's Annotated metadata: the API's schema does not show it."""
+
+    name: str
 
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -57,26 +63,35 @@ class ConfigError(ValueError):
     """Settings that cannot be used; the message names the setting."""
 
 
-class TrainConfig(BaseModel):
-    """Every setting of a run. Unknown keys are refused (a typo in a YAML file must not pass silently)."""
+class CommonConfig(BaseModel):
+    """The settings every method shares; TrainConfig adds the methods' own. Unknown keys are refused (a typo
+    in a YAML file must not pass silently). Each field's description is its `llmfl train` flag's help."""
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Method
+    method: Method = Field(description="The training method (training/methods/).")
     # What to train on: an export (JSONL file or datasets folder), or export from the database first.
-    data: str | None = None
-    from_db: bool = False
+    data: str | None = Field(default=None, description="An `llmfl export` output: JSONL file or datasets folder.")
+    from_db: bool = Field(default=False, description="Export the stored feedback the method needs, then train on it.")
     strategy: str = Field(default="best-vs-rest", description="--from-db: how rankings become pairs.")
     test_size: float = Field(default=0.1, ge=0.0, lt=1.0, description="--from-db: share of prompts held out.")
-    split_seed: int = 0
+    split_seed: int = Field(default=0, description="--from-db: seed of the train/test split.")
     # What to start from: a registered version (id or name), a hub id or a folder. None: the active version.
-    model: str | None = None
-    output_dir: str | None = None
+    model: str | None = Field(
+        default=None,
+        description="Start from: a version (id or name), a hub id, a folder, or an earlier run's output folder. "
+        "Default: the active version.",
+    )
+    output_dir: str | None = Field(
+        default=None, description="Where the run writes (default CHECKPOINT_DIR/METHOD-TIMESTAMP)."
+    )
     name: str | None = Field(default=None, description="Name of the registered version (default: from the run).")
-    description: str | None = None
-    register_output: bool = Field(default=True, description="Register the result as a candidate version.")
+    description: str | None = Field(default=None, description="A note kept with the registered version.")
+    register_output: Annotated[bool, Flag("register")] = Field(
+        default=True, description="Register the result as a candidate version."
+    )
 
-    epochs: float = Field(default=2.0, gt=0)
+    epochs: float = Field(default=2.0, gt=0, description="Passes over the data.")
     max_steps: int = Field(default=-1, description="Stop after this many optimizer steps (-1: run the epochs).")
     learning_rate: float | None = Field(default=None, gt=0, description="Default: by method, and LoRA or not.")
     batch_size: int = Field(default=8, ge=1, description="Examples per optimizer step (per process).")
@@ -87,45 +102,39 @@ class TrainConfig(BaseModel):
         "Default: 2 on CPU (lower peak memory, and faster there), batch_size on a GPU.",
     )
     max_length: int = Field(default=1024, ge=8, description="Tokens per example; longer ones are truncated.")
-    warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
-    weight_decay: float = Field(default=0.0, ge=0.0)
-    seed: int = 42
+    warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0, description="Share of the steps warming up.")
+    weight_decay: float = Field(default=0.0, ge=0.0, description="AdamW weight decay.")
+    seed: int = Field(default=42, description="Seed of initialisation and shuffling.")
 
-    lora: bool = False
+    lora: bool = Field(default=False, description="Train a LoRA adapter (PEFT) instead of every weight.")
     merge: bool = Field(default=False, description="With --lora: save the base with the adapter merged in.")
-    lora_r: int = Field(default=16, ge=1)
-    lora_alpha: int = Field(default=32, ge=1)
-    lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
-    lora_target_modules: str | list[str] = "all-linear"
-
-    beta: float = Field(default=0.1, gt=0, description="DPO/KTO: strength of the pull toward the reference model.")
-    sft_weight: float = Field(
-        default=0.0,
-        ge=0.0,
-        description="DPO: weight of a language-modelling loss on the chosen answers added to the preference loss "
-        "(TRL's loss_type [sigmoid, sft], as RPO); it keeps the model writing answers like the chosen ones.",
+    lora_r: int = Field(default=16, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(default=32, ge=1, description="LoRA scaling (alpha).")
+    lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0, description="LoRA dropout.")
+    lora_target_modules: str | list[str] = Field(
+        default="all-linear", description="Modules LoRA adapts (PEFT's target_modules)."
     )
+
     chat_template: bool = Field(default=True, description="Plain-text rows become chat messages (user, assistant).")
 
-    logging_steps: int = Field(default=5, ge=1)
-    save_steps: int = Field(default=50, ge=1)
-    save_total_limit: int | None = Field(default=2, ge=1)
+    logging_steps: int = Field(default=5, ge=1, description="Steps between logged losses.")
+    save_steps: int = Field(default=50, ge=1, description="Steps between checkpoints.")
+    save_total_limit: int | None = Field(default=2, ge=1, description="Checkpoints kept (the newest).")
     evaluate: bool = Field(default=True, description="Evaluate on the test split when there is one.")
     report_to: list[str] = Field(
         default_factory=list, description="Metrics loggers, from REPORTERS (e.g. [tensorboard]); default none."
     )
-    device: str = "auto"
+    device: str = Field(default="auto", description="auto | cpu | cuda (choose a GPU with CUDA_VISIBLE_DEVICES).")
 
     @model_validator(mode="after")
-    def check_source(self) -> TrainConfig:
+    def check_source(self) -> CommonConfig:
         if self.data is None and not self.from_db:
             raise ValueError("give --data PATH (an export) or --from-db")
         if self.data is not None and self.from_db:
             raise ValueError("give either --data or --from-db, not both")
         if self.merge and not self.lora:
             raise ValueError("--merge only applies with --lora")
-        if self.method == "kto" and (self.batch_size < 2 or (self.micro_batch_size or 2) < 2):
-            raise ValueError("KTO compares each answer with others in its batch: batch_size and micro_batch_size >= 2")
+        method_of(self.method).check(self)
         if self.device not in DEVICES:
             hint = "; choose a GPU with CUDA_VISIBLE_DEVICES=N" if self.device.startswith("cuda:") else ""
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}{hint}")
@@ -169,7 +178,19 @@ class TrainConfig(BaseModel):
     def effective_learning_rate(self) -> float:
         if self.learning_rate is not None:
             return self.learning_rate
-        return (LORA_LEARNING_RATE if self.lora else FULL_FINE_TUNING_LEARNING_RATE)[self.method]
+        rates = method_of(self.method).learning_rates
+        return rates.lora if self.lora else rates.full
+
+
+# Every setting of a run: the common ones and those the methods declare (dpo.py's sft_weight, ...), flat, as
+# YAML files, the API and the flags spell them.
+TrainConfig = create_model(
+    "TrainConfig",
+    __base__=CommonConfig,
+    __module__=__name__,
+    __doc__="Every setting of a run: CommonConfig's and the training methods' own (training/methods/).",
+    **method_settings(),
+)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

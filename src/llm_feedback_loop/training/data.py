@@ -3,7 +3,8 @@ TRL a `datasets.Dataset` per split.
 
 An export is a JSONL file (`NAME.jsonl`, or `NAME.train.jsonl` + `NAME.test.jsonl` with its
 `NAME.manifest.json`) or a datasets folder (`llmfl export --as-dataset`). A bad row stops the run with
-the file, the line and the field, so a typo never costs a model load.
+the file, the line and the field, so a typo never costs a model load. What a row of each kind holds is the
+kinds table's (training_data/kinds.py); which kind a method trains on, the method's (training/methods/).
 """
 
 from __future__ import annotations
@@ -13,17 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llm_feedback_loop.training.config import Method
+from llm_feedback_loop.training.methods import method_of
 from llm_feedback_loop.training_data.export import manifest_path, sha256_of
+from llm_feedback_loop.training_data.kinds import Kind, kind_of, to_conversational
+from llm_feedback_loop.training_data.kinds import as_messages as as_messages  # cli/eval.py reads it from here
 
-# The columns each method needs; the export writes exactly these.
-REQUIRED_COLUMNS: dict[Method, tuple[str, ...]] = {
-    "sft": ("prompt", "completion"),
-    "dpo": ("prompt", "chosen", "rejected"),
-    "reward": ("prompt", "chosen", "rejected"),
-    "kto": ("prompt", "completion", "label"),
-}
-ROLES = {"system", "user", "assistant", "tool"}
 MAX_REPORTED_ERRORS = 10
 
 
@@ -57,48 +52,9 @@ class TrainingData:
         }
 
 
-def problem_with_text_or_messages(value: Any, *, prompt: bool) -> str | None:
-    """Why `value` is neither non-empty text nor a list of chat messages; None when it is fine."""
-    if isinstance(value, str):
-        return None if value.strip() else "is empty"
-    if not isinstance(value, list):
-        return f"must be text or a list of chat messages, not {type(value).__name__}"
-    if not value:
-        return "is an empty list of messages"
-    for position, message in enumerate(value):
-        if not isinstance(message, dict):
-            return f"message {position} is not an object"
-        if message.get("role") not in ROLES:
-            return f"message {position} has role {message.get('role')!r}; expected one of {', '.join(sorted(ROLES))}"
-        if not isinstance(message.get("content"), str):
-            return f"message {position} has no text content"
-    if not prompt and value[-1]["role"] != "assistant":
-        return "must end with an assistant message"
-    return None
-
-
-def row_problems(row: Any, method: Method) -> list[str]:
-    """What is wrong with one row for `method` (empty when nothing is)."""
-    if not isinstance(row, dict):
-        return [f"expected a JSON object, got {type(row).__name__}"]
-    problems = []
-    for column in REQUIRED_COLUMNS[method]:
-        if column not in row or row[column] is None:
-            problems.append(f'field "{column}" is missing')
-        elif column == "label":
-            if not isinstance(row[column], bool):
-                problems.append(f'field "label" must be true or false, not {row[column]!r}')
-        else:
-            problem = problem_with_text_or_messages(row[column], prompt=column == "prompt")
-            if problem:
-                problems.append(f'field "{column}" {problem}')
-    if method in ("dpo", "reward") and not problems and row["chosen"] == row["rejected"]:
-        problems.append('fields "chosen" and "rejected" are the same answer')
-    return problems
-
-
-def read_jsonl(path: Path, method: Method, errors: list[str]) -> list[dict[str, Any]]:
-    """Every row of a JSONL file; problems are appended to `errors` as `file:line: ...`."""
+def read_jsonl(path: Path, kind: str, errors: list[str]) -> list[dict[str, Any]]:
+    """Every row of a JSONL file of dataset kind `kind`; problems are appended to `errors` as `file:line: ...`."""
+    checked = kind_of(kind)
     rows = []
     try:
         handle = path.open(encoding="utf-8")
@@ -114,7 +70,7 @@ def read_jsonl(path: Path, method: Method, errors: list[str]) -> list[dict[str, 
                 except json.JSONDecodeError as error:
                     errors.append(f"{path}:{number}: not valid JSON ({error.msg} at column {error.colno})")
                     continue
-                errors.extend(f"{path}:{number}: {problem}" for problem in row_problems(row, method))
+                errors.extend(f"{path}:{number}: {problem}" for problem in checked.row_problems(row))
                 rows.append(row)
         except UnicodeDecodeError:
             errors.append(f"{path}: not UTF-8 text")
@@ -141,29 +97,30 @@ def export_manifest(path: Path) -> dict[str, Any] | None:
     return None
 
 
-def check_manifest_kind(manifest: dict[str, Any] | None, method: Method, path: str) -> None:
+def check_manifest_kind(manifest: dict[str, Any] | None, wanted: Kind, method: str, path: str) -> None:
+    """An export whose manifest names a kind of other rows than `wanted`'s is refused, naming the export to make."""
     kind = ((manifest or {}).get("options") or {}).get("kind")
-    compatible = {"sft": {"sft"}, "dpo": {"dpo", "reward"}, "reward": {"dpo", "reward"}, "kto": {"kto"}}
-    if kind is not None and kind not in compatible[method]:
+    if kind is not None and not wanted.reads(kind):
         raise DatasetError(
-            f"{path} is a {kind} export; {method} needs one made with `llmfl export {method}` "
-            f"(columns {', '.join(REQUIRED_COLUMNS[method])})"
+            f"{path} is a {kind} export; {method} needs one made with `llmfl export {wanted.name}` "
+            f"(columns {', '.join(wanted.column_names)})"
         )
 
 
-def load_jsonl_export(path: Path, method: Method) -> TrainingData:
+def load_jsonl_export(path: Path, method: str) -> TrainingData:
     files = jsonl_split_files(path)
     if not files["train"].is_file():
         raise DatasetError(f"dataset {path} does not exist (expected a JSONL file or a datasets folder)")
     manifest = export_manifest(files["train"])
-    check_manifest_kind(manifest, method, str(path))
+    kind = kind_of(method_of(method).kind)
+    check_manifest_kind(manifest, kind, method, str(path))
     errors: list[str] = []
-    splits = {name: read_jsonl(file, method, errors) for name, file in files.items()}
+    splits = {name: read_jsonl(file, kind.name, errors) for name, file in files.items()}
     raise_if_bad(errors)
     return TrainingData(splits, str(path), {file.name: sha256_of(file) for file in files.values()}, manifest)
 
 
-def load_datasets_folder(path: Path, method: Method) -> TrainingData:
+def load_datasets_folder(path: Path, method: str) -> TrainingData:
     from datasets import Dataset, DatasetDict, load_from_disk
 
     try:
@@ -175,7 +132,8 @@ def load_datasets_folder(path: Path, method: Method) -> TrainingData:
         manifest = json.loads(manifest_file.read_text(encoding="utf-8")) if manifest_file.is_file() else None
     except (OSError, json.JSONDecodeError) as error:
         raise DatasetError(f"{manifest_file} is not a readable manifest: {error}") from None
-    check_manifest_kind(manifest, method, str(path))
+    kind = kind_of(method_of(method).kind)
+    check_manifest_kind(manifest, kind, method, str(path))
     parts = loaded if isinstance(loaded, DatasetDict) else DatasetDict(train=loaded)
     if "train" not in parts:
         raise DatasetError(f"{path} has no train split (splits: {', '.join(parts)})")
@@ -185,7 +143,7 @@ def load_datasets_folder(path: Path, method: Method) -> TrainingData:
         assert isinstance(part, Dataset)
         rows = part.to_list()
         for number, row in enumerate(rows):
-            errors.extend(f"{path} [{name} row {number}]: {problem}" for problem in row_problems(row, method))
+            errors.extend(f"{path} [{name} row {number}]: {problem}" for problem in kind.row_problems(row))
         splits[name] = rows
     raise_if_bad(errors)
     files = (manifest or {}).get("files") or {}
@@ -201,40 +159,23 @@ def raise_if_bad(errors: list[str]) -> None:
     raise DatasetError(f"{len(errors)} bad row(s); nothing trained:\n" + "\n".join(shown) + more)
 
 
-def load_training_data(path: str | Path, method: Method) -> TrainingData:
+def load_training_data(path: str | Path, method: str) -> TrainingData:
     """Read and check an export for `method`. Raises DatasetError naming the file, line and field."""
     path = Path(path).expanduser()
     data = load_datasets_folder(path, method) if path.is_dir() else load_jsonl_export(path, method)
     if not data.train:
         raise DatasetError(f"{data.path} holds no training rows; export some feedback first (`llmfl export {method}`)")
-    if method == "kto" and len({row["label"] for row in data.train}) < 2:
-        raise DatasetError(
-            f"{data.path}: KTO needs both desirable (label true) and undesirable (label false) examples; "
-            f"every row is {data.train[0]['label']}"
-        )
+    problem = method_of(method).check_data(data.train)
+    if problem:
+        raise DatasetError(f"{data.path}: {problem}")
     return data
 
 
-def as_messages(value: str | list[dict[str, str]], role: str) -> list[dict[str, str]]:
-    return [{"role": role, "content": value}] if isinstance(value, str) else value
-
-
-def to_conversational(row: dict[str, Any]) -> dict[str, Any]:
-    """A plain-text row as chat messages, so TRL applies the model's chat template: the prompt becomes
-    a user turn and each answer an assistant turn. Rows already in messages are returned unchanged."""
-    converted = dict(row)
-    converted["prompt"] = as_messages(row["prompt"], "user")
-    for column in ("completion", "chosen", "rejected"):
-        if column in row:
-            converted[column] = as_messages(row[column], "assistant")
-    return converted
-
-
-def to_dataset(rows: list[dict[str, Any]], method: Method, chat_template: bool) -> Any:
-    """A `datasets.Dataset` of the columns `method` needs (plus extras TRL ignores), chat-formatted if asked."""
+def to_dataset(rows: list[dict[str, Any]], method: str, chat_template: bool) -> Any:
+    """A `datasets.Dataset` of the columns `method` needs, chat-formatted if asked."""
     from datasets import Dataset
 
-    columns = REQUIRED_COLUMNS[method]
+    columns = kind_of(method_of(method).kind).column_names
     prepared = [to_conversational(row) if chat_template else row for row in rows]
     kept = [{column: row[column] for column in columns} for row in prepared]
     return Dataset.from_list(kept)

@@ -1,6 +1,6 @@
 """One training run, start to end, without the database: prepare the base model, build the method's
 trainer, train (resuming from the last checkpoint if asked), save the result, evaluate on the held-out
-split. The CLI and the API job record what this returns.
+split. `run.run_training` records what this returns.
 
 Output folder layout:
     OUTPUT_DIR/run.yaml         the effective settings
@@ -16,24 +16,25 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from importlib import import_module
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
 from llm_feedback_loop.models.loader import adapter_base, load_model, load_tokenizer, resolve_device, resolve_source
-from llm_feedback_loop.training.callbacks import MetricsLog, SkipFinalCheckpoint, StopOnSignal, finite
-from llm_feedback_loop.training.config import TrainConfig
-from llm_feedback_loop.training.data import TrainingData, to_dataset
-from llm_feedback_loop.training.job import TrainingJob
-from llm_feedback_loop.training.layout import (
+from llm_feedback_loop.models.run_folder import (
     CONFIG_FILE,
     MERGED_BASE_FOLDER,
     METRICS_FILE,
     MODEL_FOLDER,
     last_checkpoint,
 )
+from llm_feedback_loop.training.callbacks import MetricsLog, SkipFinalCheckpoint, StopOnSignal, finite
+from llm_feedback_loop.training.config import TrainConfig
+from llm_feedback_loop.training.data import TrainingData, to_dataset
+from llm_feedback_loop.training.methods import method_of
+from llm_feedback_loop.training.methods.base import TrainingJob
+from llm_feedback_loop.training.runs import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class ResumeError(ValueError):
 
 @dataclass
 class RunOutcome:
-    status: Literal["completed", "interrupted"]
+    status: RunStatus  # completed or interrupted
     output_dir: Path
     model_dir: Path | None
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -82,18 +83,10 @@ def prepare_base(source: str | None, output_dir: Path) -> str:
 
 
 def load_for_method(config: TrainConfig, base: str, device: str) -> tuple[Any, Any]:
-    """The model to train and its tokenizer: a causal LM, or for `reward` the same base with a
-    one-output scoring head."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-
+    """The model to train and its tokenizer, with the method's head: a causal LM, or (`reward`) the same base
+    with a one-output scoring head."""
     tokenizer = load_tokenizer(base)
-    dtype = torch.float32
-    if config.method == "reward":
-        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype=dtype)
-        model.config.pad_token_id = tokenizer.pad_token_id
-    else:
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+    model = method_of(config.method).head.load(base, tokenizer)
     if getattr(model, "generation_config", None) is not None and model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
@@ -107,7 +100,7 @@ def lora_config(config: TrainConfig) -> Any:
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=config.lora_target_modules,
-        task_type="SEQ_CLS" if config.method == "reward" else "CAUSAL_LM",
+        task_type=method_of(config.method).head.peft_task_type,
     )
 
 
@@ -167,20 +160,18 @@ def train(
         peft_config=lora_config(config) if config.lora else None,
         callbacks=[stopper, SkipFinalCheckpoint(stopper), MetricsLog(output_dir / METRICS_FILE)],
     )
-    trainer = import_module(f"llm_feedback_loop.training.{config.method}").build_trainer(job)
+    method = method_of(config.method)
+    trainer = method.build_trainer(job)
     started = time.perf_counter()
     train_output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     metrics = summarize(trainer, train_output)
     metrics["wall_seconds"] = round(time.perf_counter() - started, 3)
     resumed_from = checkpoint.name if checkpoint else None
     if stopper.stopped:
-        return RunOutcome("interrupted", output_dir, None, finite(metrics), resumed_from)
+        return RunOutcome(RunStatus.INTERRUPTED, output_dir, None, finite(metrics), resumed_from)
     if job.eval_dataset is not None:  # before saving: --merge folds the adapter the reference needs
         metrics.update(trainer.evaluate())
-        if "eval_rewards/accuracies" in metrics:  # DPO: chosen scored above rejected by the implicit reward
-            metrics["preference_accuracy"] = metrics["eval_rewards/accuracies"]
-        elif "eval_accuracy" in metrics:  # reward model: chosen scored above rejected
-            metrics["preference_accuracy"] = metrics["eval_accuracy"]
+        metrics.update(method.report(metrics))  # e.g. preference_accuracy: chosen scored above rejected
     model_dir = output_dir / MODEL_FOLDER
     save_result(trainer, config, tokenizer, model_dir)
-    return RunOutcome("completed", output_dir, model_dir, finite(metrics), resumed_from)
+    return RunOutcome(RunStatus.COMPLETED, output_dir, model_dir, finite(metrics), resumed_from)

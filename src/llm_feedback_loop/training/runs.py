@@ -4,13 +4,15 @@ A run goes queued (API) → running → completed | failed | interrupted. `inter
 checkpoint: `llmfl train --resume` continues them in the same row.
 
 The runs queued by the API are the service's queue: a queued row without a pid waits for a free slot; the
-scheduler (training/jobs.py) claims it by writing its own pid there, then the pid of the process it starts.
+scheduler (training/scheduler.py) claims it by writing its own pid there, then the pid of the process it starts.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +28,25 @@ from llm_feedback_loop.models.registry import (
     find_version,
     unique_name,
 )
+from llm_feedback_loop.models.run_folder import CONFIG_FILE, MODEL_FOLDER, last_checkpoint
 from llm_feedback_loop.storage.tables import ModelVersion, TrainingRun, utc_now
 from llm_feedback_loop.training.config import TrainConfig
+from llm_feedback_loop.training.methods import makes_reward_model, method_of
 
-RUN_STATUSES = ("queued", "running", "completed", "failed", "interrupted")
-UNFINISHED = ("queued", "running")
-RESUMABLE = ("interrupted", "failed", "running")
+
+class RunStatus(StrEnum):
+    """Where a run is: the `status` column of `training_runs` (stored as these strings)."""
+
+    QUEUED = "queued"  # waiting for a slot (API), or for its process to start
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped with a checkpoint (or while queued): resumable
+
+
+RUN_STATUSES = tuple(RunStatus)
+UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
+RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.RUNNING)
 
 
 class RunError(ValueError):
@@ -41,7 +56,8 @@ class RunError(ValueError):
 async def parent_of(session: AsyncSession, ref: str | None, base_model: str | None) -> tuple[ModelVersion | None, str]:
     """(the parent version, or None for an unregistered hub id or folder; the source to load).
 
-    No ref: the active version (the base model, registered on first use)."""
+    No ref: the active version (the base model, registered on first use). An earlier run's output folder
+    stands for what it trained (`run_folder_model`)."""
     if ref is None:
         version = await ensure_active_version(
             session, base_model or DEFAULT_SOURCE, None if base_model else DEFAULT_MODEL_NAME
@@ -49,10 +65,38 @@ async def parent_of(session: AsyncSession, ref: str | None, base_model: str | No
         return version, version.source
     version = await find_version(session, ref)
     if version is None:
-        return None, ref
-    if version.method == "reward":
+        version, source = await run_folder_model(session, ref)
+        if version is None:
+            return None, source
+    if makes_reward_model(version.method):
         raise RegistryError(f"{version.name} is a reward model; train from a chat model version")
     return version, version.source
+
+
+async def run_folder_model(session: AsyncSession, ref: str) -> tuple[ModelVersion | None, str]:
+    """What `ref` stands for when it is a run's output folder (`--output-dir` of an earlier `llmfl train`): the
+    version that run registered, else its `model/` folder. Without this the loader was handed the run folder
+    itself and failed on its tokenizer (a message about sentencepiece). Anything else is returned as it is."""
+    folder = Path(ref).expanduser()
+    if not (folder / CONFIG_FILE).is_file() or (folder / "config.json").is_file():
+        return None, ref
+    run = await run_in_folder(session, folder.resolve())
+    if run is not None and run.output_version_id is not None:
+        version = await session.get(ModelVersion, run.output_version_id)
+        if version is not None:
+            return version, version.source
+    model = folder / MODEL_FOLDER
+    if (model / "config.json").is_file() or (model / "adapter_config.json").is_file():
+        return None, str(model.resolve())
+    which = f"run {run.id}'s folder ({run.status})" if run is not None else "a training run's folder"
+    checkpoint = last_checkpoint(folder)
+    advice = (  # what to pass instead
+        f"continue it with `llmfl train --resume --output-dir {folder}`, or start from its last checkpoint "
+        f"with --model {checkpoint}"
+        if checkpoint is not None
+        else "it left no checkpoint either: give a version (`llmfl models list`), a model folder or a hub id"
+    )
+    raise RegistryError(f"{folder} is {which}, but that run has no finished model ({folder / MODEL_FOLDER}): {advice}")
 
 
 async def create_run(
@@ -60,7 +104,7 @@ async def create_run(
     config: TrainConfig,
     output_dir: Path,
     *,
-    status: str = "running",
+    status: RunStatus = RunStatus.RUNNING,
     parent: ModelVersion | None = None,
     base_source: str | None = None,
     dataset: dict[str, Any] | None = None,
@@ -74,8 +118,8 @@ async def create_run(
         parent_version_id=parent.id if parent else None,
         base_source=base_source,
         output_dir=str(output_dir),
-        started_at=now if status == "running" else None,
-        pid=os.getpid() if status == "running" else None,
+        started_at=now if status == RunStatus.RUNNING else None,
+        pid=os.getpid() if status == RunStatus.RUNNING else None,
         host=socket.gethostname(),
     )
     session.add(run)
@@ -94,7 +138,7 @@ async def resumable_run(session: AsyncSession, output_dir: Path) -> TrainingRun 
 
 async def latest_interrupted(session: AsyncSession) -> TrainingRun | None:
     return await session.scalar(
-        select(TrainingRun).where(TrainingRun.status == "interrupted").order_by(TrainingRun.id.desc())
+        select(TrainingRun).where(TrainingRun.status == RunStatus.INTERRUPTED).order_by(TrainingRun.id.desc())
     )
 
 
@@ -107,7 +151,7 @@ async def mark_running(
     base_source: str | None,
     dataset: dict[str, Any] | None,
 ) -> TrainingRun:
-    run.status = "running"
+    run.status = RunStatus.RUNNING
     run.config = config.model_dump(mode="json")
     run.parent_version_id = parent.id if parent else None
     run.base_source = base_source
@@ -124,7 +168,7 @@ async def mark_running(
 async def finish_run(
     session: AsyncSession,
     run_id: int,
-    status: str,
+    status: RunStatus,
     *,
     metrics: dict[str, Any] | None = None,
     error: str | None = None,
@@ -163,7 +207,7 @@ async def register_output(
         metadata={
             "run_id": run.id,
             "adapter": config.lora and not config.merge,
-            "kind": "reward-model" if run.method == "reward" else "chat-model",
+            "kind": method_of(run.method).head.model_kind,
             "dataset": {key: (run.dataset or {}).get(key) for key in ("path", "files", "rows")},
             "metrics": metrics,
         },
@@ -194,10 +238,10 @@ async def settle_orphans(session: AsyncSession) -> None:
     )
     changed = False
     for run in orphans:
-        if run.status == "queued" and run.pid is None:
+        if run.status == RunStatus.QUEUED and run.pid is None:
             continue
         if not process_alive(run.pid):
-            run.status = "failed"
+            run.status = RunStatus.FAILED
             run.error = run.error or "the training process ended without reporting (killed, or the machine restarted)"
             run.finished_at = run.finished_at or utc_now()
             run.pid = None
@@ -218,7 +262,11 @@ async def waiting_runs(session: AsyncSession, limit: int) -> list[TrainingRun]:
     return list(
         await session.scalars(
             select(TrainingRun)
-            .where(TrainingRun.status == "queued", TrainingRun.pid.is_(None), TrainingRun.host == socket.gethostname())
+            .where(
+                TrainingRun.status == RunStatus.QUEUED,
+                TrainingRun.pid.is_(None),
+                TrainingRun.host == socket.gethostname(),
+            )
             .order_by(TrainingRun.id)
             .limit(limit)
         )
@@ -230,7 +278,7 @@ async def claim_run(session: AsyncSession, run_id: int) -> bool:
     only one wins a run (and a stop that came first wins over both)."""
     result = await session.execute(
         update(TrainingRun)
-        .where(TrainingRun.id == run_id, TrainingRun.status == "queued", TrainingRun.pid.is_(None))
+        .where(TrainingRun.id == run_id, TrainingRun.status == RunStatus.QUEUED, TrainingRun.pid.is_(None))
         .values(pid=os.getpid(), updated_at=utc_now())
         .execution_options(synchronize_session=False)
     )
@@ -244,7 +292,7 @@ async def release_stale_claims(session: AsyncSession) -> None:
     await session.execute(
         update(TrainingRun)
         .where(
-            TrainingRun.status == "queued",
+            TrainingRun.status == RunStatus.QUEUED,
             TrainingRun.pid == os.getpid(),
             TrainingRun.host == socket.gethostname(),
         )
@@ -259,15 +307,15 @@ async def cancel_waiting(session: AsyncSession, run_id: int, reason: str) -> boo
     run keeps its checkpoint, so it can be resumed again). False if a process claimed it first."""
     result = await session.execute(
         update(TrainingRun)
-        .where(TrainingRun.id == run_id, TrainingRun.status == "queued", TrainingRun.pid.is_(None))
-        .values(status="interrupted", error=reason, finished_at=utc_now(), updated_at=utc_now())
+        .where(TrainingRun.id == run_id, TrainingRun.status == RunStatus.QUEUED, TrainingRun.pid.is_(None))
+        .values(status=RunStatus.INTERRUPTED, error=reason, finished_at=utc_now(), updated_at=utc_now())
         .execution_options(synchronize_session=False)
     )
     await session.commit()
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-async def settle_exited(session: AsyncSession, run_id: int, pid: int, status: str, error: str) -> bool:
+async def settle_exited(session: AsyncSession, run_id: int, pid: int, status: RunStatus, error: str) -> bool:
     """A run whose process (`pid`) exited without recording how it ended gets `status` and `error`. A run that
     reported (completed, failed, interrupted), or that another process has taken over, is left as it is."""
     run = await session.get(TrainingRun, run_id, populate_existing=True)
@@ -305,3 +353,42 @@ def describe_run(run: TrainingRun) -> dict[str, Any]:
         "metrics": run.metrics,
         "error": run.error,
     }
+
+
+@dataclass
+class StartedRun:
+    """A run recorded as running: its id, the settings pinned to its parent, and what to load."""
+
+    run_id: int
+    config: TrainConfig
+    parent_name: str | None
+    source: str
+
+
+async def start_run(
+    session: AsyncSession,
+    config: TrainConfig,
+    output_dir: Path,
+    dataset: dict[str, Any],
+    *,
+    run_id: int | None,
+    resume: bool,
+    base_model: str | None,
+) -> StartedRun:
+    """Record the run as running: a new row, or the queued (`run_id`) or interrupted (`resume`) one it continues.
+    The settings are pinned to the parent it resolved to (a resumed run keeps its parent even if another version
+    is active). RegistryError for a taken --name or a parent that cannot be trained from."""
+    if config.name and await find_version(session, config.name) is not None and not resume:
+        raise RegistryError(f"a model version named {config.name!r} exists already; choose another --name")
+    parent, source = await parent_of(session, config.model, base_model)
+    pinned = config.model_copy(update={"model": str(parent.id) if parent else source})
+    existing = None
+    if run_id is not None:
+        existing = await session.get(TrainingRun, run_id)
+    elif resume:
+        existing = await resumable_run(session, output_dir)
+    if existing is not None:
+        run = await mark_running(session, existing, pinned, parent=parent, base_source=source, dataset=dataset)
+    else:
+        run = await create_run(session, pinned, output_dir, parent=parent, base_source=source, dataset=dataset)
+    return StartedRun(run.id, pinned, parent.name if parent else None, source)

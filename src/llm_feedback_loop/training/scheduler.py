@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llm_feedback_loop.models.run_folder import LOG_FILE, last_checkpoint
 from llm_feedback_loop.storage.tables import utc_now
 from llm_feedback_loop.training.config import REPORTERS
-from llm_feedback_loop.training.layout import LOG_FILE, last_checkpoint
 from llm_feedback_loop.training.runs import (
+    RunStatus,
     claim_run,
     release_stale_claims,
     settle_exited,
@@ -184,10 +185,10 @@ class TrainingJobs:
             run_id, job = self._unsettled[0]
             if job.stopping:  # stopped while still loading, before the trainer could save a checkpoint
                 resumable = last_checkpoint(job.output_dir) is not None
-                status = "interrupted" if resumable else "failed"
+                status = RunStatus.INTERRUPTED if resumable else RunStatus.FAILED
                 error = "stopped before training began" + ("" if resumable else "; start it again")
             else:
-                status = "failed"
+                status = RunStatus.FAILED
                 error = (
                     f"the training process exited with code {job.process.returncode} without reporting; "
                     "its log has the reason"
@@ -213,14 +214,15 @@ class TrainingJobs:
                 return  # another service took it, or it was stopped
             await session.refresh(run)
             if run.id in self._cancelled:
-                run.status, run.error, run.finished_at, run.pid = "interrupted", "stopped while queued", utc_now(), None
+                run.status, run.error, run.finished_at = RunStatus.INTERRUPTED, "stopped while queued", utc_now()
+                run.pid = None
                 await session.commit()
                 return
             output_dir = Path(run.output_dir)
             try:
                 process = self._spawn(run.id, output_dir, list((run.config or {}).get("report_to") or []))
             except OSError as error:
-                run.status, run.finished_at, run.pid = "failed", utc_now(), None
+                run.status, run.finished_at, run.pid = RunStatus.FAILED, utc_now(), None
                 run.error = f"could not start the training process: {error}"
                 await session.commit()
                 return
@@ -269,7 +271,7 @@ class TrainingJobs:
             return True
         # A queued run with a pid is being started by another service process (its pid is that service's until
         # the training process is up): never signal a service.
-        if run.status != "running" or run.pid is None or run.host != socket.gethostname():
+        if run.status != RunStatus.RUNNING or run.pid is None or run.host != socket.gethostname():
             return False
         try:  # a run another process started (`llmfl train` in a terminal, or an earlier service)
             os.kill(run.pid, signal.SIGINT)

@@ -3,6 +3,8 @@
 Reads one prompt at a time (`storage.streams`), so memory stays flat however many rows are stored.
 `NAME.jsonl` with a test split becomes `NAME.train.jsonl` and `NAME.test.jsonl`; the manifest
 `NAME.manifest.json` records counts per source and split, the options and filters, and each file's sha256.
+The rows of each kind, and their columns, come from the kinds table (`kinds.py`); the cap on pairs per prompt
+from the caller's options (the entry points pass MAX_PAIRS_PER_PROMPT), never from settings read here.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from llm_feedback_loop import __version__
 from llm_feedback_loop.feedback.filters import FeedbackFilter
 from llm_feedback_loop.feedback.streams import iter_prompt_groups
+from llm_feedback_loop.training_data.kinds import kind_of
 from llm_feedback_loop.training_data.options import ExportOptions
 from llm_feedback_loop.training_data.rows import rows_for_group
 from llm_feedback_loop.training_data.split import Split, split_of
@@ -41,22 +44,6 @@ class ExportStats:
 
 PROGRESS_EVERY = 1000  # rows between progress callbacks: a callback per row costs more than the row
 
-COLUMNS_OF_KIND = {
-    "sft": ["prompt", "completion"],
-    "dpo": ["prompt", "chosen", "rejected"],
-    "reward": ["prompt", "chosen", "rejected"],
-    "kto": ["prompt", "completion", "label"],
-}
-
-
-def with_settings(options: ExportOptions) -> ExportOptions:
-    """The options with MAX_PAIRS_PER_PROMPT filled in where the caller left the cap to the settings."""
-    if options.max_pairs_per_prompt is not None:
-        return options
-    from llm_feedback_loop.settings import get_settings
-
-    return replace(options, max_pairs_per_prompt=get_settings().max_pairs_per_prompt)
-
 
 def encode_row(row: dict[str, Any]) -> bytes:
     """One JSONL line: compact, UTF-8, non-ASCII kept as is."""
@@ -72,7 +59,6 @@ async def iter_export_lines(
 ) -> AsyncIterator[tuple[Split, bytes]]:
     """(split, JSONL line) for every row of the export, in a deterministic order."""
     stats = stats if stats is not None else ExportStats()
-    options = with_settings(options)
     async for group in iter_prompt_groups(engine, where):
         split = split_of(group.prompt_hash, options.test_size, options.seed)
         if only_split is not None and split != only_split:
@@ -115,7 +101,6 @@ def sha256_of(path: Path) -> str:
 def build_manifest(
     options: ExportOptions, where: FeedbackFilter, stats: ExportStats, files: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    options = with_settings(options)
     capped = (
         {
             "capped": f"{stats.prompts_capped} prompt(s) had more preference pairs than max_pairs_per_prompt="
@@ -214,7 +199,7 @@ async def export_to_datasets_folder(
         empty = (
             template.select([])
             if template is not None
-            else datasets.Dataset.from_dict({column: [] for column in COLUMNS_OF_KIND[options.kind]})
+            else datasets.Dataset.from_dict({column: [] for column in kind_of(options.kind).column_names})
         )
         splits = {split: loaded.get(split, empty) for split in paths}
         if out.exists():

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-DatasetKind = Literal["sft", "dpo", "reward", "kto"]
-DATASET_KINDS: tuple[DatasetKind, ...] = ("sft", "dpo", "reward", "kto")
+from llm_feedback_loop.training_data.kinds import KIND_NAMES, DatasetKind
+
+DATASET_KINDS: tuple[str, ...] = KIND_NAMES
 PairStrategy = Literal["all-pairs", "best-vs-rest", "best-vs-random-lower"]
 PAIR_STRATEGIES: tuple[PairStrategy, ...] = ("all-pairs", "best-vs-rest", "best-vs-random-lower")
 RowFormat = Literal["standard", "conversational"]
@@ -18,7 +19,8 @@ class ExportOptions:
     """What an export produces. Filters (time range, annotator, model) select the rows read.
 
     `max_pairs_per_prompt`: most preference pairs (dpo, reward) one prompt gives, since a ranking of n answers
-    gives n(n-1)/2; None: the MAX_PAIRS_PER_PROMPT setting (resolved by the export, `export.with_settings`).
+    gives n(n-1)/2; the entry points pass the MAX_PAIRS_PER_PROMPT setting. None: its default,
+    DEFAULT_MAX_PAIRS_PER_PROMPT.
     """
 
     kind: DatasetKind

@@ -11,9 +11,12 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from llm_feedback_loop.feedback.records import ComparisonRecord, CorrectionRecord, PromptGroup, RatingRecord
-from llm_feedback_loop.training_data.options import PairStrategy
+
+if TYPE_CHECKING:  # options.py reads the kinds table, whose row builders use this module
+    from llm_feedback_loop.training_data.options import PairStrategy
 
 _UNUSED_RNG = random.Random(0)  # strategies without a random draw never touch it
 

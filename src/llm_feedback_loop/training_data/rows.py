@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_feedback_loop.feedback.records import PromptGroup
-from llm_feedback_loop.training_data.options import ExportOptions, RowFormat
 from llm_feedback_loop.training_data.preferences import (
     best_first_order,
     net_votes_by_response,
     preference_pairs_for_group,
 )
+
+if TYPE_CHECKING:  # options.py reads the kinds table (kinds.py), which holds the row builders below
+    from llm_feedback_loop.training_data.options import ExportOptions, RowFormat
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,21 +90,24 @@ def kto_labels(group: PromptGroup, dedupe: bool) -> tuple[list[tuple[str, bool]]
     return labels, ties
 
 
-def rows_for_group(group: PromptGroup, options: ExportOptions) -> GroupRows:
-    """Every dataset row of `options.kind` that one prompt's feedback yields."""
-    prompt = render_prompt(group, options.format)
-    fmt = options.format
-    if options.kind == "sft":
-        completions = sft_completions(group, options.dedupe, options.sft_include_comparisons)
-        rows = [DatasetRow({"prompt": prompt, "completion": render_answer(t, fmt)}, s) for t, s in completions]
-        return GroupRows(rows)
-    if options.kind == "kto":
-        labels, ties = kto_labels(group, options.dedupe)
-        rows = [
-            DatasetRow({"prompt": prompt, "completion": render_answer(t, fmt), "label": label}, "rating")
-            for t, label in labels
-        ]
-        return GroupRows(rows, ties)
+def sft_rows(group: PromptGroup, options: ExportOptions) -> GroupRows:
+    prompt, fmt = render_prompt(group, options.format), options.format
+    completions = sft_completions(group, options.dedupe, options.sft_include_comparisons)
+    return GroupRows([DatasetRow({"prompt": prompt, "completion": render_answer(t, fmt)}, s) for t, s in completions])
+
+
+def kto_rows(group: PromptGroup, options: ExportOptions) -> GroupRows:
+    prompt, fmt = render_prompt(group, options.format), options.format
+    labels, ties = kto_labels(group, options.dedupe)
+    rows = [
+        DatasetRow({"prompt": prompt, "completion": render_answer(t, fmt), "label": label}, "rating")
+        for t, label in labels
+    ]
+    return GroupRows(rows, ties)
+
+
+def pair_rows(group: PromptGroup, options: ExportOptions) -> GroupRows:
+    prompt, fmt = render_prompt(group, options.format), options.format
     pairs, ties, capped = preference_pairs_for_group(group, options.strategy, options.seed, options.pair_cap)
     rows = []
     for pair in pairs:
@@ -114,6 +119,13 @@ def rows_for_group(group: PromptGroup, options: ExportOptions) -> GroupRows:
         # Without dedupe a pair appears once per vote for it, so agreement weighs in training.
         rows += [DatasetRow(row, pair.source)] * (1 if options.dedupe else pair.votes)
     return GroupRows(rows, ties, capped)
+
+
+def rows_for_group(group: PromptGroup, options: ExportOptions) -> GroupRows:
+    """Every dataset row of `options.kind` that one prompt's feedback yields (the kind's builder in kinds.py)."""
+    from llm_feedback_loop.training_data.kinds import kind_of
+
+    return kind_of(options.kind).build_rows(group, options)
 
 
 def count_sources(rows: list[DatasetRow]) -> Counter[str]:

@@ -7,7 +7,7 @@ with the wrong role it gets a 403 page. `/login?token=...` signs in once with a 
 The pages themselves are static files. Each includes `static/api.js` first: it asks `GET /v1/auth/me` who is
 signed in, builds the header bar from that user's permissions, shows the controls marked `data-needs=...`
 that the role may use, and sends the CSRF header on every write. Nothing inline (script, style, handler):
-the pages run under the Content-Security-Policy of `api/middleware.py`.
+the pages run under the Content-Security-Policy of `api/guards/headers.py`.
 """
 
 from __future__ import annotations

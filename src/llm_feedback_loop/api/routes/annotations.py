@@ -15,11 +15,12 @@ from sqlalchemy.exc import IntegrityError
 
 from llm_feedback_loop.api import schemas
 from llm_feedback_loop.api.deps import Annotator, SessionDep, StateDep
-from llm_feedback_loop.api.errors import describe_error
-from llm_feedback_loop.api.feedback_rows import comparison_values, correction_values, rating_values
+from llm_feedback_loop.api.feedback_rows import answer_access
 from llm_feedback_loop.api.routes.feedback import check_answer_count
 from llm_feedback_loop.api.security import as_user
 from llm_feedback_loop.auth.accounts import Principal
+from llm_feedback_loop.feedback.links import comparison_values, correction_values, rating_values
+from llm_feedback_loop.feedback.payloads import describe_error
 from llm_feedback_loop.storage.prompts import prompt_hash
 from llm_feedback_loop.storage.tables import Comparison, Correction, Generation, Rating, Task, TaskAnnotation
 from llm_feedback_loop.tasks.queue import judging
@@ -105,13 +106,12 @@ async def store_annotation(
     task_answers = (
         frozenset(a["generation_id"] for a in (task.answers or []) if a.get("generation_id")) if task else frozenset()
     )
+    access = answer_access(user, task_answers)
     rows: list[tuple[Any, dict[str, Any]]] = []
     if comparison is not None:
-        rows.append((Comparison, await comparison_values(session, comparison, user, task_answers)))
-    rows += [(Rating, await rating_values(session, rating, user, task_answers)) for rating in ratings]
-    rows += [
-        (Correction, await correction_values(session, correction, user, task_answers)) for correction in corrections
-    ]
+        rows.append((Comparison, await comparison_values(session, comparison, access)))
+    rows += [(Rating, await rating_values(session, rating, access)) for rating in ratings]
+    rows += [(Correction, await correction_values(session, correction, access)) for correction in corrections]
     created: dict[str, Any] = {"comparison_id": None, "rating_ids": [], "correction_ids": []}
     try:
         for table, values in rows:

@@ -17,13 +17,14 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llm_feedback_loop.api.deps import Annotator, SessionDep, StateDep, require_annotate_or_read
-from llm_feedback_loop.api.feedback_rows import common_values, comparison_values
 from llm_feedback_loop.api.schemas import CleanText, ComparisonCreate, NonEmptyText, RowId
 from llm_feedback_loop.api.security import annotator_name
 from llm_feedback_loop.arena.battles import FLIPPED, find_battle, record_vote, store_battle
 from llm_feedback_loop.arena.contenders import pick_contenders
 from llm_feedback_loop.arena.leaderboard import LeaderboardUnavailable
 from llm_feedback_loop.chat.providers import ProviderError
+from llm_feedback_loop.feedback.links import comparison_values
+from llm_feedback_loop.feedback.rows import common_values
 from llm_feedback_loop.logging_redaction import redact
 from llm_feedback_loop.models.loader import ModelLoadError
 from llm_feedback_loop.models.registry import RegistryError

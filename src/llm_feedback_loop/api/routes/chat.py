@@ -13,10 +13,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_feedback_loop.api.deps import Chatter, StateDep
-from llm_feedback_loop.api.feedback_rows import common_values
 from llm_feedback_loop.api.schemas import CleanText, NonEmptyText, PromptIn
 from llm_feedback_loop.api.security import annotator_name, as_user
 from llm_feedback_loop.chat.providers import Candidate, ChatOutcome, LocalProvider, ProviderError
+from llm_feedback_loop.feedback.rows import common_values
 from llm_feedback_loop.logging_redaction import redact
 from llm_feedback_loop.models.loader import ModelLoadError
 from llm_feedback_loop.serving.engine import PromptTooLong, SamplingParams

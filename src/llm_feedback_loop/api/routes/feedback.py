@@ -1,5 +1,10 @@
 """`/v1` feedback: create, list (paginated, filtered), get and delete ratings, comparisons,
-corrections and generations."""
+corrections and generations.
+
+Each collection's list, get and delete routes are registered by name (`add_collection_routes`), not matched
+by a `/v1/{collection}` pattern: a path under /v1 that is no collection is a 404 like any unknown path, and
+no other router has to come first.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +13,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
-from llm_feedback_loop.api import schemas, validation
+from llm_feedback_loop.api import schemas
 from llm_feedback_loop.api.deps import Admin, Annotator, FeedbackReader, SessionDep, StateDep
-from llm_feedback_loop.api.feedback_rows import (
-    comparison_values,
-    correction_values,
-    generation_values,
-    rating_values,
-    row_from_values,
-    to_public,
-)
+from llm_feedback_loop.api.feedback_rows import answer_access, to_public
 from llm_feedback_loop.api.security import as_user
 from llm_feedback_loop.api.state import ServiceState
 from llm_feedback_loop.auth.accounts import Principal
 from llm_feedback_loop.auth.roles import Permission
-from llm_feedback_loop.feedback import repository
+from llm_feedback_loop.feedback import repository, validation
 from llm_feedback_loop.feedback.filters import FeedbackFilter
+from llm_feedback_loop.feedback.links import comparison_values, correction_values, rating_values
+from llm_feedback_loop.feedback.rows import generation_values, row_from_values
 from llm_feedback_loop.storage.json_values import INT_MAX
 from llm_feedback_loop.storage.tables import Comparison, Correction, FeedbackRowMixin, Generation, Rating
 
@@ -35,7 +35,6 @@ TABLES: dict[str, type[FeedbackRowMixin]] = {
     "corrections": Correction,
     "generations": Generation,
 }
-Collection = Literal["ratings", "comparisons", "corrections", "generations"]
 KIND_TABLES: dict[str, type[FeedbackRowMixin]] = {"rating": Rating, "comparison": Comparison, "correction": Correction}
 
 
@@ -86,7 +85,7 @@ async def create_rating(
 ) -> dict[str, Any]:
     """Store a thumbs up/down on an answer (by text, or by the generation_id of a logged answer)."""
     payload = as_user(payload, user)
-    return await _create(state, Rating, await rating_values(session, payload, user))
+    return await _create(state, Rating, await rating_values(session, payload, answer_access(user)))
 
 
 @router.post("/comparisons", status_code=201, response_model=schemas.ComparisonPublic)
@@ -96,7 +95,7 @@ async def create_comparison(
     """Store a comparison: answers ranked best first, or a best pick (at most MAX_ANSWERS_PER_COMPARISON)."""
     check_answer_count(state, len(payload.responses), "responses")
     payload = as_user(payload, user)
-    return await _create(state, Comparison, await comparison_values(session, payload, user))
+    return await _create(state, Comparison, await comparison_values(session, payload, answer_access(user)))
 
 
 @router.post("/corrections", status_code=201, response_model=schemas.CorrectionPublic)
@@ -105,7 +104,7 @@ async def create_correction(
 ) -> dict[str, Any]:
     """Store an annotator's better answer in place of a model's answer."""
     payload = as_user(payload, user)
-    return await _create(state, Correction, await correction_values(session, payload, user))
+    return await _create(state, Correction, await correction_values(session, payload, answer_access(user)))
 
 
 @router.post("/generations", status_code=201, response_model=schemas.GenerationPublic)
@@ -153,35 +152,43 @@ async def list_feedback(
     return {"items": [to_public(row) for row in page], "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/{collection}", response_model=schemas.Page[dict[str, Any]])
-async def list_collection(
-    collection: Collection,
-    session: SessionDep,
-    where: FilterDep,
-    user: FeedbackReader,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> dict[str, Any]:
-    """One page of a collection, newest first, filtered by time range, annotator and model. Annotators see
-    their own rows."""
-    where = own_rows(where, user)
-    rows, total = await repository.list_rows(session, TABLES[collection], where, limit, offset)
-    return {"items": [to_public(row) for row in rows], "total": total, "limit": limit, "offset": offset}
+def add_collection_routes(router: APIRouter, collection: str, table: type[FeedbackRowMixin]) -> None:
+    """`GET /v1/<collection>`, `GET /v1/<collection>/{row_id}` and `DELETE /v1/<collection>/{row_id}`."""
+    singular = collection[:-1]
+
+    async def list_collection(
+        session: SessionDep, where: FilterDep, user: FeedbackReader, limit: Limit = 100, offset: Offset = 0
+    ) -> dict[str, Any]:
+        """One page of a collection, newest first, filtered by time range, annotator and model. Annotators see
+        their own rows."""
+        where = own_rows(where, user)
+        rows, total = await repository.list_rows(session, table, where, limit, offset)
+        return {"items": [to_public(row) for row in rows], "total": total, "limit": limit, "offset": offset}
+
+    async def get_row(row_id: RowIdPath, session: SessionDep, user: FeedbackReader) -> dict[str, Any]:
+        """One row by id (an annotator's own rows only)."""
+        row = await repository.get_row(session, table, row_id)
+        if row is None or (not user.may(Permission.read) and user.user_id is not None and row.annotator != user.name):
+            raise HTTPException(status_code=404, detail=f"no {singular} with id {row_id}")
+        return to_public(row)
+
+    async def delete_row(row_id: RowIdPath, session: SessionDep, user: Admin) -> None:
+        """Delete one row by id."""
+        if not await repository.delete_row(session, table, row_id):
+            raise HTTPException(status_code=404, detail=f"no {singular} with id {row_id}")
+
+    router.add_api_route(
+        f"/{collection}",
+        list_collection,
+        methods=["GET"],
+        response_model=schemas.Page[dict[str, Any]],
+        name=f"list_{collection}",
+    )
+    router.add_api_route(f"/{collection}/{{row_id}}", get_row, methods=["GET"], name=f"get_{singular}")
+    router.add_api_route(
+        f"/{collection}/{{row_id}}", delete_row, methods=["DELETE"], status_code=204, name=f"delete_{singular}"
+    )
 
 
-@router.get("/{collection}/{row_id}")
-async def get_row(
-    collection: Collection, row_id: RowIdPath, session: SessionDep, user: FeedbackReader
-) -> dict[str, Any]:
-    """One row by id (an annotator's own rows only)."""
-    row = await repository.get_row(session, TABLES[collection], row_id)
-    if row is None or (not user.may(Permission.read) and user.user_id is not None and row.annotator != user.name):
-        raise HTTPException(status_code=404, detail=f"no {collection[:-1]} with id {row_id}")
-    return to_public(row)
-
-
-@router.delete("/{collection}/{row_id}", status_code=204)
-async def delete_row(collection: Collection, row_id: RowIdPath, session: SessionDep, user: Admin) -> None:
-    """Delete one row by id."""
-    if not await repository.delete_row(session, TABLES[collection], row_id):
-        raise HTTPException(status_code=404, detail=f"no {collection[:-1]} with id {row_id}")
+for _collection, _table in TABLES.items():
+    add_collection_routes(router, _collection, _table)

@@ -11,10 +11,10 @@ from fastapi.responses import StreamingResponse
 
 from llm_feedback_loop.api import schemas
 from llm_feedback_loop.api.deps import Annotator, StateDep, require_export, require_read
-from llm_feedback_loop.api.feedback_rows import legacy_comparison_values, legacy_rating_values
 from llm_feedback_loop.api.routes.feedback import check_answer_count
 from llm_feedback_loop.api.security import as_user
 from llm_feedback_loop.feedback.repository import stream_rows
+from llm_feedback_loop.feedback.rows import legacy_comparison_values, legacy_rating_values
 from llm_feedback_loop.storage.tables import Comparison, Rating
 from llm_feedback_loop.training_data.legacy import legacy_dpo_lines, legacy_sft_line
 

@@ -6,7 +6,7 @@ GET  /v1/runs/7/metrics   GET /v1/runs/7/log   POST /v1/runs/7/stop   POST /v1/r
 
 A run from the API stays inside the service's folders: it reads an export under EXPORTS_DIR, starts from a
 registered model version, writes under CHECKPOINT_DIR, and waits in a queue for one of MAX_CONCURRENT_RUNS
-slots (training/jobs.py). `llmfl train` on the command line keeps every choice for local users.
+slots (training/scheduler.py). `llmfl train` on the command line keeps every choice for local users.
 """
 
 from __future__ import annotations
@@ -28,14 +28,16 @@ from fastapi.responses import PlainTextResponse
 from llm_feedback_loop.api.deps import SessionDep, StateDep, require_admin, require_read
 from llm_feedback_loop.api.routes.feedback import Offset
 from llm_feedback_loop.models.registry import find_version
+from llm_feedback_loop.models.run_folder import METRICS_FILE, last_checkpoint
 from llm_feedback_loop.settings import Settings
 from llm_feedback_loop.storage.json_values import INT_MAX
 from llm_feedback_loop.storage.tables import TrainingRun
 from llm_feedback_loop.training.config import TrainConfig
 from llm_feedback_loop.training.data import DatasetError, jsonl_split_files, load_training_data
-from llm_feedback_loop.training.layout import METRICS_FILE, last_checkpoint
+from llm_feedback_loop.training.methods import makes_reward_model
 from llm_feedback_loop.training.runs import (
     UNFINISHED,
+    RunStatus,
     cancel_waiting,
     create_run,
     describe_run,
@@ -125,7 +127,7 @@ async def output_folder(session: SessionDep, settings: Settings, config: TrainCo
 
 
 @router.post("", status_code=202, dependencies=[Depends(require_admin)])
-async def start_run(config: TrainConfig, state: StateDep, session: SessionDep) -> dict[str, Any]:
+async def queue_run(config: TrainConfig, state: StateDep, session: SessionDep) -> dict[str, Any]:
     """Queue a training run; it starts when one of MAX_CONCURRENT_RUNS slots is free. Poll `GET /v1/runs/{id}`.
 
     `data`: an export under EXPORTS_DIR (relative names are taken from there), or `from_db: true`.
@@ -148,14 +150,14 @@ async def start_run(config: TrainConfig, state: StateDep, session: SessionDep) -
                 detail=f"model: no registered model version {config.model!r}; give a version's id or name "
                 "(GET /v1/model-versions). Folders and hub ids are registered first, with `llmfl models add`",
             )
-        if version.method == "reward":
+        if makes_reward_model(version.method):
             raise HTTPException(status_code=422, detail=f"model: {version.name} is a reward model; give a chat model")
         config = config.model_copy(update={"model": str(version.id)})  # the version checked here, not a later one
     if config.name is not None and await find_version(session, config.name) is not None:
         raise HTTPException(status_code=422, detail=f"name: a model version named {config.name!r} exists already")
     output_dir = await output_folder(session, settings, config)
     config = config.model_copy(update={"output_dir": str(output_dir)})
-    run = await create_run(session, config, output_dir, status="queued")
+    run = await create_run(session, config, output_dir, status=RunStatus.QUEUED)
     state.jobs.notify()
     return describe_run(run)
 
@@ -198,13 +200,14 @@ async def stop_run(run_id: RunId, session: SessionDep, state: StateDep) -> dict[
     """Stop after the current step with a checkpoint (status becomes `interrupted`, resumable). A run still
     waiting in the queue becomes `interrupted` without starting."""
     run = await existing_run(session, run_id)
-    if run.status == "queued" and run.pid is None:
+    if run.status == RunStatus.QUEUED and run.pid is None:
         if await cancel_waiting(session, run.id, "stopped while queued"):
             await session.refresh(run)
             return describe_run(run)
         await session.refresh(run)  # the scheduler claimed it in the meantime
     if run.status not in UNFINISHED or not state.jobs.stop(run):
-        state_now = "starting; stop it again in a moment" if run.status == "queued" else f"{run.status}, not running"
+        queued = run.status == RunStatus.QUEUED
+        state_now = "starting; stop it again in a moment" if queued else f"{run.status}, not running"
         raise HTTPException(status_code=409, detail=f"run {run_id} is {state_now}")
     return describe_run(run)
 
@@ -213,11 +216,11 @@ async def stop_run(run_id: RunId, session: SessionDep, state: StateDep) -> dict[
 async def resume_run(run_id: RunId, session: SessionDep, state: StateDep) -> dict[str, Any]:
     """Continue an interrupted (or failed) run from its last checkpoint, in the same run, when a slot is free."""
     run = await existing_run(session, run_id)
-    if run.status not in ("interrupted", "failed"):
+    if run.status not in (RunStatus.INTERRUPTED, RunStatus.FAILED):
         raise HTTPException(status_code=409, detail=f"run {run_id} is {run.status}; only interrupted runs resume")
     if last_checkpoint(Path(run.output_dir)) is None:
         raise HTTPException(status_code=409, detail=f"run {run_id} has no checkpoint to resume from")
-    run.status, run.error, run.finished_at, run.pid = "queued", None, None, None
+    run.status, run.error, run.finished_at, run.pid = RunStatus.QUEUED, None, None, None
     run.host = socket.gethostname()  # this machine found the checkpoint, so this machine's scheduler resumes it
     await session.commit()
     state.jobs.notify()

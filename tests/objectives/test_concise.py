@@ -1,4 +1,4 @@
-"""The demo's task: its score, coherence and correctness on fixed answers, and how tasks are loaded."""
+"""The demo's objective: its score, coherence and correctness on fixed answers, and how objectives are loaded."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_feedback_loop.objectives.base import LoopTask, TaskError, load_scorer, load_task
+from llm_feedback_loop.objectives.base import LoopTask, Objective, ObjectiveError, load_objective, load_scorer
 from llm_feedback_loop.objectives.concise import TASK, coherent, correct, preferred, score
 
 CAPITAL = "What is the capital of Peru?"
@@ -62,7 +62,7 @@ def test_correct_looks_for_the_expected_answer() -> None:
 def test_held_out_prompts_are_fixed_and_apart_from_the_feedback_prompts() -> None:
     assert len(TASK.eval_prompts) >= 40
     assert not set(TASK.eval_prompts) & set(TASK.train_prompts)
-    assert load_task("concise").eval_prompts == TASK.eval_prompts
+    assert load_objective("concise").eval_prompts == TASK.eval_prompts
 
 
 def test_rounds_take_new_prompts_in_turn() -> None:
@@ -72,15 +72,16 @@ def test_rounds_take_new_prompts_in_turn() -> None:
     assert len(TASK.round_prompts(1, 10_000)) == len(TASK.train_prompts)
 
 
-def test_a_task_of_ones_own_from_a_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["Objective", "LoopTask"])  # LoopTask: the earlier name, in users' files
+def test_an_objective_of_ones_own_from_a_file(tmp_path: Path, name: str) -> None:
     path = tmp_path / "mine.py"
     path.write_text(
-        "from llm_feedback_loop.objectives.base import LoopTask\n"
+        f"from llm_feedback_loop.objectives.base import {name}\n"
         "def polite(prompt, answer):\n    return float('please' in answer.lower())\n"
-        "TASK = LoopTask('polite', 'Says please.', ['Pass the salt.'], ['Open the door.'], polite)\n"
+        f"TASK = {name}('polite', 'Says please.', ['Pass the salt.'], ['Open the door.'], polite)\n"
     )
-    task = load_task(f"{path}:TASK")
-    assert task.name == "polite"
+    objective = load_objective(f"{path}:TASK")
+    assert objective.name == "polite" and isinstance(objective, Objective) and LoopTask is Objective
     assert load_scorer(f"{path}:polite")("x", "Please do.") == 1.0
     assert load_scorer("concise")("x", "Yes.") == 1.0
 
@@ -91,18 +92,18 @@ def test_a_task_of_ones_own_from_a_file(tmp_path: Path) -> None:
         ("nonsense", "MODULE:NAME"),
         ("no_such_module_here:TASK", "cannot import"),
         ("llm_feedback_loop.objectives.concise:NOPE", "has no NOPE"),
-        ("llm_feedback_loop.objectives.concise:MAX_WORDS", "not a LoopTask"),
+        ("llm_feedback_loop.objectives.concise:MAX_WORDS", "not an Objective"),
         ("/no/such/file.py:TASK", "does not exist"),
     ],
 )
-def test_bad_task_names_are_explained(spec: str, message: str) -> None:
-    with pytest.raises(TaskError, match=message):
-        load_task(spec)
+def test_bad_objective_names_are_explained(spec: str, message: str) -> None:
+    with pytest.raises(ObjectiveError, match=message):
+        load_objective(spec)
 
 
-def test_a_task_must_hold_out_prompts_it_does_not_train_on() -> None:
-    with pytest.raises(TaskError, match="must not be among"):
-        LoopTask("t", "d", ["a", "b"], ["b"], score)
+def test_an_objective_must_hold_out_prompts_it_does_not_train_on() -> None:
+    with pytest.raises(ObjectiveError, match="must not be among"):
+        Objective("t", "d", ["a", "b"], ["b"], score)
 
 
 def test_the_simulated_annotator_does_not_like_short_nonsense() -> None:

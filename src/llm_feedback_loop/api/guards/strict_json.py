@@ -17,7 +17,7 @@ from collections.abc import Collection
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from llm_feedback_loop.api.middleware import no_receive, read_body, replay
+from llm_feedback_loop.api.guards.asgi import no_receive, read_body, replay
 from llm_feedback_loop.api.security import SAFE_METHODS
 from llm_feedback_loop.storage.json_values import MAX_DOCUMENT_DEPTH, JSONValueError, describe_path, loads_strict
 

@@ -1,4 +1,5 @@
-"""The loop's rows: one `loop_rounds` row per round, and the versions' evaluations kept in their metadata."""
+"""The loop's history: one `loop_rounds` row per round (what it collected, trained and decided), and the
+training run a round started. The versions' evaluations are kept by `evaluation.versions`."""
 
 from __future__ import annotations
 
@@ -8,23 +9,24 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from llm_feedback_loop.storage.tables import LoopRound, ModelVersion, TrainingRun, utc_now
+from llm_feedback_loop.storage.tables import LoopRound, TrainingRun, utc_now
 
 
 async def rounds_of(session: AsyncSession, loop: str) -> list[LoopRound]:
     return list(await session.scalars(select(LoopRound).where(LoopRound.loop == loop).order_by(LoopRound.round)))
 
 
-async def start_round(session: AsyncSession, loop: str, number: int, task: str, base_id: int | None) -> LoopRound:
+async def start_round(session: AsyncSession, loop: str, number: int, objective: str, base_id: int | None) -> LoopRound:
     """A new row, or the failed row of the same round started again: what that attempt collected (its
-    feedback, batch and exports) is kept and used again, so a rerun trains on the same data."""
+    feedback, batch and exports) is kept and used again, so a rerun trains on the same data. The row's
+    `task` column holds the objective's name."""
     row = await session.scalar(select(LoopRound).where(LoopRound.loop == loop, LoopRound.round == number))
     if row is None:
-        row = LoopRound(loop=loop, round=number, task=task)
+        row = LoopRound(loop=loop, round=number, task=objective)
         session.add(row)
     elif row.base_version_id != base_id:  # another version is active now: what was collected is not its
         row.feedback = row.data = row.run_ids = row.batch = None
-    row.status, row.error, row.base_version_id, row.finished_at, row.task = "running", None, base_id, None, task
+    row.status, row.error, row.base_version_id, row.finished_at, row.task = "running", None, base_id, None, objective
     row.candidate_version_id = row.promoted = row.metrics = row.decision = None
     await session.commit()
     return row
@@ -38,21 +40,6 @@ async def update_round(session: AsyncSession, row_id: int, **values: Any) -> Non
     if values.get("status") in ("completed", "failed"):
         row.finished_at = utc_now()
     await session.commit()
-
-
-async def keep_evaluation(session: AsyncSession, version_id: int, evaluation: dict[str, Any]) -> None:
-    """Append an evaluation to the version's metadata (`evaluations`)."""
-    version = await session.get(ModelVersion, version_id)
-    assert version is not None
-    metadata = dict(version.extra or {})
-    metadata["evaluations"] = [*metadata.get("evaluations", []), evaluation]
-    version.extra = metadata
-    await session.commit()
-
-
-def latest_evaluation(version: ModelVersion, data_path: str) -> dict[str, Any] | None:
-    found = [e for e in (version.extra or {}).get("evaluations", []) if e["data"]["path"] == data_path]
-    return found[-1] if found else None
 
 
 async def run_for_output(session: AsyncSession, output_dir: str) -> TrainingRun | None:

@@ -1,0 +1,53 @@
+"""A model on an objective's held-out prompts: the objective's score, coherence and other measures of its
+answers and, beside another model's answers to the same prompts, the win rate (judged by the objective's
+score unless another judge is given). `llmfl eval --task` and the loop's rounds both evaluate through here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm_feedback_loop.evaluation.judges import FunctionJudge, Judge
+from llm_feedback_loop.evaluation.result import EvaluatedData, Evaluation
+from llm_feedback_loop.evaluation.win_rate import win_rate
+from llm_feedback_loop.objectives.base import Objective
+
+
+def objective_metrics(objective: Objective, prompts: list[str], answers: list[str]) -> dict[str, float]:
+    """Means over the answers, each on 0–1 (mean_words in words)."""
+    count = len(answers)
+    pairs = list(zip(prompts, answers, strict=True))
+    metrics = {"task_score": sum(objective.score(p, a) for p, a in pairs) / count}
+    if objective.coherent is not None:
+        metrics["coherence"] = sum(objective.coherent(p, a) for p, a in pairs) / count
+    for name, measure in objective.measures.items():
+        metrics[name] = sum(measure(p, a) for p, a in pairs) / count
+    metrics["mean_words"] = sum(len(a.split()) for a in answers) / count
+    return {name: round(value, 4) for name, value in metrics.items()}
+
+
+def objective_judge(objective: Objective) -> Judge:
+    """The default judge of a win rate on an objective: its score; named `task:NAME` in reports."""
+    return FunctionJudge(f"task:{objective.name}", objective.score)
+
+
+def objective_evaluation(
+    objective: Objective,
+    model: str,
+    prompts: list[str],
+    answers: list[str],
+    compared: tuple[str, list[str]] | None = None,
+    judge: Judge | None = None,
+) -> Evaluation:
+    """The evaluation of `model`'s `answers` to `prompts` (the objective's held-out prompts, or their first
+    ones). `compared`: (the other model's name, its answers) for a win rate. Kept as "task:NAME" when on
+    every held-out prompt (the loop's evaluations); one on fewer prompts is kept apart, "task:NAME[:N]"."""
+    metrics: dict[str, Any] = objective_metrics(objective, prompts, answers)
+    if compared is not None:
+        conversations = [[{"role": "user", "content": prompt}] for prompt in prompts]
+        reference, reference_answers = compared
+        judged = win_rate(judge or objective_judge(objective), conversations, answers, reference_answers)
+        metrics |= judged | {"reference": reference}
+    examples = [{"prompt": p, "answer": a, "reference": ""} for p, a in zip(prompts, answers, strict=True)][:5]
+    name = f"task:{objective.name}"
+    path = name if len(prompts) == len(objective.eval_prompts) else f"{name}[:{len(prompts)}]"
+    return Evaluation(model, EvaluatedData(path, len(prompts), "task"), metrics | {"examples": examples})

@@ -1,0 +1,106 @@
+"""What every stage of a loop is given: the loop's settings (`LoopSettings`: what it optimises, how it
+collects, trains and decides) and a `LoopRun` (those settings, the client of the service, the database, and
+where progress is said). The stages (`collect`, `evaluate`, `train`, `rounds`) are functions of a LoopRun."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from llm_feedback_loop.objectives.base import Objective, Scorer
+from llm_feedback_loop.settings import Settings
+from llm_feedback_loop.storage.tables import ModelVersion
+
+T = TypeVar("T")
+
+METHODS = ("sft", "dpo", "kto")  # each trains on the export of the same name
+
+# Runs an async function on the database (the CLI passes `with_database`: one engine and event loop for the
+# whole command, its migrations checked once).
+Database = Callable[[Callable[[AsyncEngine], Awaitable[Any]]], Any]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    n: int = 4
+    max_tokens: int = 64
+    temperature: float = 0.8
+    top_p: float = 0.95
+    # Unseeded by default: the service batches unseeded requests together, while each seeded one is generated
+    # alone (its sampler takes no seed), several times slower on a CPU.
+    seed: int | None = None
+
+
+class LoopError(RuntimeError):
+    """A round could not go on; the message says why (it is recorded in the round's row)."""
+
+
+class NoTrainingData(LoopError):
+    """The round's feedback gives nothing to train on (every answer judged alike): the round ends without
+    a candidate and the loop goes on with the next."""
+
+
+@dataclass
+class LoopSettings:
+    name: str
+    objective: Objective
+    folder: Path
+    rounds: int = 2
+    prompts_per_round: int = 64
+    sampling: Sampling = field(default_factory=Sampling)
+    methods: list[str] = field(default_factory=lambda: ["dpo"])
+    strategy: str = "all-pairs"
+    train_options: list[str] = field(default_factory=list)  # more `llmfl train` options, e.g. --config FILE
+    annotator: str = "simulated"  # or "people"
+    scorer: Scorer | None = None  # the simulated annotator's score (default: the objective's preference)
+    people_timeout_s: float = 3600.0
+    min_win_rate: float = 0.55
+    max_drop: float = 5.0
+    eval_max_tokens: int = 64
+
+    @property
+    def annotator_name(self) -> str:
+        return f"simulated:{self.name}"
+
+    @property
+    def data_path(self) -> str:
+        """How the loop's evaluations are named among a version's evaluations."""
+        return f"task:{self.objective.name}"
+
+
+@dataclass
+class LoopRun:
+    """One run of a loop: its settings, the service's client, the database, where progress is said, and the
+    Settings of the entry point that started it (the `llmfl train` processes it starts are given them, and
+    its exports their MAX_PAIRS_PER_PROMPT)."""
+
+    settings: LoopSettings
+    client: httpx.Client
+    database: Database
+    say: Callable[[str], None]
+    app_settings: Settings
+
+    def session(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        async def run(engine: AsyncEngine) -> T:
+            async with AsyncSession(engine, expire_on_commit=False) as session:
+                return await work(session)
+
+        return self.database(run)
+
+    def active(self) -> ModelVersion:
+        from llm_feedback_loop.models.registry import active_version
+
+        version = self.session(active_version)
+        if version is None:
+            raise LoopError("no active model version: the service registers one when it first answers a chat")
+        return version
+
+    def version(self, version_id: int) -> ModelVersion:
+        version = self.session(lambda s: s.get(ModelVersion, version_id))
+        assert version is not None
+        return version

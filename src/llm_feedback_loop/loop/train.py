@@ -1,0 +1,79 @@
+"""The loop's export and training stages: what a round collected becomes a JSONL export per method, and
+each method trains in turn (each from the previous one's result) with `llmfl train` in a child process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime
+from typing import Any
+
+from llm_feedback_loop.loop import history
+from llm_feedback_loop.loop.context import LoopError, LoopRun, NoTrainingData
+from llm_feedback_loop.models.run_folder import last_checkpoint
+from llm_feedback_loop.storage.tables import ModelVersion
+
+
+def export_round_data(run: LoopRun, number: int, method: str, since: datetime) -> dict[str, Any]:
+    """The feedback collected since `since` (by this loop's simulated annotator, when it has one) as the
+    round's export for `method`; a NoTrainingData when it gives nothing to learn from."""
+    from llm_feedback_loop.feedback.filters import FeedbackFilter
+    from llm_feedback_loop.training_data.export import export_to_jsonl
+    from llm_feedback_loop.training_data.options import ExportOptions
+
+    settings = run.settings
+    out = (settings.folder / f"round-{number}" / "data" / f"{method}.jsonl").resolve()
+    options = ExportOptions(
+        method,  # type: ignore[arg-type]
+        format="conversational",
+        strategy=settings.strategy,  # type: ignore[arg-type]
+        max_pairs_per_prompt=run.app_settings.max_pairs_per_prompt,
+    )
+    annotator = settings.annotator_name if settings.annotator == "simulated" else None
+    where = FeedbackFilter(since=since, annotator=annotator)
+    manifest = run.database(lambda engine: export_to_jsonl(engine, options, where, out, None))
+    rows = manifest["counts"]["rows"]
+    if rows == 0:
+        raise NoTrainingData(f"the round's feedback gives no {method} rows: every answer was judged alike")
+    if method == "kto" and len([n for n in manifest["counts"].get("labels", {}).values() if n]) < 2:
+        raise NoTrainingData("the round's feedback gives KTO rows of one label only: every answer judged alike")
+    run.say(f"  exported {rows} {method} rows to {out.parent}")
+    return {"path": str(out), "rows": rows, "manifest_counts": manifest["counts"]}
+
+
+def train_method(run: LoopRun, number: int, method: str, data: str, parent: ModelVersion) -> tuple[int, ModelVersion]:
+    """Train `method` on `data` from `parent`; returns (the training run's id, the version it made). A rerun
+    of a failed round reuses a completed run, and continues an interrupted one from its last checkpoint."""
+    settings = run.settings
+    output_dir = (settings.folder / f"round-{number}" / method).resolve()
+    name = f"{settings.name}-r{number}-{method}"
+    llmfl = [sys.executable, "-m", "llm_feedback_loop", "train"]
+    command = [
+        *llmfl, method, "--data", data, "--model", str(parent.id), "--output-dir", str(output_dir), "--name", name,
+        *settings.train_options,
+    ]  # fmt: skip
+    existing = run.session(lambda s: history.run_for_output(s, str(output_dir)))
+    if existing is not None and existing.status == "completed" and existing.output_version_id:
+        return existing.id, run.version(existing.output_version_id)  # a rerun of a failed round
+    if last_checkpoint(output_dir) is not None:  # an interrupted run: continue it
+        command = [*llmfl, "--resume", "--output-dir", str(output_dir)]
+    log_path = output_dir.parent / f"{method}-train.log"
+    run.say(f"  training {method} from {parent.name} (log: {log_path})")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # A child process per training, not a call: the torch memory and threads of a round's training are
+    # released when it ends, so the next round (and this process's evaluations) start from a clean slate.
+    # Its environment gives it this process's settings (the entry point's, e.g. the demo's own database).
+    environment = os.environ | run.app_settings.environment()
+    with log_path.open("wb") as log:
+        finished = subprocess.run(command, check=False, stdout=log, stderr=subprocess.STDOUT, env=environment)
+    training = run.session(lambda s: history.run_for_output(s, str(output_dir)))
+    if finished.returncode != 0 or training is None or training.output_version_id is None:
+        reason = training.error if training is not None and training.error else f"exit code {finished.returncode}"
+        raise LoopError(f"training {method} failed: {reason} (log: {log_path})")
+    metrics = training.metrics or {}
+    run.say(
+        f"  trained {metrics.get('global_step')} steps in {metrics.get('train_runtime', 0):.0f} s, "
+        f"loss {metrics.get('first_loss', 0):.3f} → {metrics.get('last_loss', 0):.3f}"
+    )
+    return training.id, run.version(training.output_version_id)
