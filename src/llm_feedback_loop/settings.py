@@ -12,6 +12,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/llmfl.db"
 
 
+# The settings that are credentials: a child process that does not call those services gets none of them.
+SECRET_FIELDS = frozenset({"chat_provider_api_key", "openrouter_api_key", "local_inference_api_key", "llmfl_api_key"})
+
+
 class Settings(BaseSettings):
     """Settings of llm-feedback-loop. Every field can be set as an upper-case environment variable."""
 
@@ -116,10 +120,11 @@ class Settings(BaseSettings):
             f"DATABASE_URL {url!r} is not supported: use sqlite:///path/to.db or postgresql://user:pass@host/db"
         )
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, *, secrets: bool = True) -> dict[str, str]:
         """These settings as environment variables, for a child process (`llmfl serve`, `llmfl train`) that
         must see what this process sees: one upper-case variable per field. An unset field is "" so that a
-        `.env` file in the child's folder cannot set it there either (the environment wins over `.env`)."""
+        `.env` file in the child's folder cannot set it there either (the environment wins over `.env`).
+        `secrets=False`: the API keys (SECRET_FIELDS) are "" too, for a child that needs none (training)."""
 
         def text(value: Any) -> str:
             if value is None:
@@ -130,7 +135,8 @@ class Settings(BaseSettings):
                 return ",".join(str(item) for item in value)
             return str(value)
 
-        return {name.upper(): text(getattr(self, name)) for name in type(self).model_fields}
+        hidden = set() if secrets else SECRET_FIELDS
+        return {name.upper(): "" if name in hidden else text(getattr(self, name)) for name in type(self).model_fields}
 
 
 OPENROUTER_URL = "https://openrouter.ai/api/v1"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from llm_feedback_loop.feedback.errors import FeedbackError
-from llm_feedback_loop.feedback.links import AnswerAccess, comparison_values, rating_values
+from llm_feedback_loop.feedback.links import EVERY_ANSWER, AnswerAccess, comparison_values, rating_values
 from llm_feedback_loop.feedback.payloads import ComparisonCreate, GenerationCreate, RatingCreate
 from llm_feedback_loop.feedback.rows import generation_values
 from llm_feedback_loop.storage.engine import create_session_factory
@@ -43,7 +43,7 @@ def test_answers_named_by_id_are_filled_in(database_url: str) -> None:
     [
         ({"generation_id": 9}, AnswerAccess(), "generation_id 9 does not exist"),
         ({"generation_id": 2}, AnswerAccess(annotator="ana"), "generation_id 2 does not exist"),
-        ({"generation_id": 1, "response": "other"}, AnswerAccess(), "response differs from the text of generation 1"),
+        ({"generation_id": 1, "response": "other"}, EVERY_ANSWER, "response differs from the text of generation 1"),
     ],
 )
 def test_an_answer_that_cannot_be_named_is_a_feedback_error(
@@ -60,3 +60,13 @@ def test_an_annotator_may_name_the_answers_of_the_task_they_judge(database_url: 
     access = AnswerAccess(annotator="ana", allowed=frozenset({2}))
     values = with_generations(database_url, lambda session: rating_values(session, rating, access))
     assert values["response"] == "second" and values["generation_id"] == 2
+
+
+def test_an_access_without_a_name_names_only_the_allowed_answers() -> None:
+    """Fail closed: an AnswerAccess that is not EVERY_ANSWER and has no annotator grants nothing else."""
+    from llm_feedback_loop.storage.tables import Generation
+
+    theirs, allowed = Generation(id=1, annotator="bob"), Generation(id=2, annotator="bob")
+    nameless = AnswerAccess(allowed=frozenset({2}))
+    assert not nameless.may_name(theirs) and nameless.may_name(allowed)
+    assert EVERY_ANSWER.may_name(theirs)

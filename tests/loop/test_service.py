@@ -32,3 +32,21 @@ def test_settings_environment_gives_a_child_the_same_settings(tmp_path: Path, mo
     unset_as_empty = {name for name in Settings.model_fields if getattr(chosen, name) is None}
     assert same | unset_as_empty == set(Settings.model_fields)
     assert child.database_url.startswith("sqlite+aiosqlite:///") and child.trusted_hosts == ["a.example", "localhost"]
+
+
+def test_a_training_child_gets_the_settings_without_the_api_keys() -> None:
+    """`llmfl train` children of the loop call no provider: their environment carries no key, not even one the
+    parent's environment or a `.env` file holds."""
+    from llm_feedback_loop.settings import SECRET_FIELDS
+
+    chosen = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        chat_provider_api_key="sk-provider",
+        openrouter_api_key="sk-router",
+        local_inference_api_key="sk-local",
+        llmfl_api_key="llmfl_x_y",
+    )
+    environment = chosen.environment(secrets=False)
+    assert all(environment[name.upper()] == "" for name in SECRET_FIELDS)
+    assert environment["DATABASE_URL"] == chosen.database_url
+    assert chosen.environment()["OPENROUTER_API_KEY"] == "sk-router"  # the loop's own service does get them

@@ -111,3 +111,19 @@ def test_the_simulated_annotator_does_not_like_short_nonsense() -> None:
     assert preferred(CAPITAL, "Bananas are yellow.") == 0.0  # short, but off topic
     assert preferred(CAPITAL, "Peru is a country. Its capital is Lima, on the coast.") == 0.0  # on topic, too long
     assert TASK.prefers(CAPITAL, "Bananas are yellow.") == 0.0 and TASK.score(CAPITAL, "Bananas are yellow.") == 1.0
+
+
+def test_objective_files_written_with_the_earlier_names_still_load(tmp_path, monkeypatch) -> None:
+    """`from llm_feedback_loop.loop.tasks import LoopTask` (the README of earlier releases) keeps working."""
+    from llm_feedback_loop.objectives.base import Objective, load_objective
+
+    (tmp_path / "my_tasks.py").write_text(
+        "from llm_feedback_loop.loop.tasks import LoopTask\n"
+        "from llm_feedback_loop.loop.concise import TASK as BUILT_IN\n"
+        "assert isinstance(BUILT_IN, LoopTask)\n"
+        "TASK = BUILT_IN\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    assert isinstance(load_objective("my_tasks.py:TASK"), Objective)
+    assert load_objective("llm_feedback_loop.loop.concise:TASK").name == "concise"

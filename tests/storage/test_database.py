@@ -61,3 +61,25 @@ def test_open_database_brings_a_new_database_to_the_newest_schema(database_url: 
             await database.close()
 
     assert asyncio.run(run()) == (head_revision(), 0)
+
+
+def test_a_database_made_again_under_the_same_name_is_migrated_again(tmp_path) -> None:
+    """Nothing is remembered across opens: a SQLite file deleted and made again (its inode may be reused) gets
+    its schema on the next open, as a PostgreSQL database dropped and created again would."""
+    url = async_url(f"sqlite:///{tmp_path}/again.db")
+
+    async def tables_after_open() -> set[str]:
+        database = await open_database(url)
+        try:
+            async with database.engine.connect() as connection:
+                return await connection.run_sync(
+                    lambda sync: set(__import__("sqlalchemy").inspect(sync).get_table_names())
+                )
+        finally:
+            await database.close()
+
+    assert "ratings" in asyncio.run(tables_after_open())
+    for leftover in tmp_path.glob("again.db*"):
+        leftover.unlink()
+    (tmp_path / "again.db").touch()  # an empty file in its place
+    assert "ratings" in asyncio.run(tables_after_open())

@@ -57,7 +57,7 @@ def test_a_runs_folder_without_a_model_says_what_to_pass(training_database: str,
     (half / "run.yaml").write_text(json.dumps({"method": "sft"}))
     code, output = invoke("train", "dpo", "--data", str(dpo), "--model", "half", "--output-dir", "dpo", *FAST)
     text = " ".join(output.split())
-    assert code == 1 and "has no finished model" in text
+    assert code == 1 and "without a finished model" in text
     assert "llmfl train --resume --output-dir" in text and "--model" in text and "checkpoint-2" in text
     (half / "checkpoint-2").rmdir()
     code, output = invoke("train", "dpo", "--data", str(dpo), "--model", "half", "--output-dir", "dpo", *FAST)

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from llm_feedback_loop.cli.common import console, fail, load_settings, with_database
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
 users_app = typer.Typer(help="Users who sign in to the web pages or own API keys.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: `Authorization: Bearer KEY` for scripts, the loop, the openai SDK.")
@@ -28,16 +25,10 @@ keys_app.info.no_args_is_help = True
 def in_session(work: Any) -> Any:
     """Run `work(session)` in one transaction; an AccountError ends the command with its message."""
     from llm_feedback_loop.auth.accounts import AccountError
-    from llm_feedback_loop.storage.engine import create_session_factory
-
-    async def run(engine: AsyncEngine) -> Any:
-        async with create_session_factory(engine)() as session:
-            result = await work(session)
-            await session.commit()
-            return result
+    from llm_feedback_loop.storage import database
 
     try:
-        return with_database(run)
+        return database.in_session(with_database, work, commit=True)
     except AccountError as error:
         raise fail(str(error)) from None
 

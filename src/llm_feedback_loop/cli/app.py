@@ -22,8 +22,9 @@ from llm_feedback_loop.cli.export import export_command
 from llm_feedback_loop.cli.imports import import_command
 from llm_feedback_loop.cli.loop import demo_command, loop_command
 from llm_feedback_loop.cli.models import model_app, models_app
+from llm_feedback_loop.cli.runs import runs_app
 from llm_feedback_loop.cli.serve import serve, serve_model
-from llm_feedback_loop.cli.train import runs_app, train_command
+from llm_feedback_loop.cli.train import train_command
 
 app = typer.Typer(help="Close the loop between human feedback on LLM answers and training.", no_args_is_help=True)
 app.add_typer(db_app, name="db")

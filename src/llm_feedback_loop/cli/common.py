@@ -72,11 +72,16 @@ class CommandDatabase:
         return (self.settings or load_settings()).database_url
 
     def close(self) -> None:
-        if self.runner is not None:
-            if self.database is not None:
-                self.runner.run(self.database.close())
-            self.runner.close()
+        """Dispose of the engine and the event loop; a later `run` opens them again."""
+        runner, database = self.runner, self.database
         self.runner = self.database = None
+        if runner is None:
+            return
+        try:
+            if database is not None:
+                runner.run(database.close())
+        finally:
+            runner.close()
 
 
 _current: CommandDatabase | None = None
@@ -103,6 +108,13 @@ def use_settings(settings: Settings) -> None:
     if _current.database is not None and _current.database.url != settings.database_url:
         raise RuntimeError("use_settings: the command's database is open already")
     _current.settings = settings
+
+
+def release_database() -> None:
+    """Close the command's database now (it opens again on the next `with_database`): before a command hands
+    the process to a server for hours (`llmfl serve`), so no idle engine and event loop stay behind."""
+    if _current is not None:
+        _current.close()
 
 
 def with_database(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:

@@ -5,15 +5,9 @@ llmfl db upgrade                 # create or migrate the database (every command
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import typer
 
 from llm_feedback_loop.cli.common import console, load_settings, with_database
-
-if TYPE_CHECKING:
-    pass
-
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 

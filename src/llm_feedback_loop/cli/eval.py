@@ -23,25 +23,18 @@ import typer
 
 from llm_feedback_loop.cli.common import console, fail, with_database
 from llm_feedback_loop.evaluation.result import EvaluationError
+from llm_feedback_loop.storage.database import in_session
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
     from llm_feedback_loop.evaluation.result import Evaluation
     from llm_feedback_loop.evaluation.run import ExportRows
 
 
 def find(ref: str) -> tuple[Any, Any]:
     """(the version, its parent) of a registered ref; (None, None) for a folder or hub id."""
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from llm_feedback_loop.evaluation.versions import version_and_parent
 
-    async def run(engine: AsyncEngine) -> tuple[Any, Any]:
-        async with AsyncSession(engine, expire_on_commit=False) as session:
-            return await version_and_parent(session, ref)
-
-    return with_database(run)
+    return in_session(with_database, lambda session: version_and_parent(session, ref))
 
 
 def source_of(ref: str) -> str:
@@ -80,15 +73,9 @@ def read_export(data: Path) -> ExportRows:
 
 
 def keep_with_version(version_id: int, evaluation: Evaluation) -> None:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from llm_feedback_loop.evaluation.versions import keep_evaluation
 
-    async def run(engine: AsyncEngine) -> None:
-        async with AsyncSession(engine) as session:
-            await keep_evaluation(session, version_id, evaluation)
-
-    with_database(run)
+    in_session(with_database, lambda session: keep_evaluation(session, version_id, evaluation))
 
 
 def eval_command(
@@ -118,6 +105,7 @@ def eval_command(
     from llm_feedback_loop.evaluation.report import write_reports
     from llm_feedback_loop.models.loader import ModelLoadError
     from llm_feedback_loop.objectives.base import ObjectiveError, load_objective
+    from llm_feedback_loop.training.methods import makes_reward_model
 
     if (data is None) == (task is None):
         raise fail("give --data EXPORT or --task TASK (one of them)")
@@ -130,7 +118,7 @@ def eval_command(
         max_new_tokens=max_new_tokens,
         judge=judge,
         judge_model=judge_model,
-        reward_model=bool(version and version.method == "reward"),
+        reward_model=bool(version and makes_reward_model(version.method)),
     )
     try:
         objective = load_objective(task) if task is not None else None

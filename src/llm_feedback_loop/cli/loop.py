@@ -16,8 +16,9 @@ from llm_feedback_loop.cli.common import console, fail, load_settings, with_data
 from llm_feedback_loop.cli.demo import demo_command
 
 if TYPE_CHECKING:
-    from llm_feedback_loop.loop.context import Database, LoopSettings
+    from llm_feedback_loop.loop.context import LoopSettings
     from llm_feedback_loop.settings import Settings
+    from llm_feedback_loop.storage.database import RunOnDatabase
 
 __all__ = ["demo_command", "loop_command"]  # cli/app.py registers both from here
 
@@ -53,7 +54,7 @@ def score_line(round_: dict[str, Any]) -> str:
 def run_loop(
     settings: LoopSettings,
     app_settings: Settings,
-    database: Database,
+    database: RunOnDatabase,
     service_url: str | None,
     resume_hint: str = "run the same command again to continue from the interrupted round",
 ) -> list[dict[str, Any]]:

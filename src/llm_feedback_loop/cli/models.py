@@ -14,9 +14,10 @@ import typer
 from rich.console import Console
 
 from llm_feedback_loop.cli.common import console, fail, with_database
+from llm_feedback_loop.storage.database import in_session
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 model_app = typer.Typer(help="Build models for tests and experiments.", no_args_is_help=True)
@@ -62,15 +63,9 @@ def print_versions(versions: list[Any]) -> None:
 @models_app.command("list")
 def models_list() -> None:
     """List the registered model versions."""
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from llm_feedback_loop.models.registry import list_versions
 
-    async def run(engine: AsyncEngine) -> list[Any]:
-        async with AsyncSession(engine, expire_on_commit=False) as session:
-            return await list_versions(session)
-
-    versions = with_database(run)
+    versions = in_session(with_database, list_versions)
     if not versions:
         console.print("no model versions yet: the base model is registered on first use, or `llmfl models add`")
         return
@@ -87,29 +82,20 @@ def models_add(
     activate: Annotated[bool, typer.Option(help="Make it the active version now.")] = False,
 ) -> None:
     """Register a model version (a candidate unless --activate)."""
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from llm_feedback_loop.models.registry import RegistryError, add_version, find_version
 
-    async def run(engine: AsyncEngine) -> Any:
-        async with AsyncSession(engine, expire_on_commit=False) as session:
-            parent_version = None
-            if parent is not None:
-                parent_version = await find_version(session, parent)
-                if parent_version is None:
-                    raise RegistryError(f"no parent version {parent!r}; `llmfl models list` shows them")
-            return await add_version(
-                session,
-                source,
-                name=name,
-                method=method,
-                parent=parent_version,
-                description=description,
-                activate=activate,
-            )
+    async def add(session: AsyncSession) -> Any:
+        parent_version = None
+        if parent is not None:
+            parent_version = await find_version(session, parent)
+            if parent_version is None:
+                raise RegistryError(f"no parent version {parent!r}; `llmfl models list` shows them")
+        return await add_version(
+            session, source, name=name, method=method, parent=parent_version, description=description, activate=activate
+        )
 
     try:
-        version = with_database(run)
+        version = in_session(with_database, add)
     except RegistryError as error:
         raise fail(str(error)) from None
     console.print(f"registered {version.name} (id {version.id}, {version.status})")
@@ -118,16 +104,10 @@ def models_add(
 @models_app.command("activate")
 def models_activate(ref: Annotated[str, typer.Argument(help="Version id or name.")]) -> None:
     """Make a version the active one: chat and the inference server use it."""
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from llm_feedback_loop.models.registry import RegistryError, activate_version
 
-    async def run(engine: AsyncEngine) -> Any:
-        async with AsyncSession(engine, expire_on_commit=False) as session:
-            return await activate_version(session, ref)
-
     try:
-        version = with_database(run)
+        version = in_session(with_database, lambda session: activate_version(session, ref))
     except RegistryError as error:
         raise fail(str(error)) from None
     console.print(f"active model version: {version.name} (id {version.id})")
@@ -142,17 +122,14 @@ def models_promote(
 ) -> None:
     """Make a candidate the active version (chat and the inference server switch to it); with --auto, only
     if its evaluations beat its parent's by the rule."""
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from llm_feedback_loop.models.promotion import Decision, promote_version
+    from llm_feedback_loop.models.promotion import promote_version
     from llm_feedback_loop.models.registry import RegistryError
 
-    async def run(engine: AsyncEngine) -> tuple[Any, Decision]:
-        async with AsyncSession(engine, expire_on_commit=False) as session:
-            return await promote_version(session, ref, auto=auto, min_win_rate=min_win_rate, max_drop=max_drop)
+    def promote(session: AsyncSession) -> Any:
+        return promote_version(session, ref, auto=auto, min_win_rate=min_win_rate, max_drop=max_drop)
 
     try:
-        version, decision = with_database(run)
+        version, decision = in_session(with_database, promote)
     except RegistryError as error:
         raise fail(str(error)) from None
     if auto and not decision.promote:

@@ -21,7 +21,7 @@ runs_app = typer.Typer(help="Training runs: what each trained, on what data, fro
 @runs_app.command("list")
 def runs_list(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20) -> None:
     """List training runs, newest first."""
-    from llm_feedback_loop.training.run import in_session
+    from llm_feedback_loop.storage.database import in_session
     from llm_feedback_loop.training.runs import list_runs
 
     runs: list[Any] = in_session(with_database, lambda session: list_runs(session, limit))
@@ -52,7 +52,7 @@ def runs_show(run_id: Annotated[int, typer.Argument(help="Run id.")]) -> None:
     """Everything recorded about a run: config, dataset and hashes, parent, output, metrics, error."""
     import json
 
-    from llm_feedback_loop.training.run import in_session
+    from llm_feedback_loop.storage.database import in_session
     from llm_feedback_loop.training.runs import describe_run, get_run
 
     found = in_session(with_database, lambda session: get_run(session, run_id))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from llm_feedback_loop.cli.common import console, fail, load_settings, with_database
+from llm_feedback_loop.cli.common import console, fail, load_settings, release_database, with_database
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -40,6 +40,7 @@ def serve(
 
     # Also reports a database that cannot be opened here, before uvicorn starts.
     token = with_database(first_admin) if settings.auth_required else None
+    release_database()  # the service opens its own
     if token is not None:
         link_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         console.print(
@@ -121,6 +122,7 @@ def serve_model(
         return await choose_model(database, model, settings.base_model)
 
     choice = with_database(pick)
+    release_database()  # the server opens its own
     try:  # loaded here, so that a model that cannot be loaded is reported plainly, not by a traceback
         served = start_model(choice, device=device)
     except ModelLoadError as error:

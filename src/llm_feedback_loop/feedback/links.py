@@ -20,17 +20,21 @@ from llm_feedback_loop.storage.tables import Generation
 
 @dataclass(frozen=True, slots=True)
 class AnswerAccess:
-    """The logged answers a caller may name: every one (`annotator` None), or those logged for `annotator`
-    and the `allowed` ones (the answers of the task they judge)."""
+    """The logged answers a caller may name: every one (`every`, as EVERY_ANSWER), or those logged for
+    `annotator` and the `allowed` ones (the answers of the task they judge). It fails closed: without `every`,
+    and without a name, only the `allowed` answers."""
 
     annotator: str | None = None
     allowed: frozenset[int] = frozenset()
+    every: bool = False
 
     def may_name(self, generation: Generation) -> bool:
-        return self.annotator is None or generation.annotator == self.annotator or generation.id in self.allowed
+        if self.every or generation.id in self.allowed:
+            return True
+        return self.annotator is not None and generation.annotator == self.annotator
 
 
-EVERY_ANSWER = AnswerAccess()
+EVERY_ANSWER = AnswerAccess(every=True)
 
 
 async def resolve_generations(
@@ -40,7 +44,7 @@ async def resolve_generations(
     name (answered as not existing), is a FeedbackError (422)."""
     wanted = {i for i in ids if i is not None}
     found = await repository.get_generations(session, wanted)
-    if access.annotator is not None:
+    if not access.every:
         found = {i: g for i, g in found.items() if access.may_name(g)}
     missing = sorted(wanted - found.keys())
     if missing:

@@ -7,22 +7,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_feedback_loop.objectives.base import Objective, Scorer
 from llm_feedback_loop.settings import Settings
+from llm_feedback_loop.storage.database import RunOnDatabase, in_session
 from llm_feedback_loop.storage.tables import ModelVersion
 
 T = TypeVar("T")
 
 METHODS = ("sft", "dpo", "kto")  # each trains on the export of the same name
-
-# Runs an async function on the database (the CLI passes `with_database`: one engine and event loop for the
-# whole command, its migrations checked once).
-Database = Callable[[Callable[[AsyncEngine], Awaitable[Any]]], Any]
 
 
 @dataclass(frozen=True)
@@ -81,16 +78,12 @@ class LoopRun:
 
     settings: LoopSettings
     client: httpx.Client
-    database: Database
+    database: RunOnDatabase
     say: Callable[[str], None]
     app_settings: Settings
 
     def session(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        async def run(engine: AsyncEngine) -> T:
-            async with AsyncSession(engine, expire_on_commit=False) as session:
-                return await work(session)
-
-        return self.database(run)
+        return in_session(self.database, work)
 
     def active(self) -> ModelVersion:
         from llm_feedback_loop.models.registry import active_version

@@ -6,46 +6,32 @@ where progress is said. Errors are `LoopError`, `ServiceError`, `ServiceStartErr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-
-from llm_feedback_loop.loop.context import Database, LoopRun, LoopSettings
+from llm_feedback_loop.loop.context import LoopRun, LoopSettings
 from llm_feedback_loop.settings import Settings
+from llm_feedback_loop.storage.database import RunOnDatabase, in_session
 from llm_feedback_loop.storage.tables import ModelVersion
 
 T = TypeVar("T")
 
 
-def in_transaction(database: Database, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `work(session)` in one transaction, committed at the end."""
-    from llm_feedback_loop.storage.engine import create_session_factory
-
-    async def run(engine: AsyncEngine) -> T:
-        async with create_session_factory(engine)() as session:
-            result = await work(session)
-            await session.commit()
-            return result
-
-    return database(run)
-
-
-def active_version(database: Database, settings: Settings) -> ModelVersion:
+def active_version(database: RunOnDatabase, settings: Settings) -> ModelVersion:
     """The active version: on first use, the base model (BASE_MODEL, else SmolLM2) registered, as the service
     does when it first answers."""
     from llm_feedback_loop.models.loader import DEFAULT_MODEL_NAME, DEFAULT_SOURCE
     from llm_feedback_loop.models.registry import ensure_active_version
 
     base, name = (settings.base_model, None) if settings.base_model else (DEFAULT_SOURCE, DEFAULT_MODEL_NAME)
-    return in_transaction(database, lambda session: ensure_active_version(session, base, name))
+    return in_session(database, lambda session: ensure_active_version(session, base, name), commit=True)
 
 
 def run_loop(
     settings: LoopSettings,
     app_settings: Settings,
-    database: Database,
+    database: RunOnDatabase,
     say: Callable[[str], None],
     service_url: str | None = None,
 ) -> list[dict[str, Any]]:
@@ -61,7 +47,9 @@ def run_loop(
     settings.folder.mkdir(parents=True, exist_ok=True)
     key, key_prefix = app_settings.llmfl_api_key, None
     if service_url is None:  # the loop's own service: an admin key it gives itself, revoked at the end
-        own_key, key = in_transaction(database, lambda session: service_key(session, f"llmfl loop {settings.name}"))
+        own_key, key = in_session(
+            database, lambda session: service_key(session, f"llmfl loop {settings.name}"), commit=True
+        )
         key_prefix = own_key.prefix
     try:
         service = (
@@ -78,4 +66,4 @@ def run_loop(
     finally:
         if key_prefix is not None:
             prefix = key_prefix
-            in_transaction(database, lambda session: revoke_key(session, prefix))
+            in_session(database, lambda session: revoke_key(session, prefix), commit=True)

@@ -13,6 +13,7 @@ from llm_feedback_loop.loop import history
 from llm_feedback_loop.loop.context import LoopError, LoopRun, NoTrainingData
 from llm_feedback_loop.models.run_folder import last_checkpoint
 from llm_feedback_loop.storage.tables import ModelVersion
+from llm_feedback_loop.training.runs import RunStatus
 
 
 def export_round_data(run: LoopRun, number: int, method: str, since: datetime) -> dict[str, Any]:
@@ -54,7 +55,7 @@ def train_method(run: LoopRun, number: int, method: str, data: str, parent: Mode
         *settings.train_options,
     ]  # fmt: skip
     existing = run.session(lambda s: history.run_for_output(s, str(output_dir)))
-    if existing is not None and existing.status == "completed" and existing.output_version_id:
+    if existing is not None and existing.status == RunStatus.COMPLETED and existing.output_version_id:
         return existing.id, run.version(existing.output_version_id)  # a rerun of a failed round
     if last_checkpoint(output_dir) is not None:  # an interrupted run: continue it
         command = [*llmfl, "--resume", "--output-dir", str(output_dir)]
@@ -63,8 +64,9 @@ def train_method(run: LoopRun, number: int, method: str, data: str, parent: Mode
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # A child process per training, not a call: the torch memory and threads of a round's training are
     # released when it ends, so the next round (and this process's evaluations) start from a clean slate.
-    # Its environment gives it this process's settings (the entry point's, e.g. the demo's own database).
-    environment = os.environ | run.app_settings.environment()
+    # Its environment gives it this process's settings (the entry point's, e.g. the demo's own database), less
+    # the API keys: training calls no chat provider or service.
+    environment = os.environ | run.app_settings.environment(secrets=False)
     with log_path.open("wb") as log:
         finished = subprocess.run(command, check=False, stdout=log, stderr=subprocess.STDOUT, env=environment)
     training = run.session(lambda s: history.run_for_output(s, str(output_dir)))

@@ -133,7 +133,7 @@ def resolve_source(source: str | None, cache_dir: Path | None = None) -> str:
     return source  # a hub id
 
 
-def run_model(folder: Path) -> Path:
+def run_model(folder: Path, described_as: str = "a training run's folder") -> Path:
     """A model folder as it is, or the model inside a training run's output folder (`llmfl train --output-dir`):
     the folder a user naturally passes after training. Without this, `from_pretrained` was handed the run folder
     and failed on its tokenizer with a message about sentencepiece."""
@@ -146,11 +146,12 @@ def run_model(folder: Path) -> Path:
         return model
     checkpoint = last_checkpoint(folder)
     advice = (
-        f"continue it with `llmfl train --resume --output-dir {folder}`, or use its last checkpoint, {checkpoint}"
+        f"continue it with `llmfl train --resume --output-dir {folder}`, or start from its last checkpoint with "
+        f"--model {checkpoint}"
         if checkpoint is not None
-        else "give a version (`llmfl models list`), a model folder or a hub id"
+        else "it left no checkpoint either: give a version (`llmfl models list`), a model folder or a hub id"
     )
-    raise ModelLoadError(f"{folder} is a training run's folder without a finished model ({model}): {advice}")
+    raise ModelLoadError(f"{folder} is {described_as} without a finished model ({model}): {advice}")
 
 
 def adapter_base(folder: Path) -> str | None:

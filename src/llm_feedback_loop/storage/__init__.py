@@ -1,1 +1,2 @@
-"""Storage: tables, engine and session factory, migrations, batched writes and the queries the API needs."""
+"""The database: tables, the engine, one database context (`database.py`), migrations, the JSON codec and the
+key rows are grouped by (`prompts.py`). The feedback store over it is `feedback/`."""

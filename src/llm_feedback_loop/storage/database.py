@@ -1,36 +1,50 @@
-"""One database context: an engine, its session factory, and the migrations check, done once per process.
+"""One database context: an engine, its session factory, and its schema brought up to date once.
 
 A command (`llmfl ...`), the service and serve-model each open one `Database` and pass it down; a library
-function takes the engine or a session, never a URL. Bringing the schema to the newest migration loads
-Alembic's scripts (~0.2 s); it runs the first time a process opens a database, not on every call.
+function takes the engine or a session, never a URL. Running Alembic's upgrade loads its scripts and walks
+them (~0.2 s); a database already at the newest revision costs one query instead (its `alembic_version`
+compared with the head, which this process reads from the scripts once).
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from collections.abc import Awaitable, Callable
+from functools import cache
+from typing import Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from llm_feedback_loop.storage.engine import create_engine, create_session_factory, is_sqlite, sqlite_file
-from llm_feedback_loop.storage.migrate import upgrade_to_head
+from llm_feedback_loop.storage.engine import create_engine, create_session_factory
+from llm_feedback_loop.storage.migrate import current_revision, head_revision, upgrade_to_head
 
-# The databases this process has brought up to date. A SQLite file is known by its inode as well as its name:
-# a file deleted and made again (a test's fresh database at the same path) is checked again.
-_migrated: set[tuple[str, Any]] = set()
+T = TypeVar("T")
 
 
-def _identity(url: str) -> tuple[str, Any]:
-    if is_sqlite(url):
-        path = sqlite_file(url)
-        if path is None:  # in memory: a new database each time
-            return url, object()
-        try:
-            status = os.stat(path)
-        except OSError:
-            return url, None
-        return url, (status.st_dev, status.st_ino)
-    return url, "server"
+class RunOnDatabase(Protocol):
+    """Runs async work on an open database and returns its result: what a stage of the loop is given to reach
+    the database from synchronous code (the CLI passes `cli.common.with_database`: one engine and event loop
+    for the whole command)."""
+
+    def __call__(self, work: Callable[[AsyncEngine], Awaitable[T]], /) -> T: ...
+
+
+def in_session(run_on: RunOnDatabase, work: Callable[[AsyncSession], Awaitable[T]], *, commit: bool = False) -> T:
+    """`work(session)` in one session (its objects stay readable afterwards), committed at the end if asked."""
+
+    async def run(engine: AsyncEngine) -> T:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            result = await work(session)
+            if commit:
+                await session.commit()
+            return result
+
+    return run_on(run)
+
+
+@cache
+def newest_revision() -> str | None:
+    """The head migration of this code: read once per process."""
+    return head_revision()
 
 
 class Database:
@@ -45,11 +59,10 @@ class Database:
         return self.sessions()
 
     async def ready(self) -> Database:
-        """Bring the schema up to date unless this process has already done so for this database."""
-        identity = _identity(self.url)
-        if identity[1] is None or identity not in _migrated:
+        """Bring the schema up to date (created on first use); one query when it is so already. Checked on
+        every open, not remembered: a database deleted and made again under the same name is migrated."""
+        if await current_revision(self.engine) != newest_revision():
             await upgrade_to_head(self.engine)
-            _migrated.add(_identity(self.url))
         return self
 
     async def close(self) -> None:

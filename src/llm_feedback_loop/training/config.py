@@ -122,7 +122,8 @@ class CommonConfig(BaseModel):
     save_total_limit: int | None = Field(default=2, ge=1, description="Checkpoints kept (the newest).")
     evaluate: bool = Field(default=True, description="Evaluate on the test split when there is one.")
     report_to: list[str] = Field(
-        default_factory=list, description="Metrics loggers, from REPORTERS (e.g. [tensorboard]); default none."
+        default_factory=list,
+        description="Metrics loggers transformers reports to: tensorboard, wandb, mlflow, ...; default none.",
     )
     device: str = Field(default="auto", description="auto | cpu | cuda (choose a GPU with CUDA_VISIBLE_DEVICES).")
 

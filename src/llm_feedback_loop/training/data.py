@@ -17,7 +17,6 @@ from typing import Any
 from llm_feedback_loop.training.methods import method_of
 from llm_feedback_loop.training_data.export import manifest_path, sha256_of
 from llm_feedback_loop.training_data.kinds import Kind, kind_of, to_conversational
-from llm_feedback_loop.training_data.kinds import as_messages as as_messages  # cli/eval.py reads it from here
 
 MAX_REPORTED_ERRORS = 10
 

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_feedback_loop.models.run_folder import ERROR_FILE, MODEL_FOLDER, last_checkpoint
+from llm_feedback_loop.storage.database import RunOnDatabase, in_session
 from llm_feedback_loop.training.runs import RunStatus
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from llm_feedback_loop.settings import Settings
     from llm_feedback_loop.storage.tables import ModelVersion
@@ -35,12 +36,6 @@ if TYPE_CHECKING:
     from llm_feedback_loop.training.runs import StartedRun
 
 T = TypeVar("T")
-
-
-class Database(Protocol):
-    """Runs async work on the database and returns its result (the CLI's `cli.common.with_database`)."""
-
-    def __call__(self, work: Callable[[AsyncEngine], Awaitable[T]], /) -> T: ...
 
 
 class RunFailed(Exception):
@@ -74,24 +69,12 @@ def world() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def in_session(database: Database, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """`work` in a session of `database` (objects stay readable after commit, for the caller)."""
-
-    async def run(engine: AsyncEngine) -> T:
-        from sqlalchemy.ext.asyncio import AsyncSession
-
-        async with AsyncSession(engine, expire_on_commit=False) as session:
-            return await work(session)
-
-    return database(run)
-
-
 def default_output_dir(settings: Settings, method: str) -> Path:
     return settings.checkpoint_dir / f"{method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 def settings_layers(
-    method: str | None, flags: dict[str, Any], config_file: Path | None, resume: bool, database: Database
+    method: str | None, flags: dict[str, Any], config_file: Path | None, resume: bool, database: RunOnDatabase
 ) -> tuple[list[dict[str, Any]], Path | None]:
     """The layers of settings, lowest first, and the output folder (a resumed run's own folder)."""
     from llm_feedback_loop.training.config import read_yaml
@@ -113,7 +96,7 @@ def settings_layers(
     return layers, output_dir
 
 
-def queued_layers(run_id: int, flags: dict[str, Any], database: Database) -> tuple[list[dict[str, Any]], Path]:
+def queued_layers(run_id: int, flags: dict[str, Any], database: RunOnDatabase) -> tuple[list[dict[str, Any]], Path]:
     """A run queued by the API: its stored settings under the flags, and its folder."""
     from llm_feedback_loop.storage.tables import TrainingRun
 
@@ -129,7 +112,7 @@ def plan_run(
     flags: dict[str, Any],
     *,
     settings: Settings,
-    database: Database,
+    database: RunOnDatabase,
     config_file: Path | None = None,
     resume: bool = False,
     run_id: int | None = None,
@@ -170,7 +153,7 @@ def check_output_dir(output_dir: Path, resume: bool) -> None:
 
 
 def export_for_training(
-    config: TrainConfig, output_dir: Path, settings: Settings, database: Database, say: Callable[[str], None]
+    config: TrainConfig, output_dir: Path, settings: Settings, database: RunOnDatabase, say: Callable[[str], None]
 ) -> Path:
     """--from-db: export the stored feedback the method needs into the run's folder (kept on resume)."""
     from llm_feedback_loop.feedback.filters import FeedbackFilter
@@ -198,7 +181,7 @@ def export_for_training(
     return out
 
 
-def load_data(config: TrainConfig, settings: Settings, database: Database, run_id: int | None, say: Any) -> Any:
+def load_data(config: TrainConfig, settings: Settings, database: RunOnDatabase, run_id: int | None, say: Any) -> Any:
     """The run's checked data (exported first with --from-db); a queued run whose data is bad is failed."""
     from llm_feedback_loop.training.data import DatasetError, load_training_data
 
@@ -215,7 +198,12 @@ def load_data(config: TrainConfig, settings: Settings, database: Database, run_i
 
 
 def record_start(
-    config: TrainConfig, data: TrainingData, settings: Settings, database: Database, run_id: int | None, resume: bool
+    config: TrainConfig,
+    data: TrainingData,
+    settings: Settings,
+    database: RunOnDatabase,
+    run_id: int | None,
+    resume: bool,
 ) -> StartedRun:
     from llm_feedback_loop.models.registry import RegistryError
     from llm_feedback_loop.training.runs import start_run
@@ -233,7 +221,7 @@ def record_start(
         raise RunFailed(str(error)) from None
 
 
-def base_source_only(config: TrainConfig, settings: Settings, database: Database) -> str:
+def base_source_only(config: TrainConfig, settings: Settings, database: RunOnDatabase) -> str:
     """What a non-main process loads (the main process has registered the base model by now)."""
     from llm_feedback_loop.training.runs import parent_of
 
@@ -244,7 +232,7 @@ def base_source_only(config: TrainConfig, settings: Settings, database: Database
 
 
 def finish(
-    database: Database,
+    database: RunOnDatabase,
     run_id: int,
     status: RunStatus,
     metrics: dict[str, Any] | None = None,
@@ -256,7 +244,12 @@ def finish(
 
 
 def train_recording_failures(
-    config: TrainConfig, data: TrainingData, source: str | None, database: Database, run_id: int | None, resume: bool
+    config: TrainConfig,
+    data: TrainingData,
+    source: str | None,
+    database: RunOnDatabase,
+    run_id: int | None,
+    resume: bool,
 ) -> Any:
     """Train; a failure or a Ctrl-C before the trainer could stop is recorded with the run (in the main process)
     and raised as RunFailed / RunStopped. A failure inside the libraries keeps its traceback in the run's folder."""
@@ -293,7 +286,7 @@ def train_recording_failures(
 def run_training(
     config: TrainConfig,
     settings: Settings,
-    database: Database,
+    database: RunOnDatabase,
     *,
     run_id: int | None = None,
     resume: bool = False,

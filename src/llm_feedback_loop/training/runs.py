@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from llm_feedback_loop.models.loader import DEFAULT_MODEL_NAME, DEFAULT_SOURCE
+from llm_feedback_loop.models.loader import DEFAULT_MODEL_NAME, DEFAULT_SOURCE, ModelLoadError, run_model
 from llm_feedback_loop.models.registry import (
     RegistryError,
     add_version,
@@ -28,7 +28,7 @@ from llm_feedback_loop.models.registry import (
     find_version,
     unique_name,
 )
-from llm_feedback_loop.models.run_folder import CONFIG_FILE, MODEL_FOLDER, last_checkpoint
+from llm_feedback_loop.models.run_folder import CONFIG_FILE
 from llm_feedback_loop.storage.tables import ModelVersion, TrainingRun, utc_now
 from llm_feedback_loop.training.config import TrainConfig
 from llm_feedback_loop.training.methods import makes_reward_model, method_of
@@ -85,18 +85,11 @@ async def run_folder_model(session: AsyncSession, ref: str) -> tuple[ModelVersio
         version = await session.get(ModelVersion, run.output_version_id)
         if version is not None:
             return version, version.source
-    model = folder / MODEL_FOLDER
-    if (model / "config.json").is_file() or (model / "adapter_config.json").is_file():
-        return None, str(model.resolve())
     which = f"run {run.id}'s folder ({run.status})" if run is not None else "a training run's folder"
-    checkpoint = last_checkpoint(folder)
-    advice = (  # what to pass instead
-        f"continue it with `llmfl train --resume --output-dir {folder}`, or start from its last checkpoint "
-        f"with --model {checkpoint}"
-        if checkpoint is not None
-        else "it left no checkpoint either: give a version (`llmfl models list`), a model folder or a hub id"
-    )
-    raise RegistryError(f"{folder} is {which}, but that run has no finished model ({folder / MODEL_FOLDER}): {advice}")
+    try:  # its model/ folder, or a message saying what to pass instead (the loader's, for every command)
+        return None, str(run_model(folder, which).resolve())
+    except ModelLoadError as error:
+        raise RegistryError(str(error)) from None
 
 
 async def create_run(
