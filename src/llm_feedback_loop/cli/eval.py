@@ -8,14 +8,13 @@ llmfl eval 3 --data exports/sft.jsonl --judge 4                     # win rate j
 llmfl eval 3 --data exports/sft.jsonl --judge fn:my_judges:helpful  # ... by a Python function
 llmfl eval 3 --data exports/sft.jsonl --judge http://127.0.0.1:8000/v1 --judge-model big   # ... by an LLM
 
-The evaluation itself is `llm_feedback_loop.evaluation.evaluate`; this module parses the options, reads the
-export (training.data's reader: evaluation/ may not import training/), finds the version in the registry,
-keeps the result with it and prints it.
+The evaluation itself is `llm_feedback_loop.evaluation.evaluate` (and `evaluation.run.read_export` reads the
+export); this module parses the options, finds the version in the registry, keeps the result with it and
+prints it.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,7 +26,6 @@ from llm_feedback_loop.storage.database import in_session
 
 if TYPE_CHECKING:
     from llm_feedback_loop.evaluation.result import Evaluation
-    from llm_feedback_loop.evaluation.run import ExportRows
 
 
 def find(ref: str) -> tuple[Any, Any]:
@@ -41,35 +39,6 @@ def source_of(ref: str) -> str:
     """Where the model `ref` names is: a registered version's source, else the ref (a folder or hub id)."""
     version, _ = find(ref)
     return version.source if version else ref
-
-
-def read_export(data: Path) -> ExportRows:
-    """The rows to evaluate of an export: its test split if it has one, else every row; each checked."""
-    from llm_feedback_loop.evaluation.run import ExportRows, kind_of
-    from llm_feedback_loop.training.data import DatasetError, jsonl_split_files, read_jsonl
-
-    files = jsonl_split_files(data)
-    chosen = files.get("test") or files["train"]
-    if not chosen.is_file():
-        raise fail(f"dataset {data} does not exist")
-    lines = [line for line in chosen.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not lines:
-        raise fail(f"{chosen} holds no rows to evaluate")
-    try:
-        probe = json.loads(lines[0])
-    except json.JSONDecodeError as error:
-        raise fail(f"{chosen}:1: not valid JSON ({error.msg})") from None
-    if not isinstance(probe, dict):
-        raise fail(f"{chosen}:1: expected a JSON object")
-    try:
-        kind = kind_of(probe)
-        errors: list[str] = []
-        rows = read_jsonl(chosen, kind, errors)
-    except (EvaluationError, DatasetError) as error:
-        raise fail(str(error)) from None
-    if errors:
-        raise fail("bad rows; nothing evaluated:\n" + "\n".join(errors[:10]))
-    return ExportRows(str(chosen), kind, rows)
 
 
 def keep_with_version(version_id: int, evaluation: Evaluation) -> None:
@@ -103,6 +72,7 @@ def eval_command(
     from llm_feedback_loop.evaluation import EvaluationRequest, JudgeSpecError, evaluate
     from llm_feedback_loop.evaluation.judges import JudgeError
     from llm_feedback_loop.evaluation.report import write_reports
+    from llm_feedback_loop.evaluation.run import read_export
     from llm_feedback_loop.models.loader import ModelLoadError
     from llm_feedback_loop.objectives.base import ObjectiveError, load_objective
     from llm_feedback_loop.training.methods import makes_reward_model
@@ -124,7 +94,10 @@ def eval_command(
         objective = load_objective(task) if task is not None else None
     except ObjectiveError as error:
         raise fail(f"--task: {error}") from None
-    rows = read_export(data) if data is not None else None
+    try:
+        rows = read_export(data) if data is not None else None
+    except EvaluationError as error:
+        raise fail(str(error)) from None
     try:
         evaluation = evaluate(asked, rows, objective, source_of)
     except JudgeSpecError as error:

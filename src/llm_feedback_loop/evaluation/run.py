@@ -13,8 +13,10 @@ Errors a user can meet are `EvaluationError`s (and `JudgeError`, `ModelLoadError
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from llm_feedback_loop.evaluation.judges import Judge
@@ -125,7 +127,8 @@ def evaluate(
     return evaluate_export(data, asked, source_of)
 
 
-def kind_of(row: dict[str, Any]) -> DataKind:
+def evaluated_kind(row: dict[str, Any]) -> DataKind:
+    """What an export's first row says it holds, of the kinds evaluation reads."""
     if "chosen" in row:
         return "dpo"
     if "completion" in row and "label" not in row:
@@ -199,3 +202,31 @@ def policy_metrics(rows: list[dict[str, Any]], asked: EvaluationRequest) -> dict
         "preference_accuracy": policy_accuracy(loaded.model, reference_model, loaded.tokenizer, rows),
         "reference": asked.reference,
     }
+
+
+def read_export(data: Path) -> ExportRows:
+    """The rows to evaluate of an export: its test split if it has one, else every row; each checked."""
+    from llm_feedback_loop.training_data.files import DatasetError, jsonl_split_files, read_jsonl
+
+    files = jsonl_split_files(data)
+    chosen = files.get("test") or files["train"]
+    if not chosen.is_file():
+        raise EvaluationError(f"dataset {data} does not exist")
+    lines = [line for line in chosen.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not lines:
+        raise EvaluationError(f"{chosen} holds no rows to evaluate")
+    try:
+        probe = json.loads(lines[0])
+    except json.JSONDecodeError as error:
+        raise EvaluationError(f"{chosen}:1: not valid JSON ({error.msg})") from None
+    if not isinstance(probe, dict):
+        raise EvaluationError(f"{chosen}:1: expected a JSON object")
+    try:
+        kind = evaluated_kind(probe)
+        errors: list[str] = []
+        rows = read_jsonl(chosen, kind, errors)
+    except DatasetError as error:
+        raise EvaluationError(str(error)) from None
+    if errors:
+        raise EvaluationError("bad rows; nothing evaluated:\n" + "\n".join(errors[:10]))
+    return ExportRows(str(chosen), kind, rows)
