@@ -46,7 +46,15 @@ def test_row_checks_name_the_field() -> None:
 def test_kinds_of_one_shape_read_each_other_and_the_table_is_the_only_list() -> None:
     assert kind_of("reward").reads("dpo") and kind_of("dpo").reads("reward")
     assert not kind_of("sft").reads("kto") and not kind_of("sft").reads("unknown")
-    assert DATASET_KINDS == KIND_NAMES == ("sft", "dpo", "reward", "kto")
+    assert DATASET_KINDS == KIND_NAMES == ("sft", "dpo", "reward", "kto", "prompt")
     assert {method.kind for method in all_methods().values()} <= set(KINDS)
     with pytest.raises(ValueError, match="unknown dataset kind 'ppo'"):
         kind_of("ppo")
+
+
+def test_the_prompt_kind_gives_each_prompt_once_whatever_its_feedback() -> None:
+    """What online RL samples answers to: one row per prompt, with or without a preference in its feedback."""
+    produced = kind_of("prompt").build_rows(GROUP, ExportOptions("prompt", "conversational"))
+    assert [row.row for row in produced.rows] == [{"prompt": MESSAGES}]
+    only_a_correction = PromptGroup(GROUP.prompt_hash, GROUP.prompt, MESSAGES, corrections=GROUP.corrections)
+    assert kind_of("prompt").build_rows(only_a_correction, ExportOptions("prompt")).rows[0].source == "correction"

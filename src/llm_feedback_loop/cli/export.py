@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from llm_feedback_loop.cli.common import console, fail, load_settings, progress, with_database
+from llm_feedback_loop.training_data.kinds import KIND_NAMES
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,7 +28,7 @@ def parse_time(value: str | None, name: str) -> datetime | None:
 
 
 def export_command(
-    kind: Annotated[str, typer.Argument(help="sft | dpo | reward | kto")],
+    kind: Annotated[str, typer.Argument(help=" | ".join(KIND_NAMES))],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output JSONL file (a folder with --as-dataset).")],
     format: Annotated[str, typer.Option(help="standard (text) | conversational (messages).")] = "standard",
     strategy: Annotated[str, typer.Option(help="all-pairs | best-vs-rest | best-vs-random-lower.")] = "all-pairs",

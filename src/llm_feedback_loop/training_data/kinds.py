@@ -8,6 +8,7 @@ and evaluation reads them; none of them keeps a list of its own.
 | dpo    | prompt, chosen, rejected    | comparisons, corrections, opposite thumbs          |
 | reward | prompt, chosen, rejected    | the same pairs as dpo                              |
 | kto    | prompt, completion, label   | thumbs up / down                                   |
+| prompt | prompt                      | every prompt with feedback (online RL samples them)|
 
 A kind is one entry of KINDS (and its row builder in rows.py). Kinds of the same `shape` hold the same rows, so
 an export of one trains a method that asks for the other (a dpo export trains a reward model).
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from llm_feedback_loop.training_data.rows import kto_rows, pair_rows, sft_rows
+from llm_feedback_loop.training_data.rows import kto_rows, pair_rows, prompt_rows, sft_rows
 
 if TYPE_CHECKING:
     from llm_feedback_loop.feedback.records import PromptGroup
@@ -117,6 +118,7 @@ KINDS: dict[str, Kind] = {
             kto_rows,
             shape="labelled-completion",
         ),
+        Kind("prompt", {"prompt": prompt_value}, prompt_rows, shape="prompt-only"),
     )
 }
 KIND_NAMES: tuple[str, ...] = tuple(KINDS)

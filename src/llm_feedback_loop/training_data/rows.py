@@ -121,6 +121,14 @@ def pair_rows(group: PromptGroup, options: ExportOptions) -> GroupRows:
     return GroupRows(rows, ties, capped)
 
 
+def prompt_rows(group: PromptGroup, options: ExportOptions) -> GroupRows:
+    """The prompt itself, once, whatever feedback it had: what an online method (GRPO, RLOO) samples answers to
+    and scores with its reward. The source is the kind of feedback that brought it (the first present)."""
+    kinds = [name for name, rows in (("rating", group.ratings), ("comparison", group.comparisons)) if rows]
+    source = kinds[0] if kinds else "correction"
+    return GroupRows([DatasetRow({"prompt": render_prompt(group, options.format)}, source)])
+
+
 def rows_for_group(group: PromptGroup, options: ExportOptions) -> GroupRows:
     """Every dataset row of `options.kind` that one prompt's feedback yields (the kind's builder in kinds.py)."""
     from llm_feedback_loop.training_data.kinds import kind_of
