@@ -101,6 +101,30 @@ def test_model_from_the_api_is_a_registered_chat_model_version(
     assert "reward model" in refused(runs_client, fast("sft.jsonl", model="judge"), "model")
 
 
+def test_an_online_runs_rewards_from_the_api_are_registered_reward_models_only(
+    runs_client: TestClient, tmp_path: Path, tiny_model: Path, database_url: str
+) -> None:
+    """A client never names code for the service to import (fn:...), nor a folder; a reward model version is
+    pinned by id."""
+    exports = tmp_path / "exports"
+    exports.mkdir(parents=True, exist_ok=True)
+    (exports / "prompt.jsonl").write_text("".join(json.dumps({"prompt": f"q{i}"}) + "\n" for i in range(4)))
+    marker = tmp_path / "imported"
+    (tmp_path / "evil.py").write_text(
+        f"open({str(marker)!r}, 'w').write('x')\n"
+        "def f(prompts, completions, **k):\n    return [0.0] * len(completions)\n"
+    )
+    online = {"method": "grpo", "batch_size": 4, "num_generations": 2}
+    for reward in (f"fn:{tmp_path / 'evil.py'}:f", "fn:os:system", str(tiny_model), "/etc", "tiny", "999"):
+        body = fast("prompt.jsonl", reward=[reward], **online)
+        assert "not a registered reward model version" in refused(runs_client, body, "reward")
+    assert not marker.exists()
+    register_model(database_url, tiny_model, "judge", method="reward")
+    response = runs_client.post("/v1/runs", json=fast("prompt.jsonl", reward=["judge"], **online))
+    assert response.status_code == 202, response.text
+    assert [reward.isdigit() for reward in response.json()["config"]["reward"]] == [True]  # pinned by id
+
+
 def test_report_to_is_an_allowlist_and_a_clients_module_is_never_imported(
     runs_client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -49,7 +49,7 @@ METHOD = Echo()
 
 
 def test_the_methods_are_found_in_their_order_with_what_they_declare() -> None:
-    assert list(all_methods()) == ["sft", "dpo", "kto", "reward"]
+    assert list(all_methods())[:4] == ["sft", "dpo", "kto", "reward"]  # the offline methods first; more may follow
     for name, method in all_methods().items():
         assert method.name == name and method.kind in KINDS
         assert method.learning_rates.lora > method.learning_rates.full > 0
@@ -57,8 +57,8 @@ def test_the_methods_are_found_in_their_order_with_what_they_declare() -> None:
     assert makes_reward_model("reward") and not makes_reward_model("sft") and not makes_reward_model("manual")
     assert method_settings()["beta"] is method_of("dpo").settings["beta"] is method_of("kto").settings["beta"]
     assert {"beta", "sft_weight"} <= set(train_config.TrainConfig.model_fields)
-    with pytest.raises(ValueError, match="unknown method 'ppo'; choose one of sft, dpo, kto, reward"):
-        method_of("ppo")
+    with pytest.raises(ValueError, match="unknown method 'nope'; choose one of sft, dpo, kto, reward"):
+        method_of("nope")
 
 
 def test_methods_report_their_own_figures() -> None:

@@ -127,8 +127,8 @@ def test_a_taken_version_name_is_refused_before_training(training_database: str,
 
 
 def test_unknown_method_and_missing_data_are_explained(training_database: str) -> None:
-    code, output = invoke("train", "ppo", "--data", "x.jsonl")
-    assert code == 1 and "unknown method 'ppo'" in output
+    code, output = invoke("train", "nope", "--data", "x.jsonl")
+    assert code == 1 and "unknown method 'nope'" in output
     code, output = invoke("train", "sft")
     assert code == 1 and "--data" in output
 

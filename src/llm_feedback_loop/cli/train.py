@@ -32,6 +32,10 @@ __all__ = ["EXIT_INTERRUPTED", "runs_app", "train_command"]
 
 EXIT_INTERRUPTED = 130
 NOT_FLAGS = {"method"}  # the METHOD argument (and --mode) instead
+# Words for a method that name another: PPO, the original project's plan, is what TRL replaced by GRPO and RLOO.
+ALIASES = {
+    "ppo": ("grpo", "ppo: TRL has no PPOTrainer any more (removed in TRL 1.x); training with grpo, its successor"),
+}
 
 
 def flag_type(annotation: Any) -> Any:
@@ -91,7 +95,7 @@ def command_options() -> list[inspect.Parameter]:
         return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
     return [
-        option("method", Annotated[str | None, typer.Argument(help=" | ".join(method_names()))], None),
+        option("method", Annotated[str | None, typer.Argument(help=" | ".join([*method_names(), *ALIASES]))], None),
         option("mode", Annotated[str | None, typer.Option(help="Alias of METHOD (trainer.py's --mode).")], None),
         option("config", Annotated[Path | None, typer.Option(help="YAML file of settings; flags override it.")], None),
         option("resume", Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")], False),
@@ -162,6 +166,9 @@ def train_command(**options: Any) -> None:
 
     settings = load_settings()
     method = options.get("method") or options.get("mode")
+    if method in ALIASES:
+        method, note = ALIASES[method]
+        console.print(note)
     resume, run_id = bool(options.get("resume")), options.get("run_id")
     if method is not None:
         try:

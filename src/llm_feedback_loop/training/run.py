@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from llm_feedback_loop.storage.tables import ModelVersion
     from llm_feedback_loop.training.config import TrainConfig
     from llm_feedback_loop.training.data import TrainingData
+    from llm_feedback_loop.training.methods.base import Prepared
     from llm_feedback_loop.training.runs import StartedRun
 
 T = TypeVar("T")
@@ -197,6 +198,23 @@ def load_data(config: TrainConfig, settings: Settings, database: RunOnDatabase, 
         raise RunFailed(str(error)) from None
 
 
+def prepare_method(config: TrainConfig, data: TrainingData, database: RunOnDatabase, run_id: int | None) -> Prepared:
+    """What the method needs beyond the model and the data (an online method's rewards), checked before any
+    model loads; a queued run it refuses is failed."""
+    from llm_feedback_loop.models.registry import find_version
+    from llm_feedback_loop.training.methods import method_of
+
+    def lookup(ref: str) -> Any:
+        return in_session(database, lambda session: find_version(session, ref))
+
+    try:
+        return method_of(config.method).prepare(config, data.train, lookup)
+    except ValueError as error:
+        if run_id is not None and world()[0] == 0:
+            finish(database, run_id, RunStatus.FAILED, error=str(error))
+        raise RunFailed(str(error)) from None
+
+
 def record_start(
     config: TrainConfig,
     data: TrainingData,
@@ -204,12 +222,13 @@ def record_start(
     database: RunOnDatabase,
     run_id: int | None,
     resume: bool,
+    extra_lineage: dict[str, Any] | None = None,
 ) -> StartedRun:
     from llm_feedback_loop.models.registry import RegistryError
     from llm_feedback_loop.training.runs import start_run
 
     output_dir = Path(config.output_dir or "")
-    lineage = data.lineage()
+    lineage = {**data.lineage(), **(extra_lineage or {})}
     try:
         return in_session(
             database,
@@ -250,6 +269,7 @@ def train_recording_failures(
     database: RunOnDatabase,
     run_id: int | None,
     resume: bool,
+    inputs: dict[str, Any] | None = None,
 ) -> Any:
     """Train; a failure or a Ctrl-C before the trainer could stop is recorded with the run (in the main process)
     and raised as RunFailed / RunStopped. A failure inside the libraries keeps its traceback in the run's folder."""
@@ -261,7 +281,7 @@ def train_recording_failures(
     output_dir = Path(config.output_dir or "")
     recorded = run_id is not None and world()[0] == 0
     try:
-        return train(config, data, output_dir, source, resume=resume)
+        return train(config, data, output_dir, source, resume=resume, inputs=inputs)
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training began (loading, reference pass)
         resumable = last_checkpoint(output_dir) is not None
         if recorded and resumable:
@@ -303,9 +323,10 @@ def run_training(
     check_output_dir(output_dir, resume)
     rank, world_size = world()
     data = load_data(config, settings, database, run_id, say)
+    prepared = prepare_method(config, data, database, run_id)
     started: StartedRun | None = None
     if rank == 0:
-        started = record_start(config, data, settings, database, run_id, resume)
+        started = record_start(config, data, settings, database, run_id, resume, prepared.lineage)
         run_id, config = started.run_id, started.config
         say(
             f"run {run_id}: {config.method} on {len(data.train)} examples ({len(data.test)} held out) from "
@@ -317,7 +338,7 @@ def run_training(
 
         PartialState().wait_for_everyone()
     source = started.source if started is not None else base_source_only(config, settings, database)
-    outcome = train_recording_failures(config, data, source, database, run_id, resume)
+    outcome = train_recording_failures(config, data, source, database, run_id, resume, prepared.inputs)
     if rank != 0:
         return None
     assert run_id is not None

@@ -104,9 +104,11 @@ def lora_config(config: TrainConfig) -> Any:
     )
 
 
-def summarize(trainer: Any, train_output: Any | None) -> dict[str, Any]:
-    """The figures a run is judged by: losses, speed, steps (and eval_* when evaluated)."""
-    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+def summarize(trainer: Any, train_output: Any | None, logged: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The figures a run is judged by: losses, speed, steps (and eval_* when evaluated), and the last logged
+    value of each of the method's own figures (`logged`: an online method's reward, its spread, KL, ...)."""
+    history = trainer.state.log_history
+    losses = [entry["loss"] for entry in history if "loss" in entry]
     metrics: dict[str, Any] = {
         "global_step": trainer.state.global_step,
         "epoch": trainer.state.epoch,
@@ -115,6 +117,10 @@ def summarize(trainer: Any, train_output: Any | None) -> dict[str, Any]:
     }
     if train_output is not None:
         metrics.update({key: value for key, value in train_output.metrics.items() if isinstance(value, int | float)})
+    for key in logged:
+        values = [entry[key] for entry in history if isinstance(entry.get(key), int | float)]
+        if values:
+            metrics[f"last_{key}"] = values[-1]
     return metrics
 
 
@@ -132,7 +138,13 @@ def save_result(trainer: Any, config: TrainConfig, tokenizer: Any, model_dir: Pa
 
 
 def train(
-    config: TrainConfig, data: TrainingData, output_dir: Path, base_source: str | None, *, resume: bool = False
+    config: TrainConfig,
+    data: TrainingData,
+    output_dir: Path,
+    base_source: str | None,
+    *,
+    resume: bool = False,
+    inputs: dict[str, Any] | None = None,
 ) -> RunOutcome:
     """Train `config.method` on `data` from `base_source` (what the loader takes; None: the default model),
     writing under `output_dir`. Blocking; raises on failure."""
@@ -159,12 +171,13 @@ def train(
         device=device,
         peft_config=lora_config(config) if config.lora else None,
         callbacks=[stopper, SkipFinalCheckpoint(stopper), MetricsLog(output_dir / METRICS_FILE)],
+        inputs=inputs or {},
     )
     method = method_of(config.method)
     trainer = method.build_trainer(job)
     started = time.perf_counter()
     train_output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    metrics = summarize(trainer, train_output)
+    metrics = summarize(trainer, train_output, method.logged)
     metrics["wall_seconds"] = round(time.perf_counter() - started, 3)
     resumed_from = checkpoint.name if checkpoint else None
     if stopper.stopped:

@@ -126,6 +126,20 @@ async def output_folder(session: SessionDep, settings: Settings, config: TrainCo
     return output_dir
 
 
+async def registered_reward(session: SessionDep, spec: str) -> str:
+    """An online run's reward, from a client: a registered reward model version only (pinned by id). A Python
+    function (fn:...) or a folder is for the command line: the service never imports code, or reads a folder,
+    that a client names."""
+    version = None if spec.startswith("fn:") else await find_version(session, spec)
+    if version is None or not makes_reward_model(version.method):
+        raise HTTPException(
+            status_code=422,
+            detail=f"reward: {spec[:200]!r} is not a registered reward model version; the service takes reward model "
+            "versions (`llmfl train reward`) by id or name; Python functions are for `llmfl train --reward fn:...`",
+        )
+    return str(version.id)
+
+
 @router.post("", status_code=202, dependencies=[Depends(require_admin)])
 async def queue_run(config: TrainConfig, state: StateDep, session: SessionDep) -> dict[str, Any]:
     """Queue a training run; it starts when one of MAX_CONCURRENT_RUNS slots is free. Poll `GET /v1/runs/{id}`.
@@ -153,6 +167,10 @@ async def queue_run(config: TrainConfig, state: StateDep, session: SessionDep) -
         if makes_reward_model(version.method):
             raise HTTPException(status_code=422, detail=f"model: {version.name} is a reward model; give a chat model")
         config = config.model_copy(update={"model": str(version.id)})  # the version checked here, not a later one
+    if getattr(config, "reward", None):
+        config = config.model_copy(
+            update={"reward": [await registered_reward(session, spec) for spec in config.reward]}
+        )
     if config.name is not None and await find_version(session, config.name) is not None:
         raise HTTPException(status_code=422, detail=f"name: a model version named {config.name!r} exists already")
     output_dir = await output_folder(session, settings, config)

@@ -8,6 +8,8 @@ A method module (`methods/NAME.py`) defines `METHOD = SomeMethod()`, a TrainingM
 - `settings`: fields of its own ({name: (type, Field(...))}); they become TrainConfig fields, YAML keys,
   API fields and `llmfl train` flags, the Field's description being the help;
 - `build_trainer(job)`: its TRL trainer; `check(config)`, `check_data(rows)`: what it refuses;
+- `prepare(config, rows, find_version)`: what it needs beyond the model and the data (an online method's
+  rewards), checked and made ready before any model loads; it goes to the run's lineage and `job.inputs`;
 - `report(metrics)`: figures of its own from the held-out evaluation (e.g. preference_accuracy).
 Heavy imports (trl, transformers, torch) stay inside the functions: config and the API import the methods.
 """
@@ -76,6 +78,15 @@ CAUSAL_LM = Head("causal-lm", "CAUSAL_LM", "chat-model", load_causal_lm)
 SCORE = Head("score", "SEQ_CLS", "reward-model", load_scorer)
 
 
+@dataclass
+class Prepared:
+    """What `TrainingMethod.prepare` made ready: `lineage` is recorded with the run (beside its data), `inputs`
+    go to `build_trainer` (`job.inputs`)."""
+
+    lineage: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
 class TrainingMethod:
     """One training method; a subclass per method module sets the class attributes and `build_trainer`."""
 
@@ -86,6 +97,7 @@ class TrainingMethod:
     head: ClassVar[Head] = CAUSAL_LM
     settings: ClassVar[dict[str, Setting]] = {}
     examples_per_pass: ClassVar[int] = 1  # the fewest examples one forward pass may hold
+    logged: ClassVar[tuple[str, ...]] = ()  # figures its trainer logs whose last value the run's metrics keep
     order: ClassVar[int] = 100  # where it is listed (help, messages): SFT first, as a loop starts there
 
     def build_trainer(self, job: TrainingJob) -> Any:
@@ -101,6 +113,11 @@ class TrainingMethod:
     def report(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """Figures of this method's own, from the held-out evaluation's `metrics`."""
         return {}
+
+    def prepare(self, config: TrainConfig, rows: list[dict[str, Any]], find_version: Callable[[str], Any]) -> Prepared:
+        """Make ready (and check) what the method needs beyond the model and the data, before any model loads;
+        `find_version(ref)` looks a registered version up (None if there is none). Raise ValueError to refuse."""
+        return Prepared()
 
     def __repr__(self) -> str:
         return f"<training method {self.name}>"
@@ -119,6 +136,7 @@ class TrainingJob:
     device: str
     peft_config: Any | None = None
     callbacks: list[Any] = field(default_factory=list)
+    inputs: dict[str, Any] = field(default_factory=dict)  # what the method's `prepare` made ready
 
 
 MICRO_BATCH_ON_CPU = 2
