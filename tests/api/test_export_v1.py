@@ -61,6 +61,16 @@ def test_each_kind_exports_the_rows_feedback_supports(client: TestClient) -> Non
     ]
 
 
+def test_the_prompt_kind_exports_every_prompt_once_those_only_asked_included(client: TestClient) -> None:
+    """What online RL samples answers to: each prompt with feedback, and each one answers were only logged for."""
+    seed_feedback(client)
+    asked = client.post("/v1/generations", json={"prompt": "Apa itu Helm?", "response": "Helm adalah ..."})
+    assert asked.status_code == 201, asked.text
+    prompts = [row["prompt"] for row in export(client, "prompt")]
+    assert len(prompts) == len(set(prompts)) and "Apa itu Helm?" in prompts
+    assert {"Apa itu Kubernetes?", "Berapa 2+2?", "Jelaskan Docker"} <= set(prompts)
+
+
 def test_disagreeing_annotators_are_aggregated_never_both_directions(client: TestClient) -> None:
     base = {"prompt": "p", "responses": [{"text": "A"}, {"text": "B"}]}
     for annotator, ranking in [("ana", [0, 1]), ("budi", [0, 1]), ("cici", [1, 0])]:

@@ -84,3 +84,14 @@ def test_judges_are_named_by_their_spec() -> None:
     assert isinstance(load_judge("http://127.0.0.1:1/v1", "m", lambda ref: (None, None)), ChatModelJudge)
     loaded = load_judge("7", None, lambda ref: (f"model {ref}", "tokenizer"))
     assert loaded.name == "7" and loaded.model == "model 7"  # type: ignore[attr-defined]
+
+
+def test_a_reward_models_calibration_compares_its_confidence_with_how_often_it_is_right() -> None:
+    from llm_feedback_loop.evaluation.preference import calibration
+
+    sure_and_right = calibration([0.99, 0.99, 0.99, 0.99])
+    assert sure_and_right["calibration_error"] < 0.02 and sure_and_right["brier"] < 0.001
+    sure_and_half_wrong = calibration([0.99, 0.99, 0.01, 0.01])  # 99% sure each time, right half the time
+    assert abs(sure_and_half_wrong["calibration_error"] - 0.49) < 1e-9
+    unsure = calibration([0.5, 0.5])
+    assert unsure["brier"] == 0.25 and unsure["calibration_error"] == 0.5  # a coin says 50%, is "right" never

@@ -68,6 +68,12 @@ def test_win_rate_against_the_parent_and_automatic_promotion(training_database: 
     pairs = write_export(tmp_path / "exports", "dpo", count=16)
     assert invoke("train", "sft", "--data", str(sft), "--output-dir", "sft", *FAST)[0] == 0  # version 2
     assert invoke("train", "reward", "--data", str(pairs), "--output-dir", "rm", *FAST)[0] == 0  # version 3
+    code, output = invoke("eval", "3", "--data", str(pairs), "--out", "rm.json")  # the reward model on pairs
+    assert code == 0, output
+    scored = json.loads(Path("rm.json").read_text())["metrics"]
+    assert (
+        0 <= scored["preference_accuracy"] <= 1 and 0 <= scored["brier"] <= 1 and 0 <= scored["calibration_error"] <= 1
+    )
     code, output = invoke("models", "promote", "2", "--auto")  # not evaluated yet
     assert code == 3 and "no win rate yet" in " ".join(output.split())
 

@@ -154,3 +154,19 @@ def test_ppo_is_an_alias_that_says_it_runs_grpo(training_database: str, tmp_path
     code, output = invoke("train", "ppo", "--data", str(data), "--reward", f"fn:{rewards_file}:shorter", *FAST)
     assert code == 0, output
     assert "training with grpo" in " ".join(output.split()) and run_show(1)["method"] == "grpo"
+
+
+def test_an_openai_compatible_judge_rewards_grpo_and_an_unreachable_one_is_refused_first(
+    training_database: str, tmp_path: Path
+) -> None:
+    from tests.support.fake_openai import fake_openai_server
+
+    data = prompts_export(tmp_path / "exports")
+    with fake_openai_server() as url:  # it answers "answer N to ...": rated N (of 10)
+        code, output = invoke(
+            "train", "grpo", "--data", str(data), "--reward", url, "--reward-judge-model", "fake-model", *FAST
+        )
+    assert code == 0, output
+    assert run_show(1)["dataset"]["rewards"] == [{"reward": url, "judge_model": "fake-model"}]
+    code, output = invoke("train", "grpo", "--data", str(data), "--reward", "http://127.0.0.1:9/v1", *FAST)
+    assert code == 1 and "the judge did not answer" in " ".join(output.split())

@@ -85,7 +85,7 @@ def run_loop(
 
 def loop_settings(**values: Any) -> LoopSettings:
     """The loop's settings from the options (`task`: the objective's spec; `train`: methods, comma-separated)."""
-    from llm_feedback_loop.loop.context import METHODS, LoopSettings
+    from llm_feedback_loop.loop.context import METHODS, ONLINE, LoopSettings
     from llm_feedback_loop.objectives.base import ObjectiveError, load_objective, load_scorer
     from llm_feedback_loop.training_data.options import PAIR_STRATEGIES
 
@@ -95,6 +95,11 @@ def loop_settings(**values: Any) -> LoopSettings:
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise fail(f"--train takes {', '.join(METHODS)} (comma-separated, in order), not {unknown or 'nothing'}")
+    if methods[-1] == "reward":
+        raise fail("--train: a reward model is not a chat model; follow it by the method it rewards, e.g. reward,grpo")
+    for position, method in enumerate(methods):
+        if method in ONLINE and "reward" not in methods[:position] and "--reward" not in values["train_options"]:
+            raise fail(f"--train: {method} needs a reward: train one before it (--train reward,{method})")
     annotator = values.pop("annotator")
     try:
         objective = load_objective(values.pop("task"))
@@ -130,7 +135,10 @@ def loop_command(
     service_url: Annotated[
         str | None, typer.Option(help="A running service (same database). Default: start one for the loop.")
     ] = None,
-    train: Annotated[str, typer.Option(help="Methods, in order: dpo, sft, kto, or e.g. sft,dpo.")] = "dpo",
+    train: Annotated[
+        str,
+        typer.Option(help="Methods, in order: dpo, sft, kto, or e.g. sft,dpo; reward,grpo (or rloo) for online RL."),
+    ] = "dpo",
     train_config: Annotated[Path | None, typer.Option(help="YAML settings for every `llmfl train`.")] = None,
     strategy: Annotated[str, typer.Option(help="How rankings become DPO pairs.")] = "all-pairs",
     prompts_per_round: Annotated[int, typer.Option(min=1, help="Prompts answered and judged per round.")] = 64,

@@ -49,12 +49,40 @@ def policy_accuracy(policy: Any, reference: Any, tokenizer: Any, pairs: list[dic
     return correct / len(pairs)
 
 
-def reward_model_accuracy(model: Any, tokenizer: Any, pairs: list[dict[str, Any]]) -> float:
-    """Share of pairs whose chosen answer the reward model scores higher."""
-    correct = 0
+CALIBRATION_BINS = 5
+
+
+def calibration(probabilities: list[float]) -> dict[str, float]:
+    """How far the reward model's confidence is from how often it is right. A reward model trained on pairs
+    says P(chosen beats rejected) = sigmoid(score_chosen - score_rejected) (Bradley-Terry); over held-out pairs,
+    where the chosen one did win, `brier` is the mean squared gap to 1, and `calibration_error` the expected
+    calibration error: per confidence bin (of max(p, 1-p)), |accuracy - confidence|, weighted by its share."""
+    brier = sum((1 - p) ** 2 for p in probabilities) / len(probabilities)
+    bins: list[list[tuple[float, bool]]] = [[] for _ in range(CALIBRATION_BINS)]
+    for p in probabilities:
+        confidence = max(p, 1 - p)  # in [0.5, 1]
+        index = min(int((confidence - 0.5) * 2 * CALIBRATION_BINS), CALIBRATION_BINS - 1)
+        bins[index].append((confidence, p > 0.5))
+    error = sum(
+        len(items)
+        / len(probabilities)
+        * abs(sum(right for _, right in items) / len(items) - sum(c for c, _ in items) / len(items))
+        for items in bins
+        if items
+    )
+    return {"brier": brier, "calibration_error": error}
+
+
+def reward_model_metrics(model: Any, tokenizer: Any, pairs: list[dict[str, Any]]) -> dict[str, float]:
+    """Held-out pair accuracy of a reward model (the share of pairs whose chosen answer it scores higher),
+    and its calibration (`calibration`)."""
+    import math
+
+    probabilities, correct = [], 0
     for pair in pairs:
         prompt = as_messages(pair["prompt"], "user")
         chosen = reward_score(model, tokenizer, prompt, as_messages(pair["chosen"], "assistant"))
         rejected = reward_score(model, tokenizer, prompt, as_messages(pair["rejected"], "assistant"))
         correct += chosen > rejected
-    return correct / len(pairs)
+        probabilities.append(1 / (1 + math.exp(max(min(rejected - chosen, 50.0), -50.0))))
+    return {"preference_accuracy": correct / len(pairs), **calibration(probabilities)}

@@ -153,12 +153,12 @@ def evaluate_export(
 
 
 def reward_model_metrics(kind: DataKind, rows: list[dict[str, Any]], asked: EvaluationRequest) -> dict[str, Any]:
-    from llm_feedback_loop.evaluation.preference import reward_model_accuracy
+    from llm_feedback_loop.evaluation import preference
 
     if kind != "dpo":
         raise EvaluationError("a reward model is evaluated on pairs: give a dpo/reward export")
     model, tokenizer = load_reward_model(asked.source)
-    return {"preference_accuracy": reward_model_accuracy(model, tokenizer, rows)}
+    return preference.reward_model_metrics(model, tokenizer, rows)  # pair accuracy and calibration
 
 
 def answer_metrics(

@@ -39,3 +39,4 @@ class PromptGroup:
     ratings: list[RatingRecord] = field(default_factory=list)
     comparisons: list[ComparisonRecord] = field(default_factory=list)
     corrections: list[CorrectionRecord] = field(default_factory=list)
+    generations: list[int] = field(default_factory=list)  # ids of answers logged for it (when asked for)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llm_feedback_loop.feedback.filters import FeedbackFilter
 from llm_feedback_loop.feedback.records import ComparisonRecord, CorrectionRecord, PromptGroup, RatingRecord
-from llm_feedback_loop.storage.tables import Comparison, Correction, FeedbackRowMixin, Rating
+from llm_feedback_loop.storage.tables import Comparison, Correction, FeedbackRowMixin, Generation, Rating
 
 STREAM_BATCH = 5000
 # Columns every stream starts with: prompt_hash, prompt, prompt_messages (raw JSON text), id.
@@ -46,8 +46,11 @@ async def _groups_of(
             yield current, rows  # type: ignore[misc]
 
 
-async def iter_prompt_groups(engine: AsyncEngine, where: FeedbackFilter) -> AsyncIterator[PromptGroup]:
-    """Every prompt with feedback matching `where`, in prompt_hash order, with all its feedback."""
+async def iter_prompt_groups(
+    engine: AsyncEngine, where: FeedbackFilter, *, with_generations: bool = False
+) -> AsyncIterator[PromptGroup]:
+    """Every prompt with feedback matching `where`, in prompt_hash order, with all its feedback. With
+    `with_generations`, also every prompt answers were logged for (what people asked, rated or not)."""
     streams = {
         "rating": _groups_of(engine, Rating, [Rating.response, Rating.rating], where),
         "comparison": _groups_of(
@@ -57,6 +60,8 @@ async def iter_prompt_groups(engine: AsyncEngine, where: FeedbackFilter) -> Asyn
             engine, Correction, [Correction.original_response, Correction.corrected_response], where
         ),
     }
+    if with_generations:
+        streams["generation"] = _groups_of(engine, Generation, [], where)
     heads: dict[str, tuple[str, list[Sequence[Any]]] | None] = {}
     for name, stream in streams.items():
         heads[name] = await anext(stream, None)
@@ -92,5 +97,7 @@ def _add_rows(group: PromptGroup, kind: str, rows: list[Sequence[Any]]) -> None:
         group.comparisons.extend(
             ComparisonRecord(row[ID], [r["text"] for r in row[first]], row[first + 1], row[first + 2]) for row in rows
         )
-    else:
+    elif kind == "correction":
         group.corrections.extend(CorrectionRecord(row[ID], row[first], row[first + 1]) for row in rows)
+    else:
+        group.generations.extend(row[ID] for row in rows)

@@ -19,7 +19,10 @@ from llm_feedback_loop.storage.tables import ModelVersion
 
 T = TypeVar("T")
 
-METHODS = ("sft", "dpo", "kto")  # each trains on the export of the same name
+# Each trains on the round's export of its dataset kind. `reward` trains a reward model on all feedback so far,
+# which the online method after it (grpo, rloo) is rewarded by: --train reward,grpo.
+METHODS = ("sft", "dpo", "kto", "reward", "grpo", "rloo")
+ONLINE = ("grpo", "rloo")
 
 
 @dataclass(frozen=True)

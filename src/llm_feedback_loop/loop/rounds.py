@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_feedback_loop.loop import history
 from llm_feedback_loop.loop.collect import collect_feedback
-from llm_feedback_loop.loop.context import LoopError, LoopRun, NoTrainingData
+from llm_feedback_loop.loop.context import ONLINE, LoopError, LoopRun, NoTrainingData
 from llm_feedback_loop.loop.evaluate import answers_path, evaluate_version, metrics_of
 from llm_feedback_loop.loop.train import export_round_data, train_method
-from llm_feedback_loop.storage.tables import LoopRound, ModelVersion
+from llm_feedback_loop.storage.tables import LoopRound, ModelVersion, TrainingRun
 
 
 def promote(run: LoopRun, candidate: ModelVersion, base: ModelVersion) -> tuple[bool, list[str]]:
@@ -50,14 +50,36 @@ def feedback_of(run: LoopRun, number: int, row: LoopRound, base: ModelVersion) -
     return since
 
 
+def train_reward_model(run: LoopRun, number: int, data: str, base: ModelVersion) -> tuple[int, ModelVersion]:
+    """The round's reward model: it continues the loop's previous one (from the base the first time), and its
+    held-out pair accuracy is said before the online method trusts it."""
+    folder = str(run.settings.folder.resolve())
+    previous = run.session(lambda s: history.latest_reward_model(s, folder))
+    run_id, reward_model = train_method(run, number, "reward", data, run.version(previous) if previous else base)
+    metrics = run.session(lambda s: s.get(TrainingRun, run_id)).metrics or {}
+    accuracy = metrics.get("preference_accuracy")
+    shown = f"{accuracy:.3f}" if isinstance(accuracy, float) else "n/a (no held-out pairs)"
+    run.say(f"  reward model {reward_model.name}: held-out pair accuracy {shown}")
+    return run_id, reward_model
+
+
 def train_candidate(run: LoopRun, number: int, row: LoopRound, base: ModelVersion, since: datetime) -> ModelVersion:
-    """Export and train each method in turn, each from the previous one's result; returns the last version."""
-    data, run_ids, parent = dict(row.data or {}), [], base
+    """Export and train each method in turn, each from the previous one's result; returns the last version.
+    A reward model is not a step of the policy: it is trained from the base (or the loop's previous reward
+    model, which it continues), reported, and given to the online method that follows it as its --reward."""
+    from llm_feedback_loop.training.methods import makes_reward_model
+    from llm_feedback_loop.training_data.files import jsonl_split_files
+
+    data, run_ids, parent, reward_model = dict(row.data or {}), [], base, None
     for method in run.settings.methods:
-        if method not in data or not Path(data[method]["path"]).is_file():
+        if method not in data or not jsonl_split_files(Path(data[method]["path"]))["train"].is_file():
             data[method] = export_round_data(run, number, method, since)
             run.session(lambda s: history.update_round(s, row.id, data=data))
-        run_id, parent = train_method(run, number, method, data[method]["path"], parent)
+        if makes_reward_model(method):
+            run_id, reward_model = train_reward_model(run, number, data[method]["path"], base)
+        else:
+            extra = ("--reward", str(reward_model.id)) if method in ONLINE and reward_model is not None else ()
+            run_id, parent = train_method(run, number, method, data[method]["path"], parent, extra)
         run_ids.append(run_id)
         run.session(lambda s: history.update_round(s, row.id, run_ids=run_ids))
     return parent

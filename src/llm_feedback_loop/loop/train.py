@@ -15,24 +15,32 @@ from llm_feedback_loop.models.run_folder import last_checkpoint
 from llm_feedback_loop.storage.tables import ModelVersion
 from llm_feedback_loop.training.runs import RunStatus
 
+# A reward model learns from all the feedback so far (not only the round's), and keeps a share of its prompts
+# back: its held-out pair accuracy is reported before the online method trusts it.
+REWARD_HELD_OUT = 0.2
+
 
 def export_round_data(run: LoopRun, number: int, method: str, since: datetime) -> dict[str, Any]:
     """The feedback collected since `since` (by this loop's simulated annotator, when it has one) as the
-    round's export for `method`; a NoTrainingData when it gives nothing to learn from."""
+    round's export for `method` (of the dataset kind the method trains on; for a reward model, all feedback so
+    far, with a held-out share); a NoTrainingData when it gives nothing to learn from."""
     from llm_feedback_loop.feedback.filters import FeedbackFilter
+    from llm_feedback_loop.training.methods import makes_reward_model, method_of
     from llm_feedback_loop.training_data.export import export_to_jsonl
     from llm_feedback_loop.training_data.options import ExportOptions
 
     settings = run.settings
+    reward = makes_reward_model(method)
     out = (settings.folder / f"round-{number}" / "data" / f"{method}.jsonl").resolve()
     options = ExportOptions(
-        method,  # type: ignore[arg-type]
+        method_of(method).kind,  # type: ignore[arg-type]
         format="conversational",
         strategy=settings.strategy,  # type: ignore[arg-type]
+        test_size=REWARD_HELD_OUT if reward else 0.0,
         max_pairs_per_prompt=run.app_settings.max_pairs_per_prompt,
     )
     annotator = settings.annotator_name if settings.annotator == "simulated" else None
-    where = FeedbackFilter(since=since, annotator=annotator)
+    where = FeedbackFilter(since=None if reward else since, annotator=annotator)
     manifest = run.database(lambda engine: export_to_jsonl(engine, options, where, out, None))
     rows = manifest["counts"]["rows"]
     if rows == 0:
@@ -43,16 +51,19 @@ def export_round_data(run: LoopRun, number: int, method: str, since: datetime) -
     return {"path": str(out), "rows": rows, "manifest_counts": manifest["counts"]}
 
 
-def train_method(run: LoopRun, number: int, method: str, data: str, parent: ModelVersion) -> tuple[int, ModelVersion]:
-    """Train `method` on `data` from `parent`; returns (the training run's id, the version it made). A rerun
-    of a failed round reuses a completed run, and continues an interrupted one from its last checkpoint."""
+def train_method(
+    run: LoopRun, number: int, method: str, data: str, parent: ModelVersion, extra: tuple[str, ...] = ()
+) -> tuple[int, ModelVersion]:
+    """Train `method` on `data` from `parent` (`extra`: more options, e.g. an online method's --reward);
+    returns (the training run's id, the version it made). A rerun of a failed round reuses a completed run,
+    and continues an interrupted one from its last checkpoint."""
     settings = run.settings
     output_dir = (settings.folder / f"round-{number}" / method).resolve()
     name = f"{settings.name}-r{number}-{method}"
     llmfl = [sys.executable, "-m", "llm_feedback_loop", "train"]
     command = [
         *llmfl, method, "--data", data, "--model", str(parent.id), "--output-dir", str(output_dir), "--name", name,
-        *settings.train_options,
+        *extra, *settings.train_options,
     ]  # fmt: skip
     existing = run.session(lambda s: history.run_for_output(s, str(output_dir)))
     if existing is not None and existing.status == RunStatus.COMPLETED and existing.output_version_id:

@@ -4,7 +4,9 @@
   (`f(prompts=..., completions=..., **columns) -> list[float | None]`, one score per completion), or the form
   `llmfl eval --judge fn:` takes, `f(prompt: str, answer: str) -> float`, called per answer;
 - a reward model: a registered version trained with `llmfl train reward` (id or name), or its folder.
-  A LoRA reward model is merged into its base first (TRL does not set up a PEFT reward model's tokenizer).
+  A LoRA reward model is merged into its base first (TRL does not set up a PEFT reward model's tokenizer);
+- `http(s)://HOST/v1`: an OpenAI-compatible judge model (`--reward-judge-model` names it, `JUDGE_API_KEY` is
+  its key), asked to rate each answer from 0 to 10 (the score is the rating / 10; no number: no score).
 
 Everything is checked before the policy loads: a version that is not a reward model, a function that cannot
 be imported, or one that returns the wrong number of scores for a probe batch is refused with a message.
@@ -20,6 +22,11 @@ from pathlib import Path
 from typing import Any
 
 FUNCTION_PREFIX = "fn:"
+JUDGE_PREFIXES = ("http://", "https://")
+JUDGE_PROMPT = (
+    "Rate how good the answer is as a reply to the request, from 0 (useless) to 10 (perfect). "
+    "Reply with the number only.\n\nRequest:\n{prompt}\n\nAnswer:\n{answer}"
+)
 PROBE_ANSWER = "A short probe answer."
 
 
@@ -85,12 +92,49 @@ def load_function(spec: str) -> RewardFunction:
     return RewardFunction(spec, function)
 
 
-def probe(function: RewardFunction, prompts: list[Any]) -> None:
+def probe(function: Callable[..., Any], prompts: list[Any]) -> None:
     """Call `function` on a small batch like TRL's (two answers to each of two prompts); raise RewardError if
     it fails or gives the wrong number of scores. Run before any model is loaded."""
     batch = [prompt for prompt in prompts[:2] for _ in range(2)]
     completions = [[{"role": "assistant", "content": PROBE_ANSWER}] for _ in batch]
     function(prompts=batch, completions=completions)
+
+
+class JudgeReward:
+    """An OpenAI-compatible chat model as a reward: each answer rated 0-10 by it, as TRL calls a reward."""
+
+    def __init__(self, url: str, model: str | None, api_key: str | None, timeout_s: float = 120.0) -> None:
+        import httpx
+
+        from llm_feedback_loop.logging_redaction import split_userinfo, url_without_credentials
+
+        base, auth = split_userinfo(url.rstrip("/"))
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.spec, self.model = url_without_credentials(url), model
+        self.client = httpx.Client(base_url=base, headers=headers, auth=None if api_key else auth, timeout=timeout_s)
+        self.__name__ = "judge"
+
+    def rate(self, prompt: str, answer: str) -> float | None:
+        import re
+
+        import httpx
+
+        body: dict[str, Any] = {
+            "messages": [{"role": "user", "content": JUDGE_PROMPT.format(prompt=prompt, answer=answer)}]
+        }
+        body |= {"model": self.model} if self.model else {}
+        body |= {"temperature": 0, "max_tokens": 8}
+        try:
+            response = self.client.post("/chat/completions", json=body)
+            response.raise_for_status()
+            text = response.json()["choices"][0]["message"]["content"] or ""
+        except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as error:
+            raise RewardError(f"--reward {self.spec}: the judge did not answer ({type(error).__name__})") from None
+        found = re.search(r"\d+(?:\.\d+)?", text)
+        return None if found is None else min(max(float(found.group()), 0.0), 10.0) / 10
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
+        return [self.rate(text_of(p), text_of(c)) for p, c in zip(prompts, completions, strict=True)]
 
 
 def is_reward_model_folder(folder: Path) -> bool:

@@ -59,7 +59,7 @@ async def iter_export_lines(
 ) -> AsyncIterator[tuple[Split, bytes]]:
     """(split, JSONL line) for every row of the export, in a deterministic order."""
     stats = stats if stats is not None else ExportStats()
-    async for group in iter_prompt_groups(engine, where):
+    async for group in iter_prompt_groups(engine, where, with_generations=options.kind == "prompt"):
         split = split_of(group.prompt_hash, options.test_size, options.seed)
         if only_split is not None and split != only_split:
             continue

@@ -122,10 +122,15 @@ def pair_rows(group: PromptGroup, options: ExportOptions) -> GroupRows:
 
 
 def prompt_rows(group: PromptGroup, options: ExportOptions) -> GroupRows:
-    """The prompt itself, once, whatever feedback it had: what an online method (GRPO, RLOO) samples answers to
-    and scores with its reward. The source is the kind of feedback that brought it (the first present)."""
-    kinds = [name for name, rows in (("rating", group.ratings), ("comparison", group.comparisons)) if rows]
-    source = kinds[0] if kinds else "correction"
+    """The prompt itself, once, whatever feedback it had (or none: answers logged for it): what an online method
+    (GRPO, RLOO) samples answers to and scores with its reward. The source: what brought it (the first present)."""
+    present = (
+        ("rating", group.ratings),
+        ("comparison", group.comparisons),
+        ("correction", group.corrections),
+        ("generation", group.generations),
+    )
+    source = next((name for name, rows in present if rows), "generation")
     return GroupRows([DatasetRow({"prompt": render_prompt(group, options.format)}, source)])
 
 

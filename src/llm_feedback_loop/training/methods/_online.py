@@ -43,6 +43,14 @@ ONLINE_SETTINGS: dict[str, Setting] = {
         list[float],
         Field(default_factory=list, description="GRPO/RLOO: one weight per --reward (default: all 1)."),
     ),
+    "reward_judge_model": (
+        str | None,
+        Field(default=None, description="GRPO/RLOO: the model a --reward http(s)://.../v1 judge is asked."),
+    ),
+    "use_vllm": (
+        bool,
+        Field(default=False, description="GRPO/RLOO: sample the answers with vLLM (a GPU with vllm installed)."),
+    ),
     "num_generations": (
         int,
         Field(default=4, ge=2, description="GRPO/RLOO: answers sampled per prompt (they are compared)."),
@@ -83,6 +91,11 @@ class OnlineMethod(TrainingMethod):
                 f"give one --reward-weight per --reward ({len(config.reward)} rewards, "
                 f"{len(config.reward_weight)} weights)"
             )
+        if config.use_vllm:
+            import importlib.util
+
+            if importlib.util.find_spec("vllm") is None:
+                raise ValueError("use_vllm: vLLM is not installed (pip install vllm, on a machine with a GPU)")
         if config.batch_size % config.num_generations:
             raise ValueError(
                 f"batch_size ({config.batch_size}) must be a multiple of num_generations ({config.num_generations}): "
@@ -91,13 +104,18 @@ class OnlineMethod(TrainingMethod):
 
     def prepare(self, config: TrainConfig, rows: list[dict[str, Any]], find_version: Callable[[str], Any]) -> Prepared:
         from llm_feedback_loop.training.data import to_dataset
-        from llm_feedback_loop.training.rewards import FUNCTION_PREFIX, load_function, probe
+        from llm_feedback_loop.training.rewards import FUNCTION_PREFIX, JUDGE_PREFIXES, load_function, probe
 
         prompts = list(to_dataset(rows[:2], config.method, config.chat_template)["prompt"])
         rewards: list[Any] = []
         lineage: list[dict[str, Any]] = []
         for spec in config.reward:
-            if spec.startswith(FUNCTION_PREFIX):
+            if spec.startswith(JUDGE_PREFIXES):
+                judge = judge_of(spec, config.reward_judge_model)
+                probe(judge, prompts)  # reachable, and answering, before the policy loads
+                rewards.append(judge)
+                lineage.append({"reward": judge.spec, "judge_model": config.reward_judge_model})
+            elif spec.startswith(FUNCTION_PREFIX):
                 function = load_function(spec)
                 probe(function, prompts)
                 rewards.append(function)
@@ -124,6 +142,7 @@ class OnlineMethod(TrainingMethod):
             max_completion_length=config.max_completion_length,
             temperature=config.temperature,
             reward_weights=config.reward_weight or None,
+            use_vllm=config.use_vllm,
             log_completions=False,
         )
         funcs = [
@@ -143,6 +162,14 @@ class OnlineMethod(TrainingMethod):
 
     def report(self, metrics: dict[str, Any]) -> dict[str, Any]:
         return {"held_out_reward": metrics["eval_reward"]} if "eval_reward" in metrics else {}
+
+
+def judge_of(url: str, model: str | None) -> Any:
+    import os
+
+    from llm_feedback_loop.training.rewards import JudgeReward
+
+    return JudgeReward(url, model, os.environ.get("JUDGE_API_KEY"))
 
 
 def reward_model_of(spec: str, find_version: Callable[[str], Any]) -> Any:
