@@ -76,21 +76,24 @@ def test_an_online_method_trains_on_a_function_and_registers_its_lineage(
     assert any(key.startswith("kl") for key in keys)  # beta > 0 by default: the pull to the reference is logged
 
 
-def test_grpo_uses_a_reward_model_version_beside_a_function(
-    training_database: str, tmp_path: Path, rewards_file: Path
+@pytest.mark.parametrize("method", ["grpo", "rloo"])
+@pytest.mark.parametrize("rewards", ["model", "model+function"])
+def test_an_online_method_is_rewarded_by_a_reward_model_version(
+    method: str, rewards: str, training_database: str, tmp_path: Path, rewards_file: Path
 ) -> None:
     pairs = write_export(tmp_path / "exports", "reward")
     code, output = invoke("train", "reward", "--data", str(pairs), "--output-dir", "rm", "--name", "judge",
                           "--max-steps", "2", "--batch-size", "4", "--device", "cpu")  # fmt: skip
     assert code == 0, output
     data = prompts_export(tmp_path / "exports")
-    code, output = invoke(
-        "train", "grpo", "--data", str(data), "--output-dir", "policy",
-        "--reward", "judge", "--reward", f"fn:{rewards_file}:shorter", *FAST,
-    )  # fmt: skip
+    given = ["--reward", "judge"] + (["--reward", f"fn:{rewards_file}:shorter"] if "function" in rewards else [])
+    code, output = invoke("train", method, "--data", str(data), "--output-dir", "policy", *given, *FAST)
     assert code == 0, output
-    rewards = run_show(2)["dataset"]["rewards"]
-    assert rewards[0]["name"] == "judge" and rewards[0]["version_id"] == run_show(1)["output_version_id"]
+    run = run_show(2)
+    assert run["status"] == "completed" and run["output_version_id"]
+    recorded = run["dataset"]["rewards"]
+    assert recorded[0]["name"] == "judge" and recorded[0]["version_id"] == run_show(1)["output_version_id"]
+    assert len(recorded) == (2 if "function" in rewards else 1)
 
 
 def test_rewards_are_refused_before_the_policy_loads(
@@ -108,8 +111,9 @@ def test_rewards_are_refused_before_the_policy_loads(
     assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").rglob("model"))
 
 
-def test_an_interrupted_grpo_run_resumes_with_its_rewards(
-    training_database: str, tmp_path: Path, rewards_file: Path
+@pytest.mark.parametrize("method", ["grpo", "rloo"])
+def test_an_interrupted_online_run_resumes_with_its_rewards(
+    method: str, training_database: str, tmp_path: Path, rewards_file: Path
 ) -> None:
     import signal
     import subprocess

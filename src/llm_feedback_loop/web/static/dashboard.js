@@ -126,12 +126,22 @@ async function showRuns(manage) {
     const facts = [];
     if (metrics.global_step != null) facts.push(`${metrics.global_step} steps`);
     if (metrics.preference_accuracy != null) facts.push(`pref. acc. ${metrics.preference_accuracy.toFixed(2)}`);
+    // An online run (grpo, rloo): its reward and spread, the share of prompts that taught nothing, its KL.
+    if (metrics.last_reward != null) facts.push(`reward ${metrics.last_reward.toFixed(3)} ± ${(metrics.last_reward_std || 0).toFixed(3)}`);
+    if (metrics.last_frac_reward_zero_std != null) facts.push(`prompts alike ${(100 * metrics.last_frac_reward_zero_std).toFixed(0)}%`);
+    if (metrics.last_kl != null) facts.push(`KL ${metrics.last_kl.toFixed(4)}`);
     if (run.error) facts.push(run.error);
     card.append(element("p", "hint", facts.join(" · ")));
     const chart = element("div", "chart");
     card.append(chart);
     const log = await get(`/v1/runs/${run.id}/metrics`);
     charts.lineChart(chart, log.filter((e) => e.loss != null).map((e) => ({ x: e.step, y: e.loss })), { label: `loss of run ${run.id}` });
+    const rewards = log.filter((e) => e.reward != null).map((e) => ({ x: e.step, y: e.reward }));
+    if (rewards.length) {
+      const rewardChart = element("div", "chart");
+      card.append(rewardChart);
+      charts.lineChart(rewardChart, rewards, { label: `reward of run ${run.id}` });
+    }
     if (manage) card.append(runControls(run));
     cards.push(card);
   }
