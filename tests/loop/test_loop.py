@@ -100,28 +100,28 @@ def test_a_second_run_continues_after_the_completed_rounds(training_database: st
 
 
 def test_a_round_of_online_rl_trains_a_reward_model_then_grpo_with_it(training_database: str, tmp_path: Path) -> None:
-    """--train reward,grpo: the reward model learns from the feedback so far (its held-out accuracy said), the
-    policy is trained by GRPO rewarded by it, and only the policy is a candidate."""
+    """--train reward,grpo: each round's reward model learns from the feedback so far (its held-out accuracy
+    said), the policy is trained by GRPO rewarded by it, and only the policy is a candidate."""
     config = tmp_path / "train.yaml"
     config.write_text(
         "learning_rate: 1.0e-3\nmax_steps: 2\nbatch_size: 4\nmax_length: 128\nsave_steps: 1000\n"
         "num_generations: 2\nmax_completion_length: 8\n"
     )
     code, output = invoke(
-        "loop", "--rounds", "1", "--name", "rl", "--prompts-per-round", "6", "--answers", "3", "--max-tokens", "12",
+        "loop", "--rounds", "2", "--name", "rl", "--prompts-per-round", "6", "--answers", "3", "--max-tokens", "12",
         "--train", "reward,grpo", "--train-config", str(config), "--annotator", "tests.loop.scorers:by_length",
         "--seed", "1", "--min-win-rate", "0", "--max-drop", "100",
     )  # fmt: skip
     assert code == 0, output
     assert "held-out pair accuracy" in output
     versions = {v.id: v for v in rows(ModelVersion)}
-    round_1 = rows(LoopRound)[1]
-    candidate = versions[round_1.candidate_version_id]
-    assert candidate.method == "grpo" and candidate.status == "active"
-    reward_model = next(v for v in versions.values() if v.method == "reward")
-    assert reward_model.status == "candidate"  # a reward model is never promoted
-    grpo_run = next(r for r in rows(TrainingRun) if r.method == "grpo")
-    assert grpo_run.config["reward"] == [str(reward_model.id)] and grpo_run.dataset["rewards"][0]["version_id"]
+    candidates = [versions[row.candidate_version_id] for row in rows(LoopRound)[1:]]
+    assert [v.method for v in candidates] == ["grpo", "grpo"] and candidates[-1].status == "active"
+    reward_models = [v for v in versions.values() if v.method == "reward"]
+    assert len(reward_models) == 2 and {v.status for v in reward_models} == {"candidate"}  # never promoted
+    grpo_runs = [r for r in rows(TrainingRun) if r.method == "grpo"]
+    assert [r.config["reward"] for r in grpo_runs] == [[str(v.id)] for v in reward_models]  # each round's own
+    assert rows(LoopRound)[2].status == "completed"
 
 
 def test_bad_options_are_explained(training_database: str) -> None:

@@ -42,21 +42,6 @@ async def update_round(session: AsyncSession, row_id: int, **values: Any) -> Non
     await session.commit()
 
 
-async def latest_reward_model(session: AsyncSession, folder: str) -> int | None:
-    """The version of the newest reward model this loop (its folder) trained: the next one continues it."""
-    return await session.scalar(
-        select(TrainingRun.output_version_id)
-        .where(
-            TrainingRun.method == "reward",
-            TrainingRun.status == "completed",
-            TrainingRun.output_version_id.is_not(None),
-            TrainingRun.output_dir.startswith(folder),
-        )
-        .order_by(TrainingRun.id.desc())
-        .limit(1)
-    )
-
-
 async def run_for_output(session: AsyncSession, output_dir: str) -> TrainingRun | None:
     return await session.scalar(
         select(TrainingRun).where(TrainingRun.output_dir == output_dir).order_by(TrainingRun.id.desc()).limit(1)

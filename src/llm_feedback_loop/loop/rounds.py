@@ -51,11 +51,10 @@ def feedback_of(run: LoopRun, number: int, row: LoopRound, base: ModelVersion) -
 
 
 def train_reward_model(run: LoopRun, number: int, data: str, base: ModelVersion) -> tuple[int, ModelVersion]:
-    """The round's reward model: it continues the loop's previous one (from the base the first time), and its
-    held-out pair accuracy is said before the online method trusts it."""
-    folder = str(run.settings.folder.resolve())
-    previous = run.session(lambda s: history.latest_reward_model(s, folder))
-    run_id, reward_model = train_method(run, number, "reward", data, run.version(previous) if previous else base)
+    """The round's reward model, trained afresh from the round's base on all the feedback so far (a reward model
+    cannot be the parent of another: training starts from chat models), its held-out pair accuracy said
+    before the online method trusts it."""
+    run_id, reward_model = train_method(run, number, "reward", data, base)
     metrics = run.session(lambda s: s.get(TrainingRun, run_id)).metrics or {}
     accuracy = metrics.get("preference_accuracy")
     shown = f"{accuracy:.3f}" if isinstance(accuracy, float) else "n/a (no held-out pairs)"
@@ -65,8 +64,8 @@ def train_reward_model(run: LoopRun, number: int, data: str, base: ModelVersion)
 
 def train_candidate(run: LoopRun, number: int, row: LoopRound, base: ModelVersion, since: datetime) -> ModelVersion:
     """Export and train each method in turn, each from the previous one's result; returns the last version.
-    A reward model is not a step of the policy: it is trained from the base (or the loop's previous reward
-    model, which it continues), reported, and given to the online method that follows it as its --reward."""
+    A reward model is not a step of the policy: it is trained from the round's base on all feedback so far,
+    reported, and given to the online method that follows it as its --reward."""
     from llm_feedback_loop.training.methods import makes_reward_model
     from llm_feedback_loop.training_data.files import jsonl_split_files
 
