@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.test_runs import fast, register_model, runs_service
+from tests.api.test_runs import fast, register_model, runs_service, wait_for_status
 from tests.training.conftest import write_export
 
 
@@ -114,7 +114,7 @@ def test_an_online_runs_rewards_from_the_api_are_registered_reward_models_only(
         f"open({str(marker)!r}, 'w').write('x')\n"
         "def f(prompts, completions, **k):\n    return [0.0] * len(completions)\n"
     )
-    online = {"method": "grpo", "batch_size": 4, "num_generations": 2}
+    online = {"method": "grpo", "batch_size": 4, "num_generations": 2, "max_completion_length": 8}
     for reward in (f"fn:{tmp_path / 'evil.py'}:f", "fn:os:system", str(tiny_model), "/etc", "tiny", "999"):
         body = fast("prompt.jsonl", reward=[reward], **online)
         assert "not a registered reward model version" in refused(runs_client, body, "reward")
@@ -123,6 +123,9 @@ def test_an_online_runs_rewards_from_the_api_are_registered_reward_models_only(
     response = runs_client.post("/v1/runs", json=fast("prompt.jsonl", reward=["judge"], **online))
     assert response.status_code == 202, response.text
     assert [reward.isdigit() for reward in response.json()["config"]["reward"]] == [True]  # pinned by id
+    run = wait_for_status(runs_client, response.json()["id"], {"completed", "failed"})  # not left running
+    assert run["status"] == "completed", run["error"]
+    assert run["dataset"]["rewards"][0]["name"] == "judge"
 
 
 def test_report_to_is_an_allowlist_and_a_clients_module_is_never_imported(
