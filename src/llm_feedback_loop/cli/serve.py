@@ -26,20 +26,14 @@ def serve(
 
     from llm_feedback_loop.api.app import create_app
     from llm_feedback_loop.auth.accounts import ensure_first_admin
-    from llm_feedback_loop.storage.engine import create_session_factory
+    from llm_feedback_loop.storage.database import in_session
 
     settings = load_settings()
     host, port = host or settings.host, port or settings.port
     check_bind(host, settings.auth_required, settings.trusted_hosts)
 
-    async def first_admin(engine: AsyncEngine) -> str | None:
-        async with create_session_factory(engine)() as session:
-            token = await ensure_first_admin(session)
-            await session.commit()
-            return token
-
     # Also reports a database that cannot be opened here, before uvicorn starts.
-    token = with_database(first_admin) if settings.auth_required else None
+    token = in_session(with_database, ensure_first_admin, commit=True) if settings.auth_required else None
     release_database()  # the service opens its own
     if token is not None:
         link_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host

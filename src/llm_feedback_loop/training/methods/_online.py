@@ -22,6 +22,7 @@ from llm_feedback_loop.training.methods.base import (
     TrainingJob,
     TrainingMethod,
     shared_arguments,
+    trainer_inputs,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +42,10 @@ ONLINE_SETTINGS: dict[str, Setting] = {
     ),
     "reward_weight": (
         list[float],
-        Field(default_factory=list, description="GRPO/RLOO: one weight per --reward (default: all 1)."),
+        Field(
+            default_factory=list,
+            description="GRPO/RLOO: one weight per --reward (default: all 1).",
+        ),
     ),
     "reward_judge_model": (
         str | None,
@@ -149,16 +153,7 @@ class OnlineMethod(TrainingMethod):
             merged_reward_model(reward, job.output_dir) if isinstance(reward, RewardModel) else reward
             for reward in job.inputs["rewards"]
         ]
-        return trainer_class(
-            model=job.model,
-            reward_funcs=funcs,
-            args=args,
-            train_dataset=job.train_dataset,
-            eval_dataset=job.eval_dataset,
-            processing_class=job.tokenizer,
-            peft_config=job.peft_config,
-            callbacks=job.callbacks,
-        )
+        return trainer_class(reward_funcs=funcs, **trainer_inputs(job, args))
 
     def report(self, metrics: dict[str, Any]) -> dict[str, Any]:
         return {"held_out_reward": metrics["eval_reward"]} if "eval_reward" in metrics else {}
