@@ -119,6 +119,11 @@ def test_an_online_runs_rewards_from_the_api_are_registered_reward_models_only(
         body = fast("prompt.jsonl", reward=[reward], **online)
         assert "not a registered reward model version" in refused(runs_client, body, "reward")
     assert not marker.exists()
+    many = fast("prompt.jsonl", reward=["judge"] * 9, **online)
+    assert "at most 8" in refused(runs_client, many, "reward")
+    assert "less than or equal to 64" in refused(
+        runs_client, fast("prompt.jsonl", **online | {"num_generations": 65}), "num_generations"
+    )
     register_model(database_url, tiny_model, "judge", method="reward")
     response = runs_client.post("/v1/runs", json=fast("prompt.jsonl", reward=["judge"], **online))
     assert response.status_code == 202, response.text

@@ -30,12 +30,17 @@ if TYPE_CHECKING:
 
     from llm_feedback_loop.training.config import TrainConfig
 
+# Bounds on what a run (one from the API included) may ask for: each reward is looked up and called for every
+# answer, and every generation of every prompt is held in memory at once.
+MAX_REWARDS = 8
+
 ONLINE_SETTINGS: dict[str, Setting] = {
     "beta": BETA,
     "reward": (
         list[str],
         Field(
             default_factory=list,
+            max_length=MAX_REWARDS,
             description="GRPO/RLOO: what scores the sampled answers: a reward model version (id or name) or folder, "
             "or fn:MODULE:FUNCTION / fn:FILE.py:FUNCTION; repeat for several.",
         ),
@@ -44,6 +49,7 @@ ONLINE_SETTINGS: dict[str, Setting] = {
         list[float],
         Field(
             default_factory=list,
+            max_length=MAX_REWARDS,
             description="GRPO/RLOO: one weight per --reward (default: all 1).",
         ),
     ),
@@ -57,7 +63,7 @@ ONLINE_SETTINGS: dict[str, Setting] = {
     ),
     "num_generations": (
         int,
-        Field(default=4, ge=2, description="GRPO/RLOO: answers sampled per prompt (they are compared)."),
+        Field(default=4, ge=2, le=64, description="GRPO/RLOO: answers sampled per prompt (they are compared)."),
     ),
     "max_completion_length": (
         int,
