@@ -26,7 +26,7 @@ def job_for(method: str, tiny_model: Path, tmp_path: Path, **settings: object) -
         eval_dataset=None,
         output_dir=tmp_path / "out",
         device="cpu",
-        peft_config=lora_config(config) if config.lora else None,
+        peft_config=lora_config(config, model) if config.lora else None,
     )
 
 

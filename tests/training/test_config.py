@@ -28,9 +28,40 @@ def test_learning_rate_defaults_depend_on_method_and_lora() -> None:
     assert lora.effective_learning_rate > full.effective_learning_rate
 
 
+def test_online_methods_default_to_lora_on_the_top_layers_unless_the_run_says_otherwise() -> None:
+    online = build_config({"method": "grpo", "data": "x.jsonl", "reward": ["fn:m:f"]})
+    assert (online.lora, online.lora_top_layers) == (True, 0.4)
+    assert online.effective_learning_rate == method_of("grpo").learning_rates.lora
+    full = build_config({"method": "grpo", "data": "x.jsonl", "reward": ["fn:m:f"], "lora": False})
+    assert full.lora is False
+    pattern = build_config(
+        {"method": "rloo", "data": "x.jsonl", "reward": ["fn:m:f"], "lora_target_modules": r".*\.q_proj"}
+    )
+    assert (pattern.lora, pattern.lora_top_layers) == (True, None)  # the pattern names its own layers
+    offline = build_config({"method": "dpo", "data": "x.jsonl"})
+    assert (offline.lora, offline.lora_top_layers) == (False, None)
+
+
+def test_lora_on_the_top_layers_adapts_only_those(tiny_model: Path) -> None:
+    from peft import get_peft_model
+
+    from llm_feedback_loop.training.runner import load_for_method, lora_config
+
+    config = build_config({"method": "sft", "data": "x.jsonl", "lora": True, "lora_top_layers": 0.5})
+    model, _ = load_for_method(config, str(tiny_model), "cpu")  # 2 layers: the top one is adapted
+    adapted = {name for name, _ in get_peft_model(model, lora_config(config, model)).named_modules()}
+    assert any(".layers.1." in name and name.endswith("lora_A") for name in adapted)
+    assert not any(".layers.0." in name and "lora_" in name for name in adapted)
+
+
 @pytest.mark.parametrize(
     ("settings", "named"),
     [
+        (
+            {"method": "sft", "data": "x", "lora": True, "lora_top_layers": 0.5, "lora_target_modules": ".*q_proj"},
+            "lora_top_layers cannot be combined",
+        ),
+        ({"method": "sft", "data": "x", "lora_top_layers": 1.5}, "lora_top_layers"),
         ({"method": "sft", "data": "x", "epochz": 2}, "epochz"),
         ({"method": "ppo", "data": "x"}, "method"),
         ({"method": "sft"}, "--data"),

@@ -114,6 +114,13 @@ class CommonConfig(BaseModel):
     lora_target_modules: str | list[str] = Field(
         default="all-linear", description="Modules LoRA adapts (PEFT's target_modules)."
     )
+    lora_top_layers: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="With --lora: adapt only this share of the decoder's layers, the top ones (0.4 of "
+        "SmolLM2's 30: the top 12). Default: every layer (GRPO/RLOO: 0.4).",
+    )
 
     chat_template: bool = Field(default=True, description="Plain-text rows become chat messages (user, assistant).")
 
@@ -127,6 +134,18 @@ class CommonConfig(BaseModel):
     )
     device: str = Field(default="auto", description="auto | cpu | cuda (choose a GPU with CUDA_VISIBLE_DEVICES).")
 
+    @model_validator(mode="before")
+    @classmethod
+    def method_defaults(cls, data: Any) -> Any:
+        """The settings a method changes from the common defaults (e.g. LoRA for GRPO), where a run does not
+        set them itself."""
+        if isinstance(data, dict) and isinstance(data.get("method"), str) and data["method"] in METHODS:
+            defaults = dict(method_of(data["method"]).defaults)
+            if "lora_target_modules" in data:  # modules chosen by the run: so are their layers
+                defaults.pop("lora_top_layers", None)
+            data = {key: value for key, value in defaults.items() if key not in data} | data
+        return data
+
     @model_validator(mode="after")
     def check_source(self) -> CommonConfig:
         if self.data is None and not self.from_db:
@@ -135,6 +154,12 @@ class CommonConfig(BaseModel):
             raise ValueError("give either --data or --from-db, not both")
         if self.merge and not self.lora:
             raise ValueError("--merge only applies with --lora")
+        targets = self.lora_target_modules
+        if self.lora_top_layers is not None and isinstance(targets, str) and targets != "all-linear":
+            raise ValueError(
+                "lora_top_layers cannot be combined with a pattern in lora_target_modules (the pattern names its "
+                "layers); give one or the other"
+            )
         method_of(self.method).check(self)
         if self.device not in DEVICES:
             hint = "; choose a GPU with CUDA_VISIBLE_DEVICES=N" if self.device.startswith("cuda:") else ""

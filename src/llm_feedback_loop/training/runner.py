@@ -92,16 +92,44 @@ def load_for_method(config: TrainConfig, base: str, device: str) -> tuple[Any, A
     return model, tokenizer
 
 
-def lora_config(config: TrainConfig) -> Any:
+def lora_config(config: TrainConfig, model: Any) -> Any:
     from peft import LoraConfig
 
+    layers = top_layers(config.lora_top_layers, model)
+    targets = config.lora_target_modules
+    if layers and targets == "all-linear":
+        targets = linear_names(model)
     return LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=config.lora_target_modules,
+        target_modules=targets if layers else config.lora_target_modules,
+        layers_to_transform=layers,
         task_type=method_of(config.method).head.peft_task_type,
     )
+
+
+def top_layers(share: float | None, model: Any) -> list[int] | None:
+    """The indices of the top `share` of the model's decoder layers (at least one); None: every layer."""
+    count = getattr(model.config, "num_hidden_layers", None)
+    if share is None or not count:
+        return None
+    kept = max(1, round(share * count))
+    return list(range(count - kept, count))
+
+
+def linear_names(model: Any) -> list[str]:
+    """The names (last part) of the model's linear layers but its output head: what PEFT's "all-linear" means,
+    spelt as a list, which PEFT needs to adapt only some layers."""
+    import torch
+
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    found = {
+        name.rsplit(".", 1)[-1]
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and module is not head
+    }
+    return sorted(found)
 
 
 def summarize(trainer: Any, train_output: Any | None, logged: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -169,7 +197,7 @@ def train(
         eval_dataset=to_dataset(test_rows, config.method, config.chat_template) if test_rows else None,
         output_dir=output_dir,
         device=device,
-        peft_config=lora_config(config) if config.lora else None,
+        peft_config=lora_config(config, model) if config.lora else None,
         callbacks=[stopper, SkipFinalCheckpoint(stopper), MetricsLog(output_dir / METRICS_FILE)],
         inputs=inputs or {},
     )

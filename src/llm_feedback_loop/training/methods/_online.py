@@ -5,7 +5,13 @@ KL pull (`beta`) to its reference.
 Defaults for a CPU and small models, where TRL's assume GPUs (bf16, gradient checkpointing, GRPO's beta=0.0,
 i.e. no KL at all, 8 generations of up to 512 tokens): fp32 and no checkpointing on CPU (shared_arguments),
 `beta` 0.1 (a learned reward is easy to over-optimise without a pull to the reference), 4 generations of up
-to 64 tokens. The learning rates are first guesses scaled like the offline methods' (not yet measured).
+to 64 tokens, and LoRA on the top 40% of the layers unless a run says otherwise.
+
+The LoRA learning rate was measured on SmolLM2-135M-Instruct (GRPO, 20 steps of 2 prompts x 4 answers, a
+reward model trained on one round of `concise` feedback; held-out task score from 0.309, coherence 1.000):
+5e-4 gave 0.452 (coherence 0.976), 1e-3 gave 0.476 (1.000), 2e-3 gave 0.833 but broke coherence (0.833: the
+policy found answers the reward model likes that are wrong). 1e-3 is the default. The full fine-tuning rate
+(1e-5) is scaled like the offline methods' and not measured.
 """
 
 from __future__ import annotations
@@ -80,7 +86,10 @@ class OnlineMethod(TrainingMethod):
     """GRPO or RLOO: a subclass names TRL's config and trainer."""
 
     kind = "prompt"
-    learning_rates = LearningRates(full=1e-5, lora=1e-4)
+    learning_rates = LearningRates(full=1e-5, lora=1e-3)
+    # LoRA on the top 40% of the layers: the policy and its reference are then one model (the reference is the
+    # adapter switched off), so a step holds one copy of the weights and no second model's forward state.
+    defaults: ClassVar[dict[str, Any]] = {"lora": True, "lora_top_layers": 0.4}
     settings: ClassVar[dict[str, Setting]] = ONLINE_SETTINGS
     # What tells whether the run learns anything: the reward and its spread, the share of prompts whose answers
     # all scored the same (they teach nothing), the pull from the reference, and the answers' lengths.

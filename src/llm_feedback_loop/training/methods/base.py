@@ -99,6 +99,8 @@ class TrainingMethod:
     examples_per_pass: ClassVar[int] = 1  # the fewest examples one forward pass may hold
     logged: ClassVar[tuple[str, ...]] = ()  # figures its trainer logs whose last value the run's metrics keep
     order: ClassVar[int] = 100  # where it is listed (help, messages): SFT first, as a loop starts there
+    # Common settings this method changes where a run does not set them (GRPO/RLOO: LoRA on the top layers).
+    defaults: ClassVar[dict[str, Any]] = {}
 
     def build_trainer(self, job: TrainingJob) -> Any:
         raise NotImplementedError
