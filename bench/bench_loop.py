@@ -3,7 +3,8 @@ on the same simulated feedback, in one run.
 
 Run from the repository root:
 
-    .venv/bin/python bench/bench_loop.py                  # SmolLM2-135M-Instruct, 64 prompts x 4 answers (~15 min)
+    .venv/bin/python bench/bench_loop.py                  # SmolLM2-135M-Instruct, 64 prompts x 4 answers (~35 min)
+    .venv/bin/python bench/bench_loop.py --pipelines ours,original   # the offline pipelines only (~15 min)
     .venv/bin/python bench/bench_loop.py --model tiny --max-new-tokens 8   # checks the harness (~1 min; the
                                                                            # tiny model's figures mean nothing)
 
@@ -24,6 +25,12 @@ preferred. The round:
             original's rules (`GET /rlhf-feedback/export`: every pair of the ranking, plain text), trained by
             `bench/original_trainer.py --mode dpo` (its settings: full fine-tuning, a second full model as
             reference, TRL's defaults otherwise, 1 epoch, batch 8).
+
+  grpo      online RL on the same stored feedback (`--pipelines` chooses which run): `llmfl train reward
+  rloo      --from-db` (all the feedback, a fifth of its prompts held out: its pair accuracy is printed), then
+            `llmfl train grpo` (or `rloo`) `--from-db` on the stored prompts, rewarded by that reward model,
+            with the online methods' defaults (LoRA on the top 40% of the layers, lr 1e-3, 4 answers of up
+            to 64 tokens per prompt, beta 0.1), 20 steps of 2 prompts. Its cost includes the reward model's.
 
 The cost is the CPU time (user + system) of the export, in this process through each one's HTTP export
 endpoint, plus that of the training subprocess (from the kernel's accounting of finished children). The gain
@@ -99,11 +106,20 @@ def sample_answers(source: str, prompts: list[str], count: int, max_new_tokens: 
     return answers
 
 
+def harness_preference(prompt: str, answer: str) -> float:
+    """--model tiny: the tiny model's answers never comply, so its annotator likes half of them at random
+    (fixed by a hash of the text) so that every pipeline has pairs to train on; its figures mean nothing."""
+    import hashlib
+
+    return float(hashlib.sha256(answer.encode("utf-8")).digest()[0] % 2)
+
+
 def held_out_metrics(source: str, max_new_tokens: int) -> dict[str, float]:
-    from llm_feedback_loop.loop.evaluate import answer_prompts, task_metrics
+    from llm_feedback_loop.evaluation.answers import answer_prompts
+    from llm_feedback_loop.evaluation.objective import objective_metrics
     from llm_feedback_loop.objectives.concise import TASK
 
-    return task_metrics(TASK, TASK.eval_prompts, answer_prompts(source, TASK.eval_prompts, max_new_tokens))
+    return objective_metrics(TASK, TASK.eval_prompts, answer_prompts(source, TASK.eval_prompts, max_new_tokens))
 
 
 def store_ours(client: Any, prompts: list[str], answers: list[list[str]], scores: list[list[float]]) -> None:
@@ -169,6 +185,69 @@ def prepare_model(spec: str, workdir: Path) -> str:
     return str(Path(spec).resolve())
 
 
+# The online pipelines' settings: the methods' own defaults (LoRA on the top layers, their learning rate),
+# 20 steps of 8 (GRPO/RLOO: 2 prompts x 4 answers); the reward model trains LoRA on the same layers.
+ONLINE_CONFIG = """\
+lora: true
+lora_top_layers: 0.4
+max_steps: 20
+batch_size: 8
+max_length: 256
+logging_steps: 1
+save_steps: 10000
+"""
+TINY_ONLINE_CONFIG = """\
+max_steps: 4
+batch_size: 4
+num_generations: 2
+max_completion_length: 8
+max_length: 128
+logging_steps: 1
+save_steps: 10000
+"""
+PIPELINES = ("ours", "original", "grpo", "rloo")
+
+
+def last_logged(run_folder: Path, key: str) -> float | None:
+    """The last value of `key` in a training run's metrics.jsonl."""
+    found = None
+    for text in (run_folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        value = json.loads(text).get(key)
+        if isinstance(value, int | float):
+            found = value
+    return found
+
+
+def train_reward_model(source: str, workdir: Path, env: dict[str, str], config: Path) -> tuple[Path, float]:
+    """The online pipelines' reward model, from all the stored feedback; (its run folder, its CPU seconds)."""
+    folder = workdir / "reward" / "run"
+    cpu = run_child(
+        [sys.executable, "-m", "llm_feedback_loop", "train", "reward", "--from-db", "--test-size", "0.2",
+         "--model", source, "--output-dir", str(folder), "--config", str(config), "--no-register"],
+        env, workdir / "reward-train.log",
+    )  # fmt: skip
+    accuracy = last_logged(folder, "eval_accuracy")
+    shown = f"{100 * accuracy:.1f}%" if accuracy is not None else "not measured"
+    print(f"reward model: {cpu / 60:.2f} CPU-min; held-out pair accuracy {shown}", flush=True)
+    return folder, cpu
+
+
+def train_online(
+    method: str, source: str, reward: Path, workdir: Path, env: dict[str, str], config: Path
+) -> tuple[int, float, Path]:
+    """`method` (grpo or rloo) on the stored prompts, rewarded by `reward`; (prompts, CPU seconds, model)."""
+    folder = workdir / method / "run"
+    cpu = run_child(
+        [sys.executable, "-m", "llm_feedback_loop", "train", method, "--from-db", "--test-size", "0",
+         "--reward", str(reward), "--model", source, "--output-dir", str(folder), "--config", str(config),
+         "--no-register"],
+        env, workdir / f"{method}-train.log",
+    )  # fmt: skip
+    export = folder / "data" / f"{method}.jsonl"
+    prompts = sum(1 for _ in export.open(encoding="utf-8")) if export.is_file() else 0
+    return prompts, cpu, folder / "model"
+
+
 def line(name: str, rows: int, cpu_s: float, before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
     gain = 100 * (after["task_score"] - before["task_score"])
     per_minute = gain / (cpu_s / 60) if cpu_s else float("nan")
@@ -189,11 +268,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="torch threads of every process")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the run's files here")
+    parser.add_argument(
+        "--pipelines", default=",".join(PIPELINES), help=f"which to run, comma-separated: {', '.join(PIPELINES)}"
+    )
     args = parser.parse_args(argv)
+    chosen = [name.strip() for name in args.pipelines.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(PIPELINES))
+    if unknown or not chosen:
+        parser.error(f"--pipelines: choose from {', '.join(PIPELINES)} (not {', '.join(unknown) or 'nothing'})")
 
     import torch
 
-    from llm_feedback_loop.cli.loop import DEMO_TRAIN_CONFIG, TINY_TRAIN_CONFIG
+    from llm_feedback_loop.cli.demo import DEMO_TRAIN_CONFIG, TINY_TRAIN_CONFIG
     from llm_feedback_loop.objectives.concise import TASK
 
     torch.set_num_threads(args.threads)
@@ -203,12 +289,15 @@ def main(argv: list[str] | None = None) -> int:
     source = prepare_model(args.model, workdir)
     config = workdir / "ours.yaml"
     config.write_text(DEMO_TRAIN_CONFIG if args.model != "tiny" else TINY_TRAIN_CONFIG)
+    online_config = workdir / "online.yaml"
+    online_config.write_text(ONLINE_CONFIG if args.model != "tiny" else TINY_ONLINE_CONFIG)
     print(f"model {source}; {args.prompts} prompts x {args.answers} answers; files in {workdir}", flush=True)
 
     started = time.process_time()
     prompts = TASK.round_prompts(1, args.prompts)
     answers = sample_answers(source, prompts, args.answers, args.max_new_tokens)
-    scores = [[TASK.prefers(p, a) for a in texts] for p, texts in zip(prompts, answers, strict=True)]
+    prefers = TASK.prefers if args.model != "tiny" else harness_preference
+    scores = [[prefers(p, a) for a in texts] for p, texts in zip(prompts, answers, strict=True)]
     before = held_out_metrics(source, args.max_new_tokens)
     shared_cpu = time.process_time() - started
     compliant = sum(map(sum, scores)) / sum(map(len, scores))
@@ -231,15 +320,54 @@ def main(argv: list[str] | None = None) -> int:
     ours_export.write_text(lines, encoding="utf-8")
     ours_rows = sum(1 for _ in ours_export.open(encoding="utf-8"))
     ours_after = before  # no pairs: nothing to train
-    if ours_rows:
+    results: dict[str, Any] = {}
+    if ours_rows and "ours" in chosen:
         cpu += run_child(
             [sys.executable, "-m", "llm_feedback_loop", "train", "dpo", "--data", str(ours_export), "--model", source,
              "--output-dir", str(workdir / "ours" / "run"), "--config", str(config), "--no-register"],
             env, workdir / "ours-train.log",
         )  # fmt: skip
         ours_after = held_out_metrics(str(workdir / "ours" / "run" / "model"), args.max_new_tokens)
+    if "ours" in chosen:
+        results["ours"] = ("ours", ours_rows, cpu, ours_after)
 
-    # the original: its API, its export rules, its trainer's settings
+    # online RL on the same stored feedback: a reward model, then each online method rewarded by it
+    online = [name for name in chosen if name in ("grpo", "rloo")]
+    if online:
+        reward, reward_cpu = train_reward_model(source, workdir, env, online_config)
+        for method in online:
+            rows, method_cpu, model = train_online(method, source, reward, workdir, env, online_config)
+            after = held_out_metrics(str(model), args.max_new_tokens)
+            results[method] = (f"rm+{method}", rows, reward_cpu + method_cpu, after)
+
+    if "original" in chosen:
+        results["original"] = run_original(prompts, answers, scores, source, workdir, env, before, args.max_new_tokens)
+
+    print(
+        f"\n{'pipeline':<9}{'rows':>6}{'CPU-min':>9}{'task score (%)':>17}{'gain':>8}{'gain/CPU-min':>14}"
+        f"{'coherence':>11}{'correct':>9}"
+    )
+    result: dict[str, Any] = {
+        "model": source,
+        "prompts": args.prompts,
+        "answers": args.answers,
+        "shared_cpu_s": round(shared_cpu, 1),
+        "base": before,
+    }
+    for key, (name, rows, cpu_s, after) in results.items():
+        result[key] = line(name, rows, cpu_s, before, after)
+    rates = {key: result[key]["gain_per_cpu_minute"] for key in results}
+    print("\n" + "; ".join(f"{key}: {rate:+.2f}" for key, rate in rates.items())
+          + " task-score points per CPU-minute of export and training.")  # fmt: skip
+    print(json.dumps(result))
+    return 0
+
+
+def run_original(
+    prompts: list[str], answers: list[list[str]], scores: list[list[float]], source: str, workdir: Path,
+    env: dict[str, str], before: dict[str, float], max_new_tokens: int,
+) -> tuple[str, int, float, dict[str, float]]:  # fmt: skip
+    """The original's pipeline: its API, its export rules, its trainer's settings."""
     with service_client(workdir / "original.db") as client:
         store_original(client, prompts, answers, scores)
         export_started = time.process_time()
@@ -256,28 +384,8 @@ def main(argv: list[str] | None = None) -> int:
              "--output-dir", str(workdir / "original" / "run"), "--epochs", "1", "--batch-size", "8"],
             env, workdir / "original-train.log",
         )  # fmt: skip
-        original_after = held_out_metrics(str(workdir / "original" / "run"), args.max_new_tokens)
-
-    print(
-        f"\n{'pipeline':<9}{'pairs':>6}{'CPU-min':>9}{'task score (%)':>17}{'gain':>8}{'gain/CPU-min':>14}"
-        f"{'coherence':>11}{'correct':>9}"
-    )
-    result = {
-        "model": source,
-        "prompts": args.prompts,
-        "answers": args.answers,
-        "shared_cpu_s": round(shared_cpu, 1),
-        "base": before,
-        "ours": line("ours", ours_rows, cpu, before, ours_after),
-        "original": line("original", original_rows, original_cpu, before, original_after),
-    }
-    ours_rate, original_rate = result["ours"]["gain_per_cpu_minute"], result["original"]["gain_per_cpu_minute"]
-    print(
-        f"\nours: {ours_rate:+.2f} task-score points per CPU-minute of export and training; "
-        f"the original's pipeline: {original_rate:+.2f}."
-    )
-    print(json.dumps(result))
-    return 0
+        original_after = held_out_metrics(str(workdir / "original" / "run"), max_new_tokens)
+    return "original", original_rows, original_cpu, original_after
 
 
 if __name__ == "__main__":
