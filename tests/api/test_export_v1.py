@@ -71,6 +71,18 @@ def test_the_prompt_kind_exports_every_prompt_once_those_only_asked_included(cli
     assert {"Apa itu Kubernetes?", "Berapa 2+2?", "Jelaskan Docker"} <= set(prompts)
 
 
+def test_the_prompt_kind_includes_the_annotation_queues_prompts_judged_or_not(client: TestClient) -> None:
+    seed_feedback(client)
+    tasks = [{"prompt": "Apa itu Terraform?"}, {"prompt": "Apa itu Kubernetes?"}]  # the second has feedback too
+    body = "".join(json.dumps(task) + "\n" for task in tasks)
+    assert client.post("/v1/tasks/import", content=body.encode()).status_code == 201
+    prompts = [row["prompt"] for row in export(client, "prompt")]
+    assert len(prompts) == len(set(prompts)) and {"Apa itu Terraform?", "Apa itu Kubernetes?"} <= set(prompts)
+    by_annotator = [row["prompt"] for row in export(client, "prompt", annotator="ana")]
+    assert "Apa itu Terraform?" not in by_annotator  # a task is nobody's feedback
+    assert "Apa itu Terraform?" not in [row["prompt"] for row in export(client, "dpo")]
+
+
 def test_disagreeing_annotators_are_aggregated_never_both_directions(client: TestClient) -> None:
     base = {"prompt": "p", "responses": [{"text": "A"}, {"text": "B"}]}
     for annotator, ranking in [("ana", [0, 1]), ("budi", [0, 1]), ("cici", [1, 0])]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select
 
-from llm_feedback_loop.storage.tables import FeedbackRowMixin
+from llm_feedback_loop.storage.tables import FeedbackRowMixin, Task
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +18,7 @@ class FeedbackFilter:
     annotator: str | None = None
     model: str | None = None
 
-    def apply(self, statement: Select[Any], table: type[FeedbackRowMixin]) -> Select[Any]:
+    def apply(self, statement: Select[Any], table: type[FeedbackRowMixin] | type[Task]) -> Select[Any]:
         if self.since is not None:
             statement = statement.where(table.created_at >= self.since)
         if self.until is not None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llm_feedback_loop.feedback.filters import FeedbackFilter
 from llm_feedback_loop.feedback.records import ComparisonRecord, CorrectionRecord, PromptGroup, RatingRecord
-from llm_feedback_loop.storage.tables import Comparison, Correction, FeedbackRowMixin, Generation, Rating
+from llm_feedback_loop.storage.tables import Comparison, Correction, FeedbackRowMixin, Generation, Rating, Task
 
 STREAM_BATCH = 5000
 # Columns every stream starts with: prompt_hash, prompt, prompt_messages (raw JSON text), id.
@@ -24,7 +24,7 @@ HASH, PROMPT, MESSAGES, ID = range(4)
 
 
 async def _groups_of(
-    engine: AsyncEngine, table: type[FeedbackRowMixin], columns: list[Any], where: FeedbackFilter
+    engine: AsyncEngine, table: type[FeedbackRowMixin] | type[Task], columns: list[Any], where: FeedbackFilter
 ) -> AsyncIterator[tuple[str, list[Sequence[Any]]]]:
     """(prompt_hash, rows) for each prompt with rows in `table`, in prompt_hash order."""
     # The messages stay raw text here and are decoded once per prompt, not once per row.
@@ -50,7 +50,8 @@ async def iter_prompt_groups(
     engine: AsyncEngine, where: FeedbackFilter, *, with_generations: bool = False
 ) -> AsyncIterator[PromptGroup]:
     """Every prompt with feedback matching `where`, in prompt_hash order, with all its feedback. With
-    `with_generations`, also every prompt answers were logged for (what people asked, rated or not)."""
+    `with_generations`, also every prompt answers were logged for (what people asked, rated or not) and every
+    prompt of the annotation queue (a task, judged or not)."""
     streams = {
         "rating": _groups_of(engine, Rating, [Rating.response, Rating.rating], where),
         "comparison": _groups_of(
@@ -62,6 +63,8 @@ async def iter_prompt_groups(
     }
     if with_generations:
         streams["generation"] = _groups_of(engine, Generation, [], where)
+        if where.annotator is None and where.model is None:  # a task has neither: it is nobody's yet
+            streams["task"] = _groups_of(engine, Task, [], where)
     heads: dict[str, tuple[str, list[Sequence[Any]]] | None] = {}
     for name, stream in streams.items():
         heads[name] = await anext(stream, None)
@@ -99,5 +102,5 @@ def _add_rows(group: PromptGroup, kind: str, rows: list[Sequence[Any]]) -> None:
         )
     elif kind == "correction":
         group.corrections.extend(CorrectionRecord(row[ID], row[first], row[first + 1]) for row in rows)
-    else:
+    elif kind == "generation":
         group.generations.extend(row[ID] for row in rows)

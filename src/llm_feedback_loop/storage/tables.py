@@ -201,10 +201,13 @@ class Task(Base):
     batch: Mapped[str | None] = mapped_column(String(200), index=True)
     prompt: Mapped[str] = mapped_column(Text, nullable=False)
     prompt_messages: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    prompt_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     answers: Mapped[list[Any] | None] = mapped_column(JSON)  # [{"text", "generation_id"?}]
     required: Mapped[int] = mapped_column(Integer, nullable=False)
     extra: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
     error: Mapped[str | None] = mapped_column(Text)  # why its answers could not be generated; skipped then
+
+    __table_args__ = (Index("ix_tasks_prompt_hash", "prompt_hash", "id"),)
 
 
 class TaskAnnotation(Base):

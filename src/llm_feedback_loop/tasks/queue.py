@@ -130,6 +130,7 @@ async def load_tasks(session: AsyncSession, tasks: list[dict[str, Any]], require
                 batch=batch,
                 prompt=task["messages"][-1]["content"],
                 prompt_messages=task["messages"],
+                prompt_hash=prompt_hash(task["messages"]),
                 answers=task["answers"],
                 required=required,
                 extra=task.get("metadata"),
