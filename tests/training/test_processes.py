@@ -102,6 +102,31 @@ def test_two_processes_under_accelerate_launch(training_database: str, tmp_path:
     assert (out / "model" / "model.safetensors").is_file()
 
 
+def test_an_online_method_under_accelerate_launch(training_database: str, tmp_path: Path) -> None:
+    """GRPO in 2 CPU processes: each samples answers to its share of the prompts, one run is recorded."""
+    rewards = tmp_path / "my_rewards.py"
+    rewards.write_text("def shorter(prompt, answer):\n    return -float(len(answer))\n", encoding="utf-8")
+    data = tmp_path / "prompt.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"What is {i} + 1?"}) + "\n" for i in range(8)))
+    out = tmp_path / "ddp-grpo"
+    launcher = Path(sys.executable).with_name("accelerate")
+    command = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
+    command += ["--main_process_port", str(free_port())]
+    command += ["--mixed_precision", "no", "--dynamo_backend", "no", "-m", "llm_feedback_loop", "train", "grpo"]
+    command += ["--data", str(data), "--output-dir", str(out), "--max-steps", "2", "--batch-size", "4"]
+    command += ["--num-generations", "2", "--max-completion-length", "8", "--reward", f"fn:{rewards}:shorter"]
+    command += ["--device", "cpu", "--save-steps", "100", "--no-evaluate"]
+    result = subprocess.run(
+        command, env=environment(training_database), capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, without_progress_bars(result.stdout + result.stderr)[-8000:]
+    assert "training in 2 processes" in result.stderr
+    run = json.loads(invoke("runs", "show", "1")[1])
+    assert run["status"] == "completed" and run["metrics"]["global_step"] == 2
+    assert invoke("runs", "list")[1].count("completed") == 1
+    assert (out / "model" / "adapter_config.json").is_file()  # LoRA: the online methods' default
+
+
 def test_a_service_started_run_inherits_no_secrets_but_its_loggers_keys() -> None:
     parent = {
         "PATH": "/usr/bin",
