@@ -43,7 +43,7 @@ bench: $(STAMP)  ## ingest and export benchmark; prints its figures
 bench-training: $(STAMP)  ## our SFT/DPO vs the original's trainer and TRL's defaults on SmolLM2 (~15 min)
 	$(BIN)/python bench/bench_training.py
 
-bench-loop: $(STAMP)  ## one loop round, ours vs the original's pipeline: task-score gain per CPU-minute (~15 min)
+bench-loop: $(STAMP)  ## one loop round: ours (DPO), online RL (reward model + GRPO, RLOO) and the original's pipeline, task-score gain per CPU-minute (~22 min)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_loop.py
 
 clean:

@@ -3,8 +3,8 @@ on the same simulated feedback, in one run.
 
 Run from the repository root:
 
-    .venv/bin/python bench/bench_loop.py                  # SmolLM2-135M-Instruct, 64 prompts x 4 answers (~35 min)
-    .venv/bin/python bench/bench_loop.py --pipelines ours,original   # the offline pipelines only (~15 min)
+    .venv/bin/python bench/bench_loop.py                  # SmolLM2-135M-Instruct, 64 prompts x 4 answers (~22 min)
+    .venv/bin/python bench/bench_loop.py --pipelines ours,original   # the offline pipelines only (~13 min)
     .venv/bin/python bench/bench_loop.py --model tiny --max-new-tokens 8   # checks the harness (~1 min; the
                                                                            # tiny model's figures mean nothing)
 

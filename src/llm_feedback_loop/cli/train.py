@@ -160,7 +160,8 @@ def report(result: RunResult) -> None:
 
 
 def train_command(**options: Any) -> None:
-    """Train a model from feedback (SFT, DPO, KTO or a reward model) and register it as a candidate."""
+    """Train a model from feedback (SFT, DPO, KTO, a reward model, or online RL: GRPO, RLOO) and register it as a
+    candidate."""
     from llm_feedback_loop.training.methods import method_names, method_of
     from llm_feedback_loop.training.run import RunFailed, RunStopped, plan_run, run_training
 
