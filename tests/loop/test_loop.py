@@ -36,7 +36,7 @@ def test_two_rounds_through_the_service_are_recorded(training_database: str, tmp
     code, output = invoke(
         "loop", "--rounds", "2", "--name", "t", "--prompts-per-round", "6", "--answers", "3", "--max-tokens", "12",
         "--train-config", str(config), "--annotator", "tests.loop.scorers:by_length", "--seed", "1",
-        "--min-win-rate", "0", "--max-drop", "100",  # promote every candidate
+        "--min-win-rate", "0", "--max-drop", "100", "--min-gain", "-100",  # promote every candidate
     )  # fmt: skip
     assert code == 0, output
     lines = output.strip().splitlines()
@@ -110,7 +110,7 @@ def test_a_round_of_online_rl_trains_a_reward_model_then_grpo_with_it(training_d
     code, output = invoke(
         "loop", "--rounds", "2", "--name", "rl", "--prompts-per-round", "6", "--answers", "3", "--max-tokens", "12",
         "--train", "reward,grpo", "--train-config", str(config), "--annotator", "tests.loop.scorers:by_length",
-        "--seed", "1", "--min-win-rate", "0", "--max-drop", "100",
+        "--seed", "1", "--min-win-rate", "0", "--max-drop", "100", "--min-gain", "-100",
     )  # fmt: skip
     assert code == 0, output
     assert "held-out pair accuracy" in output

@@ -1,4 +1,5 @@
-"""The promotion rule: a win rate at least the threshold, and no shared metric falling more than allowed."""
+"""The promotion rule: a win rate at least the threshold, no shared metric falling more than allowed, and a
+measured gain whose interval excludes zero."""
 
 from __future__ import annotations
 
@@ -21,3 +22,19 @@ def test_the_rule() -> None:
     other_data = {"evaluations": [evaluation("other.jsonl", bleu=1.0, win_rate=0.9)]}
     assert decide(other_data, parent, 0.55, 1.0).promote  # metrics on different data are not compared
     assert not decide({}, parent, 0.55, 1.0).promote  # never evaluated
+
+
+def test_a_measured_gain_must_exclude_zero() -> None:
+    parent = {"evaluations": [evaluation("task:concise", task_score=0.3, coherence=1.0)]}
+    shown = evaluation("task:concise", task_score=0.5, coherence=1.0, win_rate=0.6, gain=0.2, gain_low=0.07,
+                       gain_high=0.33)  # fmt: skip
+    assert decide({"evaluations": [shown]}, parent, 0.55, 5.0).promote
+    luck = evaluation("task:concise", task_score=0.36, coherence=1.0, win_rate=0.56, gain=0.06, gain_low=0.0,
+                      gain_high=0.14)  # fmt: skip
+    decision = decide({"evaluations": [luck]}, parent, 0.55, 5.0)
+    assert not decision.promote
+    assert decision.reasons == [
+        "the task score's gain on task:concise (+6.0 points) is not shown: its 95% interval [+0.0, +14.0] is not "
+        "above +0"
+    ]
+    assert decide({"evaluations": [luck]}, parent, 0.55, 5.0, min_gain=-100).promote  # the check turned off

@@ -30,7 +30,7 @@ def say(message: str) -> None:
 def score_line(round_: dict[str, Any]) -> str:
     """`round N: task_score … coherence … correct …` of the version active after the round, and what the
     round's candidate did."""
-    from llm_feedback_loop.loop.report import after_round
+    from llm_feedback_loop.loop.report import after_round, interval
 
     if round_["status"] != "completed":
         return f"round {round_['round']}: {round_['status']} ({round_.get('error') or ''})"
@@ -40,14 +40,15 @@ def score_line(round_: dict[str, Any]) -> str:
     )
     if round_["round"] == 0:
         return f"round 0: {shown}  ({round_['base']}, the starting version)"
+    candidate = (round_.get("metrics") or {}).get("candidate") or {}
+    gain = f", gain {interval(candidate, 'gain')}" if "gain_low" in candidate else ""
     if round_["promoted"]:
-        return f"round {round_['round']}: {shown}  ({round_['candidate']}, promoted)"
+        return f"round {round_['round']}: {shown}  ({round_['candidate']}, promoted{gain})"
     if round_["candidate"] is None:
         return f"round {round_['round']}: {shown}  ({round_['base']} kept; {'; '.join(round_['decision'] or [])})"
-    candidate = (round_.get("metrics") or {}).get("candidate") or {}
     return (
         f"round {round_['round']}: {shown}  ({round_['base']} kept; candidate {round_['candidate']} scored "
-        f"{candidate.get('task_score', 0):.3f}, not promoted)"
+        f"{candidate.get('task_score', 0):.3f}{gain}, not promoted)"
     )
 
 
@@ -150,6 +151,12 @@ def loop_command(
     ] = None,
     min_win_rate: Annotated[float, typer.Option(help="Promote only at this win rate against the base...")] = 0.55,
     max_drop: Annotated[float, typer.Option(help="...and if no metric falls more than this many points.")] = 5.0,
+    min_gain: Annotated[
+        float,
+        typer.Option(
+            help="...and if the task score's gain has its 95% interval above this many points (-100: no check)."
+        ),
+    ] = 0.0,
     wait_minutes: Annotated[float, typer.Option(help="--annotator people: longest wait per round.")] = 60.0,
     folder: Annotated[Path | None, typer.Option(help="Exports, runs, answers, report (default: loops/NAME).")] = None,
 ) -> None:
@@ -175,6 +182,7 @@ def loop_command(
         people_timeout_s=wait_minutes * 60,
         min_win_rate=min_win_rate,
         max_drop=max_drop,
+        min_gain=min_gain,
         eval_max_tokens=max_tokens,
     )
     summary = run_loop(settings, load_settings(), with_database, service_url)

@@ -119,6 +119,10 @@ def models_promote(
     auto: Annotated[bool, typer.Option(help="Promote only if the rule holds (else exit code 3).")] = False,
     min_win_rate: Annotated[float, typer.Option(help="--auto: least win rate against the parent.")] = 0.55,
     max_drop: Annotated[float, typer.Option(help="--auto: most points any shared metric may fall.")] = 1.0,
+    min_gain: Annotated[
+        float,
+        typer.Option(help="--auto: a measured task-score gain's 95% interval must be above this many points."),
+    ] = 0.0,
 ) -> None:
     """Make a candidate the active version (chat and the inference server switch to it); with --auto, only
     if its evaluations beat its parent's by the rule."""
@@ -126,7 +130,7 @@ def models_promote(
     from llm_feedback_loop.models.registry import RegistryError
 
     def promote(session: AsyncSession) -> Any:
-        return promote_version(session, ref, auto=auto, min_win_rate=min_win_rate, max_drop=max_drop)
+        return promote_version(session, ref, auto=auto, min_win_rate=min_win_rate, max_drop=max_drop, min_gain=min_gain)
 
     try:
         version, decision = in_session(with_database, promote)

@@ -1,11 +1,14 @@
 """A model on an objective's held-out prompts: the objective's score, coherence and other measures of its
 answers and, beside another model's answers to the same prompts, the win rate (judged by the objective's
-score unless another judge is given). `llmfl eval --task` and the loop's rounds both evaluate through here."""
+score unless another judge is given), each with its 95% interval by the bootstrap over prompts, and the
+task score's gain over the other model (paired, per prompt) with its interval. `llmfl eval --task` and the
+loop's rounds both evaluate through here."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from llm_feedback_loop.evaluation.intervals import bootstrap_mean, paired_gain
 from llm_feedback_loop.evaluation.judges import FunctionJudge, Judge
 from llm_feedback_loop.evaluation.result import EvaluatedData, Evaluation
 from llm_feedback_loop.evaluation.win_rate import win_rate
@@ -42,11 +45,14 @@ def objective_evaluation(
     ones). `compared`: (the other model's name, its answers) for a win rate. Kept as "task:NAME" when on
     every held-out prompt (the loop's evaluations); one on fewer prompts is kept apart, "task:NAME[:N]"."""
     metrics: dict[str, Any] = objective_metrics(objective, prompts, answers)
+    scores = [objective.score(p, a) for p, a in zip(prompts, answers, strict=True)]
+    metrics |= bootstrap_mean(scores).bounds("task_score")
     if compared is not None:
         conversations = [[{"role": "user", "content": prompt}] for prompt in prompts]
         reference, reference_answers = compared
         judged = win_rate(judge or objective_judge(objective), conversations, answers, reference_answers)
-        metrics |= judged | {"reference": reference}
+        gain = paired_gain(scores, [objective.score(p, a) for p, a in zip(prompts, reference_answers, strict=True)])
+        metrics |= judged | {"reference": reference, "gain": round(gain.mean, 4)} | gain.bounds("gain")
     examples = [{"prompt": p, "answer": a, "reference": ""} for p, a in zip(prompts, answers, strict=True)][:5]
     name = f"task:{objective.name}"
     path = name if len(prompts) == len(objective.eval_prompts) else f"{name}[:{len(prompts)}]"

@@ -37,7 +37,13 @@ def win_bar(metrics: dict[str, Any]) -> str:
         for key, css in (("wins", "win"), ("ties", "tie"), ("losses", "loss"))
     )
     return (
-        f"<h2>Win rate against {escape(str(metrics.get('reference', 'the parent')))}: {metrics['win_rate']:.2f}</h2>"
+        f"<h2>Win rate against {escape(str(metrics.get('reference', 'the parent')))}: {metrics['win_rate']:.2f}"
+        + (
+            f" (95% interval {metrics['win_rate_low']:.2f}–{metrics['win_rate_high']:.2f})"
+            if "win_rate_low" in metrics
+            else ""
+        )
+        + "</h2>"
         f'<div class="bar">{parts}</div><p class="muted">{metrics["wins"]} wins, {metrics["ties"]} ties, '
         f"{metrics['losses']} losses, judged by {escape(str(metrics.get('judge', '')))}</p>"
     )

@@ -61,6 +61,7 @@ class LoopSettings:
     people_timeout_s: float = 3600.0
     min_win_rate: float = 0.55
     max_drop: float = 5.0
+    min_gain: float = 0.0  # points the lower end of the task score's gain interval must be above
     eval_max_tokens: int = 64
 
     @property

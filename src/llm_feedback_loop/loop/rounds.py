@@ -33,7 +33,7 @@ def promote(run: LoopRun, candidate: ModelVersion, base: ModelVersion) -> tuple[
     settings = run.settings
     candidate, base = run.version(candidate.id), run.version(base.id)  # with their new evaluations
     also = {name: 100.0 for name in settings.objective.measures}
-    decision = decide(candidate.extra, base.extra, settings.min_win_rate, settings.max_drop, also)
+    decision = decide(candidate.extra, base.extra, settings.min_win_rate, settings.max_drop, also, settings.min_gain)
     if decision.promote:
         run.session(lambda s: activate_version(s, candidate.id))
     return decision.promote, decision.reasons

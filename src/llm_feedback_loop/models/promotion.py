@@ -2,7 +2,9 @@
 
 The rule: its latest win rate against its parent (`llmfl eval --judge`) is at least `min_win_rate`, and no
 metric both were evaluated on with the same data (BLEU, chrF, ROUGE-L on 0–100; preference accuracy as a
-percentage; a task's score and coherence as percentages) is more than `max_drop` points below the parent's.
+percentage; a task's score and coherence as percentages) is more than `max_drop` points below the parent's;
+and where the evaluation measured the task score's gain over the parent (`llmfl eval --task`, the loop), the
+lower end of the gain's 95% interval (bootstrap over prompts) is above zero.
 """
 
 from __future__ import annotations
@@ -46,9 +48,11 @@ def decide(
     min_win_rate: float,
     max_drop: float,
     also_compared: dict[str, float] | None = None,
+    min_gain: float = 0.0,
 ) -> Decision:
     """Apply the rule to the metadata of a candidate and of its parent (`also_compared`: more metrics that
-    must not regress, with their scale to points)."""
+    must not regress, with their scale to points; `min_gain`: points the lower end of a measured gain's
+    interval must be above)."""
     compared = COMPARED | (also_compared or {})
     ours, theirs = latest_by_data(candidate), latest_by_data(parent)
     win_rates = [metrics["win_rate"] for metrics in ours.values() if "win_rate" in metrics]
@@ -58,6 +62,12 @@ def decide(
     if win_rates[-1] < min_win_rate:
         reasons.append(f"win rate {win_rates[-1]:.3f} < {min_win_rate}")
     for path, metrics in ours.items():
+        if "gain_low" in metrics and 100 * metrics["gain_low"] <= min_gain:
+            reasons.append(
+                f"the task score's gain on {path} ({100 * metrics.get('gain', 0):+.1f} points) is not shown: its 95% "
+                f"interval [{100 * metrics['gain_low']:+.1f}, {100 * metrics.get('gain_high', 0):+.1f}] is not above "
+                f"{min_gain:+g}"
+            )
         for name, scale in compared.items():
             if name in metrics and name in theirs.get(path, {}):
                 drop = (theirs[path][name] - metrics[name]) * scale
@@ -74,6 +84,7 @@ async def promote_version(
     min_win_rate: float,
     max_drop: float,
     also_compared: dict[str, float] | None = None,
+    min_gain: float = 0.0,
 ) -> tuple[ModelVersion, Decision]:
     """Make a candidate the active version; with `auto`, only if `decide` says so. Returns the version and
     the decision (whether or not it was applied). Raises RegistryError for an unknown version."""
@@ -83,7 +94,7 @@ async def promote_version(
     if version is None:
         raise RegistryError(f"no model version {ref!r}; `llmfl models list` shows them")
     parent = await session.get(ModelVersion, version.parent_id) if version.parent_id else None
-    decision = decide(version.extra, parent.extra if parent else None, min_win_rate, max_drop, also_compared)
+    decision = decide(version.extra, parent.extra if parent else None, min_win_rate, max_drop, also_compared, min_gain)
     if decision.promote or not auto:
         await activate_version(session, version.id)
     return version, decision
