@@ -14,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_feedback_loop.settings import get_settings
 from llm_feedback_loop.storage.engine import create_engine
-from llm_feedback_loop.storage.tables import ApiKey, Generation, LoopRound, ModelVersion, Rating, TrainingRun
+from llm_feedback_loop.storage.tables import (
+    ApiKey,
+    Comparison,
+    Generation,
+    LoopRound,
+    ModelVersion,
+    Rating,
+    TrainingRun,
+)
 from tests.training.conftest import invoke
 
 
@@ -122,6 +130,29 @@ def test_a_round_of_online_rl_trains_a_reward_model_then_grpo_with_it(training_d
     grpo_runs = [r for r in rows(TrainingRun) if r.method == "grpo"]
     assert [r.config["reward"] for r in grpo_runs] == [[str(v.id)] for v in reward_models]  # each round's own
     assert rows(LoopRound)[2].status == "completed"
+
+
+def test_a_shuffled_control_round_judges_the_same_scores_in_another_order(
+    training_database: str, tmp_path: Path
+) -> None:
+    """--control shuffled: each prompt's scores are shuffled among its answers before the annotator judges
+    them, so the round has as many ups, downs and pairs as a real one, but they say nothing."""
+    config = tmp_path / "train.yaml"
+    config.write_text("learning_rate: 1.0e-3\nmax_steps: 1\nbatch_size: 4\nmax_length: 128\nsave_steps: 1000\n")
+    code, output = invoke(
+        "loop", "--rounds", "1", "--name", "control", "--prompts-per-round", "6", "--answers", "3",
+        "--max-tokens", "12", "--train-config", str(config), "--annotator", "tests.loop.scorers:by_length",
+        "--seed", "1", "--control", "shuffled",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "control run: the annotator's judgements are shuffled" in output
+    judged = [c.extra for c in rows(Comparison)]
+    assert judged and all(meta["control"] == "shuffled" for meta in judged)
+    assert all(sorted(meta["judged_scores"]) == sorted(meta["scores"]) for meta in judged)
+    assert any(meta["judged_scores"] != meta["scores"] for meta in judged)  # shuffled, not left as they were
+    assert rows(LoopRound)[1].feedback["control"] == "shuffled"
+    code, output = invoke("loop", "--control", "shuffled", "--annotator", "people", "--service-url", "http://x")
+    assert code == 1 and "people's are never altered" in output
 
 
 def test_bad_options_are_explained(training_database: str) -> None:

@@ -7,6 +7,7 @@ llmfl loop --annotator people --service-url http://127.0.0.1:3000   # people jud
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,6 +22,12 @@ if TYPE_CHECKING:
     from llm_feedback_loop.storage.database import RunOnDatabase
 
 __all__ = ["demo_command", "loop_command"]  # cli/app.py registers both from here
+
+
+class Control(StrEnum):
+    """Control runs of the loop."""
+
+    shuffled = "shuffled"
 
 
 def say(message: str) -> None:
@@ -158,6 +165,13 @@ def loop_command(
         ),
     ] = 0.0,
     wait_minutes: Annotated[float, typer.Option(help="--annotator people: longest wait per round.")] = 60.0,
+    control: Annotated[
+        Control | None,
+        typer.Option(
+            help="shuffled: a control run; the simulated annotator's judgements are shuffled among each prompt's "
+            "answers (as many pairs, no signal), to show that a gain comes from the feedback."
+        ),
+    ] = None,
     folder: Annotated[Path | None, typer.Option(help="Exports, runs, answers, report (default: loops/NAME).")] = None,
 ) -> None:
     """Rounds of the whole cycle: answers from the active version, feedback, export, training, evaluation
@@ -166,6 +180,8 @@ def loop_command(
 
     if annotator == "people" and service_url is None:
         raise fail("--annotator people needs --service-url: the service your annotators use")
+    if control is not None and annotator == "people":
+        raise fail("--control shuffled shuffles a simulated annotator's judgements; people's are never altered")
     if train_config is not None and not train_config.is_file():
         raise fail(f"--train-config {train_config} does not exist")
     settings = loop_settings(
@@ -184,6 +200,7 @@ def loop_command(
         max_drop=max_drop,
         min_gain=min_gain,
         eval_max_tokens=max_tokens,
+        control=control.value if control else None,
     )
     summary = run_loop(settings, load_settings(), with_database, service_url)
     print_scores(summary, settings.objective.name)

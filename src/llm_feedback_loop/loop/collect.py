@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -111,9 +112,11 @@ def annotate(
     annotator: str,
     score: Scorer,
     on_done: Callable[[], None] | None = None,
+    shuffle: random.Random | None = None,
 ) -> dict[str, int]:
     """A simulated annotator judges each prompt's answers as a person does on the annotate page: a thumbs
     on each answer and, when its scores order them strictly, a ranking; all in one `POST /v1/annotations`.
+    With `shuffle` (a control run), each prompt's scores are shuffled among its answers before judging.
     Returns how much it stored."""
     counts = {"prompts": 0, "ratings_up": 0, "ratings_down": 0, "rankings": 0}
     for prompt, answers in generated:
@@ -121,6 +124,10 @@ def annotate(
         if not answers:
             continue
         scores = [float(score(prompt, answer["text"])) for answer in answers]
+        metadata: dict[str, Any] = {"scores": scores, "simulated": True}
+        if shuffle is not None:
+            scores = shuffled(scores, shuffle)
+            metadata |= {"control": "shuffled", "judged_scores": scores}
         ranking, ratings = judgement(scores)
         body = {
             "prompt": prompt,
@@ -130,7 +137,7 @@ def annotate(
                 for answer, rating in zip(answers, ratings, strict=True)
             ],
             "ranking": ranking,
-            "metadata": {"scores": scores, "simulated": True},
+            "metadata": metadata,
         }
         checked(client.post("/v1/annotations", json=body))
         counts["prompts"] += 1
@@ -140,6 +147,13 @@ def annotate(
         if on_done:
             on_done()
     return counts
+
+
+def shuffled(scores: list[float], generator: random.Random) -> list[float]:
+    """The same scores in another order among the same answers: as many ups, downs and pairs, no signal."""
+    order = list(scores)
+    generator.shuffle(order)
+    return order
 
 
 def wait_for_people(client: httpx.Client, batch: str, timeout_s: float, poll_s: float = 10.0) -> dict[str, Any]:
@@ -168,7 +182,7 @@ def collect_feedback(run: LoopRun, number: int, row: LoopRound, base: ModelVersi
             sampling = replace(sampling, seed=sampling.seed + number)
         generated = generate(run.client, prompts, sampling)
         if settings.annotator != "people":
-            return started, simulated(run, generated) | {"since": started.isoformat()}
+            return started, simulated(run, generated, number) | {"since": started.isoformat()}
         loaded = import_batch(run.client, batch, generated)
         run.session(lambda s: history.update_round(s, row.id, batch=batch))
         run.say(f"  {loaded} tasks loaded as batch {batch}")
@@ -180,12 +194,15 @@ def collect_feedback(run: LoopRun, number: int, row: LoopRound, base: ModelVersi
     return started, {"tasks": progress["tasks"], "annotated": progress["complete"], "since": started.isoformat()}
 
 
-def simulated(run: LoopRun, generated: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+def simulated(run: LoopRun, generated: list[tuple[str, list[dict[str, Any]]]], number: int) -> dict[str, Any]:
     """The simulated annotator's judgements of the round's answers (by the objective's preference unless
-    the loop was given a scorer)."""
+    the loop was given a scorer; shuffled among each prompt's answers in a control run, seeded by the round)."""
     scorer = run.settings.scorer or run.settings.objective.prefers
+    shuffle = random.Random(f"{run.settings.name}-{number}") if run.settings.control == "shuffled" else None
+    if shuffle is not None:
+        run.say("  control run: the annotator's judgements are shuffled among each prompt's answers")
     try:
-        feedback = annotate(run.client, generated, run.settings.annotator_name, scorer)
+        feedback = annotate(run.client, generated, run.settings.annotator_name, scorer, shuffle=shuffle)
     except ServiceError:
         raise
     except Exception as error:  # the annotator's own code
@@ -194,4 +211,4 @@ def simulated(run: LoopRun, generated: list[tuple[str, list[dict[str, Any]]]]) -
         f"  the simulated annotator judged the answers to {feedback['prompts']} prompts: "
         f"{feedback['ratings_up']} thumbs up, {feedback['ratings_down']} down, {feedback['rankings']} rankings"
     )
-    return feedback
+    return feedback | ({"control": "shuffled"} if shuffle is not None else {})

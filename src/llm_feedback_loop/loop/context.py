@@ -58,6 +58,9 @@ class LoopSettings:
     train_options: list[str] = field(default_factory=list)  # more `llmfl train` options, e.g. --config FILE
     annotator: str = "simulated"  # or "people"
     scorer: Scorer | None = None  # the simulated annotator's score (default: the objective's preference)
+    # "shuffled": a control run; the simulated annotator's judgements are shuffled among each prompt's answers,
+    # so the round trains on as many pairs as a real one but they say nothing (a gain then is luck or drift)
+    control: str | None = None
     people_timeout_s: float = 3600.0
     min_win_rate: float = 0.55
     max_drop: float = 5.0
