@@ -58,7 +58,9 @@ class Objective:
 
 LoopTask = Objective  # its earlier name, which users' objective files (`my_tasks.py:TASK`) import
 
-BUILTIN_OBJECTIVES = {"concise": "llm_feedback_loop.objectives.concise:TASK"}
+BUILTIN_OBJECTIVES = {
+    name: f"llm_feedback_loop.objectives.{name}:TASK" for name in ("concise", "follow_up", "bullets", "plain")
+}
 
 
 def import_object(spec: str) -> Any:
