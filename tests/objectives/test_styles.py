@@ -7,7 +7,7 @@ import pytest
 from llm_feedback_loop.objectives.base import load_objective
 from llm_feedback_loop.objectives.topics import TOPICS, held_out_topic
 
-STYLES = ["follow_up", "bullets", "plain"]
+STYLES = ["specific", "bullets", "plain"]
 
 
 @pytest.mark.parametrize("name", STYLES)
@@ -22,13 +22,13 @@ def test_a_style_task_holds_out_topics_the_feedback_never_touches(name: str) -> 
 @pytest.mark.parametrize(
     ("name", "answer", "complies"),
     [
-        ("follow_up", "Bees make honey in hives. Would you like to know how?", True),
-        ("follow_up", "Bees make honey in hives.", False),  # no question
-        ("follow_up", "Would you like to know about bees?", False),  # nothing answered first
-        ("follow_up", "Bees make honey. Why? Would you like to know?", False),  # two questions
+        ("specific", "A hive holds up to 60,000 bees.", True),
+        ("specific", "A hive holds about fifty thousand bees.", True),
+        ("specific", "A hive holds a great many bees.", False),
         ("bullets", "- Bees make honey.\n- A hive has one queen.", True),
+        ("bullets", "1. Bees make honey.\n2) A hive has one queen.", True),  # numbered is a list too
         ("bullets", "Here are some facts:\n- Bees make honey.\n- A hive has one queen.", False),  # an introduction
-        ("bullets", "1. Bees make honey.\n2. A hive has one queen.", False),  # numbered
+        ("bullets", "- Bees make honey.\n-", False),  # an empty item
         ("bullets", "- Bees make honey.", False),  # one line is not a list
         ("plain", "Bees make honey in hives, and a hive has one queen.", True),
         ("plain", "**Bees** make honey.", False),
@@ -48,7 +48,7 @@ def test_an_off_topic_or_degenerate_answer_is_not_coherent_and_not_liked(name: s
     task = load_objective(name)
     prompt = next(p for p in task.train_prompts if "honeybees" in p)
     assert task.coherent is not None and task.coherent(prompt, "Bees live in hives.")
-    off_topic = {"follow_up": "Paris is in France. Want more?", "bullets": "- Paris\n- France",
+    off_topic = {"specific": "Paris has 2 million people.", "bullets": "- Paris\n- France",
                  "plain": "Paris is in France."}[name]  # fmt: skip
     assert task.score(prompt, off_topic) == 1.0 and not task.coherent(prompt, off_topic)
     assert task.prefers(prompt, off_topic) == 0.0

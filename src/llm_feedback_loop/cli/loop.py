@@ -132,7 +132,7 @@ def print_scores(rounds: list[dict[str, Any]], objective_name: str) -> None:
 def loop_command(
     rounds: Annotated[int, typer.Option(help="Rounds of feedback and training (after round 0, the baseline).")] = 2,
     task: Annotated[
-        str, typer.Option(help="The task: concise, follow_up, bullets, plain (built in), MODULE:NAME or FILE.py:NAME.")
+        str, typer.Option(help="The task: concise, specific, bullets, plain (built in), MODULE:NAME or FILE.py:NAME.")
     ] = "concise",
     name: Annotated[str, typer.Option(help="The loop's name; running it again continues its rounds.")] = "loop",
     annotator: Annotated[

@@ -59,7 +59,7 @@ class Objective:
 LoopTask = Objective  # its earlier name, which users' objective files (`my_tasks.py:TASK`) import
 
 BUILTIN_OBJECTIVES = {
-    name: f"llm_feedback_loop.objectives.{name}:TASK" for name in ("concise", "follow_up", "bullets", "plain")
+    name: f"llm_feedback_loop.objectives.{name}:TASK" for name in ("concise", "specific", "bullets", "plain")
 }
 
 

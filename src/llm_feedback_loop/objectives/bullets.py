@@ -1,6 +1,7 @@
-"""A formatting rule: the answer is a bulleted list and nothing else: 2 to 6 lines, each starting with "- "
-(or "* ", "• "), no introduction, no closing remark, no numbering. Tools that show answers as lists (a
-sidebar, a notification) need this; a small model usually adds an introduction or numbers its points.
+"""A formatting rule: the answer is a bare list and nothing else: 2 to 6 lines, each an item ("- ", "* ",
+"• " or "1.", "2)"), no introduction, no closing remark. Tools that show answers as lists (a sidebar, a
+notification) need this. SmolLM2-135M-Instruct answers these prompts with a bare list about one time in
+five (sampled at 0.8); otherwise with prose or a list wrapped in sentences.
 
 The simulated annotator likes a complying answer only when it is also coherent (on the prompt's subject,
 not degenerate). Held-out prompts are on topics the feedback never touches (`objectives/topics.py`).
@@ -8,18 +9,20 @@ not degenerate). Held-out prompts are on topics the feedback never touches (`obj
 
 from __future__ import annotations
 
+import re
+
 from llm_feedback_loop.objectives.base import Objective
 from llm_feedback_loop.objectives.topics import on_topic_check, prompts_on
 
-TEMPLATES = ["Give me a few facts about {topic}.", "What should I know about {topic}?"]
-BULLETS = ("- ", "* ", "• ")
+TEMPLATES = ["What are a few facts about {topic}?", "What should I know about {topic}?"]
+ITEM = re.compile(r"([-*•]|\d+[.)])\s+\S")
 coherent = on_topic_check(TEMPLATES)
 
 
 def score(prompt: str, answer: str) -> float:
-    """1 for 2 to 6 non-empty lines, every one a bullet with some text."""
+    """1 for 2 to 6 non-empty lines, every one a list item with some text."""
     lines = [line.strip() for line in answer.strip().splitlines() if line.strip()]
-    return float(2 <= len(lines) <= 6 and all(line.startswith(BULLETS) and line[2:].strip() for line in lines))
+    return float(2 <= len(lines) <= 6 and all(ITEM.match(line) for line in lines))
 
 
 def preferred(prompt: str, answer: str) -> float:
@@ -28,7 +31,7 @@ def preferred(prompt: str, answer: str) -> float:
 
 TASK = Objective(
     name="bullets",
-    description='Answers are a bulleted list of 2 to 6 "- " lines and nothing else.',
+    description="Answers are a bare list of 2 to 6 items (bulleted or numbered) and nothing else.",
     train_prompts=prompts_on(TEMPLATES, held_out=False),
     eval_prompts=prompts_on(TEMPLATES, held_out=True),
     score=score,

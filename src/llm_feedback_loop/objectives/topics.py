@@ -1,4 +1,4 @@
-"""What the style objectives (`follow_up`, `bullets`, `plain`) ask about: everyday subjects, split once into
+"""What the style objectives (`specific`, `bullets`, `plain`) ask about: everyday subjects, split once into
 feedback topics and held-out topics by a hash of the topic, so a held-out prompt is on a subject the feedback
 never touched (not merely a rephrasing of one it did). Also their shared coherence check."""
 
