@@ -8,8 +8,8 @@ Run from the repository root:
     .venv/bin/python bench/bench_loop.py --model tiny --max-new-tokens 8   # checks the harness (~1 min; the
                                                                            # tiny model's figures mean nothing)
 
-The task is the demo's (`llm_feedback_loop.objectives.concise`): answers of one sentence of at most 15 words are
-preferred. The round:
+The task is the demo's (`llm_feedback_loop.objectives.concise`: answers of one sentence of at most 15 words are
+preferred) unless `--task` names another built-in task (specific, bullets, plain) or MODULE:NAME. The round:
 
   shared    the base model samples `--answers` answers to each of `--prompts` feedback prompts (temperature
             0.8, seeded); the simulated annotator scores each answer as the loop's does (the task's
@@ -48,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from math import nan
 from pathlib import Path
 from typing import Any
 
@@ -114,12 +115,11 @@ def harness_preference(prompt: str, answer: str) -> float:
     return float(hashlib.sha256(answer.encode("utf-8")).digest()[0] % 2)
 
 
-def held_out_metrics(source: str, max_new_tokens: int) -> dict[str, float]:
+def held_out_metrics(task: Any, source: str, max_new_tokens: int) -> dict[str, float]:
     from llm_feedback_loop.evaluation.answers import answer_prompts
     from llm_feedback_loop.evaluation.objective import objective_metrics
-    from llm_feedback_loop.objectives.concise import TASK
 
-    return objective_metrics(TASK, TASK.eval_prompts, answer_prompts(source, TASK.eval_prompts, max_new_tokens))
+    return objective_metrics(task, task.eval_prompts, answer_prompts(source, task.eval_prompts, max_new_tokens))
 
 
 def store_ours(client: Any, prompts: list[str], answers: list[list[str]], scores: list[list[float]]) -> None:
@@ -253,7 +253,8 @@ def line(name: str, rows: int, cpu_s: float, before: dict[str, float], after: di
     per_minute = gain / (cpu_s / 60) if cpu_s else float("nan")
     print(
         f"{name:<9}{rows:>6}{cpu_s / 60:>9.2f}{100 * before['task_score']:>8.1f} → {100 * after['task_score']:<6.1f}"
-        f"{gain:>+8.1f}{per_minute:>+14.2f}{100 * after['coherence']:>11.1f}{100 * after['correct']:>9.1f}",
+        f"{gain:>+8.1f}{per_minute:>+14.2f}{100 * after.get('coherence', nan):>11.1f}"
+        f"{100 * after.get('correct', nan):>9.1f}",
         flush=True,
     )
     return {"rows": rows, "cpu_s": round(cpu_s, 1), "task_score": after, "gain_points": round(gain, 2),
@@ -268,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="torch threads of every process")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the run's files here")
+    parser.add_argument("--task", default="concise", help="concise, specific, bullets, plain, or MODULE:NAME")
     parser.add_argument(
         "--pipelines", default=",".join(PIPELINES), help=f"which to run, comma-separated: {', '.join(PIPELINES)}"
     )
@@ -280,7 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from llm_feedback_loop.cli.demo import DEMO_TRAIN_CONFIG, TINY_TRAIN_CONFIG
-    from llm_feedback_loop.objectives.concise import TASK
+    from llm_feedback_loop.objectives.base import ObjectiveError, load_objective
+
+    try:
+        TASK = load_objective(args.task)
+    except ObjectiveError as error:
+        parser.error(f"--task: {error}")
 
     torch.set_num_threads(args.threads)
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="bench-loop-"))).resolve()
@@ -298,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     answers = sample_answers(source, prompts, args.answers, args.max_new_tokens)
     prefers = TASK.prefers if args.model != "tiny" else harness_preference
     scores = [[prefers(p, a) for a in texts] for p, texts in zip(prompts, answers, strict=True)]
-    before = held_out_metrics(source, args.max_new_tokens)
+    before = held_out_metrics(TASK, source, args.max_new_tokens)
     shared_cpu = time.process_time() - started
     compliant = sum(map(sum, scores)) / sum(map(len, scores))
     print(
@@ -327,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
              "--output-dir", str(workdir / "ours" / "run"), "--config", str(config), "--no-register"],
             env, workdir / "ours-train.log",
         )  # fmt: skip
-        ours_after = held_out_metrics(str(workdir / "ours" / "run" / "model"), args.max_new_tokens)
+        ours_after = held_out_metrics(TASK, str(workdir / "ours" / "run" / "model"), args.max_new_tokens)
     if "ours" in chosen:
         results["ours"] = ("ours", ours_rows, cpu, ours_after)
 
@@ -337,11 +344,13 @@ def main(argv: list[str] | None = None) -> int:
         reward, reward_cpu = train_reward_model(source, workdir, env, online_config)
         for method in online:
             rows, method_cpu, model = train_online(method, source, reward, workdir, env, online_config)
-            after = held_out_metrics(str(model), args.max_new_tokens)
+            after = held_out_metrics(TASK, str(model), args.max_new_tokens)
             results[method] = (f"rm+{method}", rows, reward_cpu + method_cpu, after)
 
     if "original" in chosen:
-        results["original"] = run_original(prompts, answers, scores, source, workdir, env, before, args.max_new_tokens)
+        results["original"] = run_original(
+            prompts, answers, scores, source, workdir, env, before, args.max_new_tokens, TASK
+        )
 
     print(
         f"\n{'pipeline':<9}{'rows':>6}{'CPU-min':>9}{'task score (%)':>17}{'gain':>8}{'gain/CPU-min':>14}"
@@ -359,13 +368,14 @@ def main(argv: list[str] | None = None) -> int:
     rates = {key: result[key]["gain_per_cpu_minute"] for key in results}
     print("\n" + "; ".join(f"{key}: {rate:+.2f}" for key, rate in rates.items())
           + " task-score points per CPU-minute of export and training.")  # fmt: skip
+    result["task"] = TASK.name
     print(json.dumps(result))
     return 0
 
 
 def run_original(
     prompts: list[str], answers: list[list[str]], scores: list[list[float]], source: str, workdir: Path,
-    env: dict[str, str], before: dict[str, float], max_new_tokens: int,
+    env: dict[str, str], before: dict[str, float], max_new_tokens: int, task: Any,
 ) -> tuple[str, int, float, dict[str, float]]:  # fmt: skip
     """The original's pipeline: its API, its export rules, its trainer's settings."""
     with service_client(workdir / "original.db") as client:
@@ -384,7 +394,7 @@ def run_original(
              "--output-dir", str(workdir / "original" / "run"), "--epochs", "1", "--batch-size", "8"],
             env, workdir / "original-train.log",
         )  # fmt: skip
-        original_after = held_out_metrics(str(workdir / "original" / "run"), max_new_tokens)
+        original_after = held_out_metrics(task, str(workdir / "original" / "run"), max_new_tokens)
     return "original", original_rows, original_cpu, original_after
 
 
