@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import re
 
-from llm_feedback_loop.objectives.base import Objective
-from llm_feedback_loop.objectives.topics import on_topic_check, prompts_on
+from llm_feedback_loop.objectives.topics import topic_objective
 
 TEMPLATES = ["What are a few facts about {topic}?", "What should I know about {topic}?"]
 ITEM = re.compile(r"([-*•]|\d+[.)])\s+\S")
-coherent = on_topic_check(TEMPLATES)
 
 
 def score(prompt: str, answer: str) -> float:
@@ -25,16 +23,9 @@ def score(prompt: str, answer: str) -> float:
     return float(2 <= len(lines) <= 6 and all(ITEM.match(line) for line in lines))
 
 
-def preferred(prompt: str, answer: str) -> float:
-    return score(prompt, answer) * coherent(prompt, answer)
-
-
-TASK = Objective(
-    name="bullets",
-    description="Answers are a bare list of 2 to 6 items (bulleted or numbered) and nothing else.",
-    train_prompts=prompts_on(TEMPLATES, held_out=False),
-    eval_prompts=prompts_on(TEMPLATES, held_out=True),
-    score=score,
-    coherent=coherent,
-    preference=preferred,
+TASK = topic_objective(
+    "bullets",
+    "Answers are a bare list of 2 to 6 items (bulleted or numbered) and nothing else.",
+    TEMPLATES,
+    score,
 )

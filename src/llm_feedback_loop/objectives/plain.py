@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import re
 
-from llm_feedback_loop.objectives.base import Objective
-from llm_feedback_loop.objectives.topics import on_topic_check, prompts_on
+from llm_feedback_loop.objectives.topics import topic_objective
 
 TEMPLATES = ["Explain {topic} to me.", "How would you describe {topic}?"]
 MARKUP = re.compile(r"\*\*|__|`|^\s*(#+\s|[-*•]\s|\d+[.)]\s)", re.MULTILINE)
-coherent = on_topic_check(TEMPLATES)
 
 
 def score(prompt: str, answer: str) -> float:
@@ -24,16 +22,9 @@ def score(prompt: str, answer: str) -> float:
     return float(bool(text) and "\n" not in text and MARKUP.search(text) is None)
 
 
-def preferred(prompt: str, answer: str) -> float:
-    return score(prompt, answer) * coherent(prompt, answer)
-
-
-TASK = Objective(
-    name="plain",
-    description="Answers are one plain paragraph: no markdown, no line breaks.",
-    train_prompts=prompts_on(TEMPLATES, held_out=False),
-    eval_prompts=prompts_on(TEMPLATES, held_out=True),
-    score=score,
-    coherent=coherent,
-    preference=preferred,
+TASK = topic_objective(
+    "plain",
+    "Answers are one plain paragraph: no markdown, no line breaks.",
+    TEMPLATES,
+    score,
 )

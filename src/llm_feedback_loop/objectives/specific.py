@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import re
 
-from llm_feedback_loop.objectives.base import Objective
-from llm_feedback_loop.objectives.topics import on_topic_check, prompts_on
+from llm_feedback_loop.objectives.topics import topic_objective
 
 TEMPLATES = ["Tell me about {topic}.", "What is interesting about {topic}?"]
 NUMBER = re.compile(
@@ -24,7 +23,6 @@ NUMBER = re.compile(
     r"hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens)\b",
     re.IGNORECASE,
 )
-coherent = on_topic_check(TEMPLATES)
 
 
 def score(prompt: str, answer: str) -> float:
@@ -32,16 +30,9 @@ def score(prompt: str, answer: str) -> float:
     return float(NUMBER.search(answer) is not None)
 
 
-def preferred(prompt: str, answer: str) -> float:
-    return score(prompt, answer) * coherent(prompt, answer)
-
-
-TASK = Objective(
-    name="specific",
-    description="Answers give at least one concrete figure (a number: a date, a count, a size).",
-    train_prompts=prompts_on(TEMPLATES, held_out=False),
-    eval_prompts=prompts_on(TEMPLATES, held_out=True),
-    score=score,
-    coherent=coherent,
-    preference=preferred,
+TASK = topic_objective(
+    "specific",
+    "Answers give at least one concrete figure (a number: a date, a count, a size).",
+    TEMPLATES,
+    score,
 )

@@ -1,12 +1,14 @@
 """What the style objectives (`specific`, `bullets`, `plain`) ask about: everyday subjects, split once into
 feedback topics and held-out topics by a hash of the topic, so a held-out prompt is on a subject the feedback
-never touched (not merely a rephrasing of one it did). Also their shared coherence check."""
+never touched (not merely a rephrasing of one it did). Also their shared coherence check, and
+`topic_objective`, which makes each of them from its templates and its score."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
 
+from llm_feedback_loop.objectives.base import Objective, Scorer
 from llm_feedback_loop.objectives.concise import degenerate, mentions
 
 # (the subject as a prompt names it, words an on-topic answer uses: any of them)
@@ -116,3 +118,22 @@ def on_topic_check(templates: list[str]) -> Callable[[str, str], bool]:
         return terms is None or mentions(answer, terms)
 
     return coherent
+
+
+def topic_objective(name: str, description: str, templates: list[str], score: Scorer) -> Objective:
+    """An objective asking `templates` about TOPICS (held-out topics apart), scored by `score`; the simulated
+    annotator likes an answer only when it complies and is coherent (on the prompt's subject, not degenerate)."""
+    coherent = on_topic_check(templates)
+
+    def preferred(prompt: str, answer: str) -> float:
+        return score(prompt, answer) * coherent(prompt, answer)
+
+    return Objective(
+        name=name,
+        description=description,
+        train_prompts=prompts_on(templates, held_out=False),
+        eval_prompts=prompts_on(templates, held_out=True),
+        score=score,
+        coherent=coherent,
+        preference=preferred,
+    )
