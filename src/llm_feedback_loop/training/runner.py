@@ -103,7 +103,7 @@ def lora_config(config: TrainConfig, model: Any) -> Any:
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=targets if layers else config.lora_target_modules,
+        target_modules=targets,
         layers_to_transform=layers,
         task_type=method_of(config.method).head.peft_task_type,
     )
