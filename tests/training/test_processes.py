@@ -80,20 +80,24 @@ def test_resume_without_a_checkpoint_is_explained(training_database: str, tmp_pa
     assert code == 1 and "no interrupted run" in output
 
 
-def test_two_processes_under_accelerate_launch(training_database: str, tmp_path: Path) -> None:
-    data = write_export(tmp_path / "exports", "sft", count=24)
-    out = tmp_path / "ddp"
+def train_in_two_processes(database_url: str, method: str, *options: str) -> None:
+    """`llmfl train METHOD OPTIONS` under `accelerate launch` in 2 CPU processes (batches of 4), to the end."""
     launcher = Path(sys.executable).with_name("accelerate")
     command = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
     command += ["--main_process_port", str(free_port())]
-    command += ["--mixed_precision", "no", "--dynamo_backend", "no", "-m", "llm_feedback_loop", "train", "sft"]
-    command += ["--data", str(data), "--output-dir", str(out), "--max-steps", "3", "--batch-size", "4"]
-    command += ["--device", "cpu", "--save-steps", "100"]
+    command += ["--mixed_precision", "no", "--dynamo_backend", "no", "-m", "llm_feedback_loop", "train", method]
+    command += [*options, "--batch-size", "4", "--device", "cpu", "--save-steps", "100"]
     result = subprocess.run(
-        command, env=environment(training_database), capture_output=True, text=True, timeout=300, check=False
+        command, env=environment(database_url), capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 0, without_progress_bars(result.stdout + result.stderr)[-8000:]
     assert "training in 2 processes" in result.stderr
+
+
+def test_two_processes_under_accelerate_launch(training_database: str, tmp_path: Path) -> None:
+    data = write_export(tmp_path / "exports", "sft", count=24)
+    out = tmp_path / "ddp"
+    train_in_two_processes(training_database, "sft", "--data", str(data), "--output-dir", str(out), "--max-steps", "3")
     run = json.loads(invoke("runs", "show", "1")[1])
     assert run["status"] == "completed"
     # 3 steps × 4 examples × 2 processes = 24 examples: one full epoch of the 24 rows.
@@ -109,18 +113,10 @@ def test_an_online_method_under_accelerate_launch(training_database: str, tmp_pa
     data = tmp_path / "prompt.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"What is {i} + 1?"}) + "\n" for i in range(8)))
     out = tmp_path / "ddp-grpo"
-    launcher = Path(sys.executable).with_name("accelerate")
-    command = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
-    command += ["--main_process_port", str(free_port())]
-    command += ["--mixed_precision", "no", "--dynamo_backend", "no", "-m", "llm_feedback_loop", "train", "grpo"]
-    command += ["--data", str(data), "--output-dir", str(out), "--max-steps", "2", "--batch-size", "4"]
-    command += ["--num-generations", "2", "--max-completion-length", "8", "--reward", f"fn:{rewards}:shorter"]
-    command += ["--device", "cpu", "--save-steps", "100", "--no-evaluate"]
-    result = subprocess.run(
-        command, env=environment(training_database), capture_output=True, text=True, timeout=300, check=False
-    )
-    assert result.returncode == 0, without_progress_bars(result.stdout + result.stderr)[-8000:]
-    assert "training in 2 processes" in result.stderr
+    train_in_two_processes(
+        training_database, "grpo", "--data", str(data), "--output-dir", str(out), "--max-steps", "2",
+        "--num-generations", "2", "--max-completion-length", "8", "--reward", f"fn:{rewards}:shorter", "--no-evaluate",
+    )  # fmt: skip
     run = json.loads(invoke("runs", "show", "1")[1])
     assert run["status"] == "completed" and run["metrics"]["global_step"] == 2
     assert invoke("runs", "list")[1].count("completed") == 1
