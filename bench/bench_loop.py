@@ -5,11 +5,13 @@ Run from the repository root:
 
     .venv/bin/python bench/bench_loop.py                  # SmolLM2-135M-Instruct, 64 prompts x 4 answers (~22 min)
     .venv/bin/python bench/bench_loop.py --pipelines ours,original   # the offline pipelines only (~13 min)
+    .venv/bin/python bench/bench_loop.py --task all --pipelines ours,original   # every built-in task (~50 min)
     .venv/bin/python bench/bench_loop.py --model tiny --max-new-tokens 8   # checks the harness (~1 min; the
                                                                            # tiny model's figures mean nothing)
 
 The task is the demo's (`llm_feedback_loop.objectives.concise`: answers of one sentence of at most 15 words are
-preferred) unless `--task` names another built-in task (specific, bullets, plain) or MODULE:NAME. The round:
+preferred) unless `--task` names another built-in task (specific, bullets, plain), all of them (`all`: each in
+turn, then a table of every task's gain per CPU-minute), or MODULE:NAME. The round:
 
   shared    the base model samples `--answers` answers to each of `--prompts` feedback prompts (temperature
             0.8, seeded); the simulated annotator scores each answer as the loop's does (the task's
@@ -17,9 +19,11 @@ preferred) unless `--task` names another built-in task (specific, bullets, plain
             answers to the task's held-out prompts give the starting task score.
   ours      the judgements go through our API as the loop sends them (`POST /v1/generations` for each
             answer, then `POST /v1/annotations`: a thumbs on each answer, a ranking only when the scores order
-            the answers strictly); our export (`GET /v1/export/dpo`, all-pairs; pairs from thumbs: each answer voted up
-            over each voted down for the same prompt, ties dropped); `llmfl train dpo` with the demo's settings
-            (LoRA r16 on the top 12 of 30 layers, lr 2e-4, beta 0.1, 2 epochs of at most 20 steps, batch 8).
+            the answers strictly); our export as a round of `llmfl loop` makes it (`GET /v1/export/dpo`,
+            best-vs-worst, at most 2 pairs a prompt: its clearest; pairs from thumbs: an answer voted up over
+            one voted down for the same prompt, ties dropped); `llmfl train dpo` with its own defaults, the
+            small-data recipe (`training/recipes.py`: LoRA r16 on the top 40% of the layers, lr 2e-4, beta
+            0.1, three passes over the pairs in 10 to 20 steps of 8), as `llmfl loop` trains.
   original  the same judgements as the original's API takes them: a full ranking per prompt
             (`POST /rlhf-feedback`, ranking by score, ties in the order the answers came), exported by the
             original's rules (`GET /rlhf-feedback/export`: every pair of the ranking, plain text), trained by
@@ -155,14 +159,19 @@ def store_original(client: Any, prompts: list[str], answers: list[list[str]], sc
         assert response.status_code == 201, response.text
 
 
-def service_client(database: Path) -> Any:
+LOOP_PAIRS_PER_PROMPT = 2  # `llmfl loop --pairs-per-prompt`'s default
+
+
+def service_client(database: Path, max_pairs_per_prompt: int = 64) -> Any:
     from fastapi.testclient import TestClient
 
     from llm_feedback_loop.api.app import create_app
     from llm_feedback_loop.settings import Settings
 
     # In-process, on no network: authentication off (it is measured by bench_feedback.py), the loopback name.
-    settings = Settings(database_url=f"sqlite:///{database}", auth_required=False)
+    settings = Settings(
+        database_url=f"sqlite:///{database}", auth_required=False, max_pairs_per_prompt=max_pairs_per_prompt
+    )
     return TestClient(create_app(settings), base_url="http://127.0.0.1")
 
 
@@ -269,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="torch threads of every process")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the run's files here")
-    parser.add_argument("--task", default="concise", help="concise, specific, bullets, plain, or MODULE:NAME")
+    parser.add_argument(
+        "--task", default="concise", help="concise, specific, bullets, plain, all (each built-in task), or MODULE:NAME"
+    )
     parser.add_argument(
         "--pipelines", default=",".join(PIPELINES), help=f"which to run, comma-separated: {', '.join(PIPELINES)}"
     )
@@ -281,31 +292,49 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from llm_feedback_loop.cli.demo import DEMO_TRAIN_CONFIG, TINY_TRAIN_CONFIG
-    from llm_feedback_loop.objectives.base import ObjectiveError, load_objective
+    from llm_feedback_loop.objectives.base import BUILTIN_OBJECTIVES, ObjectiveError, load_objective
 
+    specs = list(BUILTIN_OBJECTIVES) if args.task == "all" else [args.task]
     try:
-        TASK = load_objective(args.task)
+        tasks = [load_objective(spec) for spec in specs]
     except ObjectiveError as error:
         parser.error(f"--task: {error}")
 
     torch.set_num_threads(args.threads)
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="bench-loop-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    env = child_env(workdir, args.threads)
     source = prepare_model(args.model, workdir)
-    config = workdir / "ours.yaml"
-    config.write_text(DEMO_TRAIN_CONFIG if args.model != "tiny" else TINY_TRAIN_CONFIG)
+    results = {}
+    for task in tasks:
+        folder = workdir / task.name if len(tasks) > 1 else workdir
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"\n== task {task.name}", flush=True)
+        results[task.name] = run_task(task, source, args, chosen, folder)
+    if len(tasks) > 1:
+        print(f"\n{'task':<10}" + "".join(f"{key + ' gain/CPU-min':>24}" for key in chosen))
+        for name, result in results.items():
+            print(f"{name:<10}" + "".join(
+                f"{result[key]['gain_points']:>+12.1f} ({result[key]['gain_per_cpu_minute']:>+7.2f})    "
+                if key in result else f"{'–':>24}" for key in chosen
+            ))  # fmt: skip
+    print(json.dumps(results if len(tasks) > 1 else results[tasks[0].name]))
+    return 0
+
+
+def run_task(task: Any, source: str, args: argparse.Namespace, chosen: list[str], workdir: Path) -> dict[str, Any]:
+    """One round of each chosen pipeline on `task`, from the same sampled answers and judgements."""
+    env = child_env(workdir, args.threads)
+    tiny = args.model == "tiny"
     online_config = workdir / "online.yaml"
-    online_config.write_text(ONLINE_CONFIG if args.model != "tiny" else TINY_ONLINE_CONFIG)
+    online_config.write_text(ONLINE_CONFIG if not tiny else TINY_ONLINE_CONFIG)
     print(f"model {source}; {args.prompts} prompts x {args.answers} answers; files in {workdir}", flush=True)
 
     started = time.process_time()
-    prompts = TASK.round_prompts(1, args.prompts)
+    prompts = task.round_prompts(1, args.prompts)
     answers = sample_answers(source, prompts, args.answers, args.max_new_tokens)
-    prefers = TASK.prefers if args.model != "tiny" else harness_preference
+    prefers = task.prefers if not tiny else harness_preference
     scores = [[prefers(p, a) for a in texts] for p, texts in zip(prompts, answers, strict=True)]
-    before = held_out_metrics(TASK, source, args.max_new_tokens)
+    before = held_out_metrics(task, source, args.max_new_tokens)
     shared_cpu = time.process_time() - started
     compliant = sum(map(sum, scores)) / sum(map(len, scores))
     print(
@@ -315,11 +344,12 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    # ours: the loop's API, export rules and trainer
-    with service_client(workdir / "ours.db") as client:
+    # ours: the loop's API, export rules (its clearest 2 pairs a prompt) and `llmfl train dpo`'s own defaults
+    # (its small-data recipe), as a round of `llmfl loop` trains
+    with service_client(workdir / "ours.db", LOOP_PAIRS_PER_PROMPT) as client:
         store_ours(client, prompts, answers, scores)
         export_started = time.process_time()
-        params = {"format": "conversational", "strategy": "all-pairs"}
+        params = {"format": "conversational", "strategy": "best-vs-worst"}
         lines = client.get("/v1/export/dpo", params=params).text
         cpu = time.process_time() - export_started
     ours_export = workdir / "ours" / "dpo.jsonl"
@@ -329,12 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     ours_after = before  # no pairs: nothing to train
     results: dict[str, Any] = {}
     if ours_rows and "ours" in chosen:
+        tiny_options = ["--max-steps", "4", "--batch-size", "4"] if tiny else []
         cpu += run_child(
             [sys.executable, "-m", "llm_feedback_loop", "train", "dpo", "--data", str(ours_export), "--model", source,
-             "--output-dir", str(workdir / "ours" / "run"), "--config", str(config), "--no-register"],
+             "--output-dir", str(workdir / "ours" / "run"), "--no-register", *tiny_options],
             env, workdir / "ours-train.log",
         )  # fmt: skip
-        ours_after = held_out_metrics(TASK, str(workdir / "ours" / "run" / "model"), args.max_new_tokens)
+        ours_after = held_out_metrics(task, str(workdir / "ours" / "run" / "model"), args.max_new_tokens)
     if "ours" in chosen:
         results["ours"] = ("ours", ours_rows, cpu, ours_after)
 
@@ -344,12 +375,12 @@ def main(argv: list[str] | None = None) -> int:
         reward, reward_cpu = train_reward_model(source, workdir, env, online_config)
         for method in online:
             rows, method_cpu, model = train_online(method, source, reward, workdir, env, online_config)
-            after = held_out_metrics(TASK, str(model), args.max_new_tokens)
+            after = held_out_metrics(task, str(model), args.max_new_tokens)
             results[method] = (f"rm+{method}", rows, reward_cpu + method_cpu, after)
 
     if "original" in chosen:
         results["original"] = run_original(
-            prompts, answers, scores, source, workdir, env, before, args.max_new_tokens, TASK
+            prompts, answers, scores, source, workdir, env, before, args.max_new_tokens, task
         )
 
     print(
@@ -357,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'coherence':>11}{'correct':>9}"
     )
     result: dict[str, Any] = {
+        "task": task.name,
         "model": source,
         "prompts": args.prompts,
         "answers": args.answers,
@@ -368,9 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     rates = {key: result[key]["gain_per_cpu_minute"] for key in results}
     print("\n" + "; ".join(f"{key}: {rate:+.2f}" for key, rate in rates.items())
           + " task-score points per CPU-minute of export and training.")  # fmt: skip
-    result["task"] = TASK.name
-    print(json.dumps(result))
-    return 0
+    return result
 
 
 def run_original(

@@ -95,16 +95,18 @@ def test_disagreeing_annotators_are_aggregated_never_both_directions(client: Tes
     assert manifest["counts"]["ties_dropped"] == 1
 
 
-@pytest.mark.parametrize("strategy", ["all-pairs", "best-vs-rest", "best-vs-random-lower"])
+@pytest.mark.parametrize("strategy", ["all-pairs", "best-vs-rest", "best-vs-random-lower", "best-vs-worst"])
 def test_strategies_pair_a_ranking_of_four(client: TestClient, strategy: str) -> None:
     texts = ["w", "x", "y", "z"]
     client.post(
         "/v1/comparisons", json={"prompt": "p", "responses": [{"text": t} for t in texts], "ranking": [3, 2, 1, 0]}
     )
     pairs = [(r["chosen"], r["rejected"]) for r in export(client, "dpo", strategy=strategy)]
-    expected_count = {"all-pairs": 6, "best-vs-rest": 3, "best-vs-random-lower": 1}[strategy]
+    expected_count = {"all-pairs": 6, "best-vs-rest": 3, "best-vs-random-lower": 1, "best-vs-worst": 6}[strategy]
     assert len(pairs) == expected_count
-    if strategy != "all-pairs":
+    if strategy == "best-vs-worst":
+        assert pairs[0] == ("z", "w")
+    elif strategy != "all-pairs":
         assert {chosen for chosen, _ in pairs} == {"z"}
 
 

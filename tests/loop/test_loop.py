@@ -63,12 +63,15 @@ def test_two_rounds_through_the_service_are_recorded(training_database: str, tmp
     assert versions[second.candidate_version_id].status == "active"
     assert versions[second.candidate_version_id].parent_id == first.candidate_version_id
     for round_ in (first, second):
-        assert round_.feedback["prompts"] == 6
+        # The budget of 6 × 3 answers: 2 answers to 6 prompts, the 6 left to prompts judged alike, then new ones.
+        assert round_.feedback["answers"] == 18 and 6 <= round_.feedback["prompts"] <= 9
+        assert round_.feedback["signal_prompts"] >= 1
         assert 0 < round_.feedback["ratings_up"] + round_.feedback["ratings_down"] <= 18  # empty answers: none
         assert round_.feedback["rankings"] > 0
         assert round_.data["dpo"]["rows"] > 0 and Path(round_.data["dpo"]["path"]).is_file()
         assert len(round_.run_ids) == 1
-        assert set(round_.metrics) == {"base", "candidate"}
+        assert set(round_.metrics) == {"base", "candidate", "cost"}
+        assert round_.metrics["cost"]["cpu_minutes"] > 0 and round_.metrics["cost"]["wall_s"] > 0
         assert {"task_score", "coherence", "correct", "win_rate"} <= set(round_.metrics["candidate"])
         assert round_.metrics["candidate"]["reference"] == versions[round_.base_version_id].name
         evaluations = versions[round_.candidate_version_id].extra["evaluations"]
@@ -179,6 +182,29 @@ def test_a_round_whose_answers_are_all_judged_alike_trains_nothing(training_data
     assert "round 1: " in output and "every answer was judged alike" in output
     last = [r for r in rows(LoopRound) if r.loop == "flat"][-1]
     assert last.status == "completed" and last.candidate_version_id is None and not rows(TrainingRun)
+
+
+def test_a_round_with_too_little_signal_keeps_its_feedback_for_the_next(training_database: str, tmp_path: Path) -> None:
+    """--min-signal above what a round finds: it collects a second budget, trains nothing and says why; the
+    next round's export starts at the first round's feedback."""
+    config = tmp_path / "train.yaml"
+    config.write_text("learning_rate: 1.0e-3\nmax_steps: 1\nbatch_size: 4\nmax_length: 128\nsave_steps: 1000\n")
+    options = ["loop", "--name", "thin", "--prompts-per-round", "4", "--answers", "2", "--max-tokens", "8"]
+    options += ["--annotator", "tests.loop.scorers:by_length", "--train-config", str(config), "--min-gain", "-100"]
+    code, output = invoke(*options, "--rounds", "1", "--min-signal", "50")
+    assert code == 0, output
+    assert "too little signal (fewer than 50 prompts): collecting more" in output
+    assert "too little signal: the feedback gives dpo rows for" in " ".join(output.split())
+    first = [r for r in rows(LoopRound) if r.loop == "thin"][-1]
+    assert first.candidate_version_id is None and first.feedback["budgets"] == 2 and first.feedback["answers"] == 16
+    assert not rows(TrainingRun)
+
+    code, output = invoke(*options, "--rounds", "2", "--min-signal", "1")
+    assert code == 0, output
+    second = [r for r in rows(LoopRound) if r.loop == "thin"][-1]
+    manifest = json.loads(Path(second.data["dpo"]["path"]).with_name("dpo.manifest.json").read_text())
+    assert manifest["filters"]["since"] == first.feedback["since"]  # round 1's feedback, kept for round 2
+    assert second.candidate_version_id is not None
 
 
 def test_people_judge_a_round_on_the_queue(

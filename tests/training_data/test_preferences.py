@@ -48,7 +48,29 @@ def test_best_vs_random_lower_is_one_seeded_pair_with_the_best() -> None:
     )
 
 
-@pytest.mark.parametrize("strategy", ["all-pairs", "best-vs-rest"])
+def test_best_vs_worst_gives_every_pair_widest_apart_first() -> None:
+    assert pairs("best-vs-worst", ranking=[2, 0, 3, 1]) == [
+        ("C", "B"),
+        ("C", "D"),
+        ("A", "B"),
+        ("C", "A"),
+        ("A", "D"),
+        ("D", "B"),
+    ]
+
+
+def test_best_vs_worst_under_a_cap_keeps_the_clearest_pairs() -> None:
+    capped = preference_pairs_from_ranking(TEXTS, [2, 0, 3, 1], None, "best-vs-worst", random.Random(0), 2)
+    assert capped == [("C", "B"), ("C", "D")]
+
+
+def test_a_large_ranking_capped_costs_only_its_cap() -> None:
+    texts = [f"answer {i}" for i in range(400)]
+    capped = preference_pairs_from_ranking(texts, list(range(400)), None, "best-vs-worst", random.Random(0), 3)
+    assert capped == [("answer 0", "answer 399"), ("answer 0", "answer 398"), ("answer 1", "answer 399")]
+
+
+@pytest.mark.parametrize("strategy", ["all-pairs", "best-vs-rest", "best-vs-worst"])
 def test_best_pick_only_gives_best_vs_each_other(strategy: str) -> None:
     assert pairs(strategy, best=1) == [("B", "A"), ("B", "C"), ("B", "D")]
 

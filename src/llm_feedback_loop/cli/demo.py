@@ -20,35 +20,6 @@ if TYPE_CHECKING:
     from llm_feedback_loop.settings import Settings
 
 DEMO_MARKER = ".llmfl-demo"
-# The demo's training: LoRA on the top layers of SmolLM2 (30 layers), measured to move a style preference in
-# one round from ~80 pairs at ~8-11 s per step of 8 pairs on a CPU. At most 20 steps a round: a later round
-# has more pairs (its model complies more often, so more prompts get answers of both kinds), and 38 steps on
-# 145 pairs drove a candidate to degenerate answers (which the coherence check refused to promote).
-DEMO_TRAIN_CONFIG = """\
-lora: true
-lora_r: 16
-lora_alpha: 32
-lora_target_modules: '.*layers\\.(1[8-9]|2[0-9])\\.(self_attn|mlp)\\.(q|k|v|o|gate|up|down)_proj'
-learning_rate: 2.0e-4
-beta: 0.1
-epochs: 2
-max_steps: 20
-batch_size: 8
-max_length: 256
-logging_steps: 1
-save_steps: 10000
-evaluate: false
-"""
-TINY_TRAIN_CONFIG = """\
-learning_rate: 5.0e-4
-beta: 0.1
-epochs: 2
-batch_size: 8
-max_length: 256
-logging_steps: 1
-save_steps: 10000
-evaluate: false
-"""
 
 
 def prepare_demo_folder(folder: Path) -> None:
@@ -103,8 +74,6 @@ def demo_command(
     # No base model for smollm2: the default base (SmolLM2, under its own name), whatever BASE_MODEL a .env
     # may set (the loop's child processes get BASE_MODEL="", which the environment's .env cannot override).
     settings = demo_settings(folder, None if model == "smollm2" else source)
-    config = folder / "train.yaml"
-    config.write_text(TINY_TRAIN_CONFIG if model == "tiny" else DEMO_TRAIN_CONFIG, encoding="utf-8")
     console.print(f"demo in {folder}: its own database, model {source}, {rounds} rounds of {prompts_per_round} prompts")
     loop = loop_settings(
         task="concise",
@@ -115,8 +84,8 @@ def demo_command(
         rounds=rounds,
         prompts_per_round=prompts_per_round,
         sampling=Sampling(n=4, max_tokens=64, temperature=0.8),
-        strategy="all-pairs",
-        train_options=["--config", str(config)],
+        strategy="best-vs-worst",
+        train_options=[],  # `llmfl train`'s own defaults: its small-data recipe, as for `llmfl loop`
         eval_max_tokens=64,
     )
     use_settings(settings)  # the command's database is the demo's, not the environment's

@@ -31,7 +31,9 @@ def export_command(
     kind: Annotated[str, typer.Argument(help=" | ".join(KIND_NAMES))],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output JSONL file (a folder with --as-dataset).")],
     format: Annotated[str, typer.Option(help="standard (text) | conversational (messages).")] = "standard",
-    strategy: Annotated[str, typer.Option(help="all-pairs | best-vs-rest | best-vs-random-lower.")] = "all-pairs",
+    strategy: Annotated[
+        str, typer.Option(help="all-pairs | best-vs-rest | best-vs-random-lower | best-vs-worst.")
+    ] = "all-pairs",
     dedupe: Annotated[bool, typer.Option(help="Emit each distinct row once.")] = True,
     include_comparisons: Annotated[bool, typer.Option(help="sft: add each comparison's best answer.")] = False,
     test_size: Annotated[float, typer.Option(help="Share of prompts held out (split by prompt hash).")] = 0.0,

@@ -149,10 +149,36 @@ def loop_command(
         str,
         typer.Option(help="Methods, in order: dpo, sft, kto, or e.g. sft,dpo; reward,grpo (or rloo) for online RL."),
     ] = "dpo",
-    train_config: Annotated[Path | None, typer.Option(help="YAML settings for every `llmfl train`.")] = None,
-    strategy: Annotated[str, typer.Option(help="How rankings become DPO pairs.")] = "all-pairs",
-    prompts_per_round: Annotated[int, typer.Option(min=1, help="Prompts answered and judged per round.")] = 64,
-    answers: Annotated[int, typer.Option(min=2, max=4, help="Answers per prompt.")] = 4,
+    train_config: Annotated[
+        Path | None,
+        typer.Option(help="YAML settings for every `llmfl train` (default: its small-data recipe, for DPO)."),
+    ] = None,
+    strategy: Annotated[
+        str, typer.Option(help="How rankings become DPO pairs (default: the clearest first).")
+    ] = "best-vs-worst",
+    pairs_per_prompt: Annotated[
+        int, typer.Option(min=1, max=64, help="Most DPO pairs one prompt gives a round (its clearest ones).")
+    ] = 2,
+    prompts_per_round: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=1000,
+            help="With --answers, the round's budget: prompts × answers answers. A simulated annotator's round "
+            "spends it on 2 answers to many prompts, more to those whose answers it judged alike; people get "
+            "this many prompts.",
+        ),
+    ] = 64,
+    answers: Annotated[int, typer.Option(min=2, max=4, help="Most answers per prompt.")] = 4,
+    min_signal: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Train only when at least this many prompts' answers were judged differently (default: a "
+            "quarter of --prompts-per-round, at most 16); a simulated annotator's round collects once more "
+            "first. Too little: the feedback waits for the next round.",
+        ),
+    ] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Tokens per answer (generation and evaluation).")] = 64,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="Sampling temperature.")] = 0.8,
     seed: Annotated[
@@ -196,6 +222,8 @@ def loop_command(
         prompts_per_round=prompts_per_round,
         sampling=Sampling(n=answers, max_tokens=max_tokens, temperature=temperature, seed=seed),
         strategy=strategy,
+        pairs_per_prompt=pairs_per_prompt,
+        min_signal=min_signal,
         train_options=["--config", str(train_config.resolve())] if train_config else [],
         people_timeout_s=wait_minutes * 60,
         min_win_rate=min_win_rate,

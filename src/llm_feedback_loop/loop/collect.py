@@ -1,7 +1,8 @@
 """A round's feedback, through the service's HTTP API: the same calls the annotate page makes.
 
-1. The active version answers each prompt `n` times (`POST /v1/chat`; every answer is logged as a
-   generation with the version that wrote it).
+1. The active version answers the round's prompts (`POST /v1/chat`; every answer is logged as a generation
+   with the version that wrote it): for a simulated annotator in passes that spend the round's budget where
+   the answers teach something (`loop/budget.py`), for people `n` answers to each prompt.
 2. The prompts and their answers become the round's batch of annotation tasks (`POST /v1/tasks/import`)
    (people only).
 3. Annotators judge them: people on the /queue page, or a simulated annotator that posts its thumbs
@@ -24,6 +25,14 @@ from typing import Any
 import httpx
 
 from llm_feedback_loop.loop import history
+from llm_feedback_loop.loop.budget import (
+    MORE_BUDGETS,
+    first_answers,
+    first_pass_prompts,
+    following,
+    signal,
+    top_ups,
+)
 from llm_feedback_loop.loop.context import LoopError, LoopRun, Sampling
 from llm_feedback_loop.objectives.base import Scorer
 from llm_feedback_loop.storage.tables import LoopRound, ModelVersion
@@ -45,22 +54,32 @@ def checked(response: httpx.Response) -> Any:
     return response.json()
 
 
+IN_FLIGHT = 32  # answers the loop keeps asking the service for at once, so that it batches them
+
+
 def generate(
-    client: httpx.Client, prompts: list[str], sampling: Sampling, on_done: Callable[[], None] | None = None
+    client: httpx.Client,
+    prompts: list[str],
+    sampling: Sampling,
+    on_done: Callable[[], None] | None = None,
+    answers: int | None = None,
+    seed_offset: int = 0,
 ) -> list[tuple[str, list[dict[str, Any]]]]:
-    """(prompt, answers) for every prompt; answers are {"text", "generation_id", "model_version"}. Requests
-    run 8 at a time so the service batches them."""
+    """(prompt, answers) for every prompt, `answers` (default `sampling.n`) each; answers are {"text",
+    "generation_id", "model_version"}. Requests run together (IN_FLIGHT answers at once) so the service
+    batches them. A seeded sampling seeds each request by its index (plus `seed_offset`)."""
+    n = answers or sampling.n
 
     def one(index: int, prompt: str) -> tuple[str, list[dict[str, Any]]]:
         body: dict[str, Any] = {
             "prompt": prompt,
-            "n": sampling.n,
+            "n": n,
             "max_tokens": sampling.max_tokens,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
         }
         if sampling.seed is not None:
-            body["seed"] = sampling.seed * 100_003 + index
+            body["seed"] = sampling.seed * 100_003 + seed_offset + index
         result = checked(client.post("/v1/chat", json=body))
         if on_done:
             on_done()
@@ -69,7 +88,7 @@ def generate(
             for c in result["candidates"]
         ]
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, IN_FLIGHT // n)) as pool:
         return list(pool.map(one, range(len(prompts)), prompts))
 
 
@@ -175,14 +194,16 @@ def collect_feedback(run: LoopRun, number: int, row: LoopRound, base: ModelVersi
     started = datetime.fromisoformat(earlier) if earlier and row.batch else datetime.now(UTC)
     run.session(lambda s: history.update_round(s, row.id, feedback={"since": started.isoformat()}))
     if settings.annotator != "people" or row.batch != batch:
-        prompts = settings.objective.round_prompts(number, settings.prompts_per_round)
-        run.say(f"  {base.name} answers {len(prompts)} prompts, {settings.sampling.n} answers each")
         sampling = settings.sampling
         if sampling.seed is not None:  # a new seed each round
             sampling = replace(sampling, seed=sampling.seed + number)
-        generated = generate(run.client, prompts, sampling)
         if settings.annotator != "people":
-            return started, simulated(run, generated, number) | {"since": started.isoformat()}
+            score = annotator_scorer(run)
+            generated, plan = sample_judging(run, number, base, sampling, score)
+            return started, simulated(run, generated, number, score) | plan | {"since": started.isoformat()}
+        prompts = settings.objective.round_prompts(number, settings.prompts_per_round)
+        run.say(f"  {base.name} answers {len(prompts)} prompts, {settings.sampling.n} answers each")
+        generated = generate(run.client, prompts, sampling)
         loaded = import_batch(run.client, batch, generated)
         run.session(lambda s: history.update_round(s, row.id, batch=batch))
         run.say(f"  {loaded} tasks loaded as batch {batch}")
@@ -194,19 +215,84 @@ def collect_feedback(run: LoopRun, number: int, row: LoopRound, base: ModelVersi
     return started, {"tasks": progress["tasks"], "annotated": progress["complete"], "since": started.isoformat()}
 
 
-def simulated(run: LoopRun, generated: list[tuple[str, list[dict[str, Any]]]], number: int) -> dict[str, Any]:
+def annotator_scorer(run: LoopRun) -> Scorer:
+    """The simulated annotator's score (the loop's scorer, else the objective's preference), each (prompt,
+    answer) scored once: the sampling passes look at the scores before the annotator posts them."""
+    scorer = run.settings.scorer or run.settings.objective.prefers
+    seen: dict[tuple[str, str], float] = {}
+
+    def score(prompt: str, answer: str) -> float:
+        if (prompt, answer) not in seen:
+            try:
+                seen[(prompt, answer)] = float(scorer(prompt, answer))
+            except Exception as error:  # the annotator's own code
+                raise LoopError(f"the simulated annotator failed: {type(error).__name__}: {error}") from None
+        return seen[(prompt, answer)]
+
+    return score
+
+
+def sample_judging(
+    run: LoopRun, number: int, base: ModelVersion, sampling: Sampling, score: Scorer
+) -> tuple[list[tuple[str, list[dict[str, Any]]]], dict[str, Any]]:
+    """The round's answers for a simulated annotator, sampled in passes (`loop/budget.py`): two answers to
+    many prompts, more to those whose answers were judged alike, the rest to new prompts; a budget more when
+    too few prompts were judged differently. Returns (prompt, answers) and what the plan did."""
+    settings = run.settings
+    objective, n = settings.objective, sampling.n
+    groups: dict[str, list[dict[str, Any]]] = {}
+    asked = 0
+
+    def ask(prompts: list[str], answers: int) -> None:
+        nonlocal asked
+        if not prompts:
+            return
+        for prompt, got in generate(run.client, prompts, sampling, answers=answers, seed_offset=asked):
+            groups.setdefault(prompt, []).extend(got)
+        asked += len(prompts) * answers
+
+    def judged(prompt: str) -> list[float]:
+        return [score(prompt, a["text"]) for a in groups[prompt] if a["text"].strip()]
+
+    budgets, found = 0, 0
+    while True:
+        budget = settings.prompts_per_round * n
+        first = first_answers(n)
+        pool = objective.train_prompts
+        fresh = (
+            objective.round_prompts(number, first_pass_prompts(budget, n))
+            if not groups
+            else following(pool, list(groups), first_pass_prompts(budget, n))
+        )
+        ask(fresh, first)
+        left = budget - len(fresh) * first
+        order = list(groups)
+        missing = {p: n - len(groups[p]) for p in (order[i] for i in top_ups([judged(p) for p in order], left, n))}
+        for more in sorted(set(missing.values())):  # one call per number of answers missing
+            ask([p for p, m in missing.items() if m == more], more)
+        left -= sum(missing.values())
+        ask(following(pool, list(groups), left // first), first)
+        found = signal([judged(p) for p in groups])
+        budgets += 1
+        run.say(
+            f"  {base.name} answered {len(groups)} prompts ({asked} answers); the annotator judged the answers "
+            f"of {found} prompts differently"
+        )
+        if found >= settings.signal_needed or budgets > MORE_BUDGETS or len(groups) >= len(pool):
+            break
+        run.say(f"  too little signal (fewer than {settings.signal_needed} prompts): collecting more")
+    return list(groups.items()), {"answers": asked, "signal_prompts": found, "budgets": budgets}
+
+
+def simulated(
+    run: LoopRun, generated: list[tuple[str, list[dict[str, Any]]]], number: int, score: Scorer
+) -> dict[str, Any]:
     """The simulated annotator's judgements of the round's answers (by the objective's preference unless
     the loop was given a scorer; shuffled among each prompt's answers in a control run, seeded by the round)."""
-    scorer = run.settings.scorer or run.settings.objective.prefers
     shuffle = random.Random(f"{run.settings.name}-{number}") if run.settings.control == "shuffled" else None
     if shuffle is not None:
         run.say("  control run: the annotator's judgements are shuffled among each prompt's answers")
-    try:
-        feedback = annotate(run.client, generated, run.settings.annotator_name, scorer, shuffle=shuffle)
-    except ServiceError:
-        raise
-    except Exception as error:  # the annotator's own code
-        raise LoopError(f"the simulated annotator failed: {type(error).__name__}: {error}") from None
+    feedback = annotate(run.client, generated, run.settings.annotator_name, score, shuffle=shuffle)
     run.say(
         f"  the simulated annotator judged the answers to {feedback['prompts']} prompts: "
         f"{feedback['ratings_up']} thumbs up, {feedback['ratings_down']} down, {feedback['rankings']} rankings"

@@ -54,7 +54,11 @@ class LoopSettings:
     prompts_per_round: int = 64
     sampling: Sampling = field(default_factory=Sampling)
     methods: list[str] = field(default_factory=lambda: ["dpo"])
-    strategy: str = "all-pairs"
+    strategy: str = "best-vs-worst"
+    pairs_per_prompt: int = 2  # most DPO pairs one prompt gives a round's export (the clearest ones)
+    # a round whose answers were judged differently on fewer prompts than this collects more (a simulated
+    # annotator), then trains nothing: its feedback waits for the next round. None: `signal_needed`'s default
+    min_signal: int | None = None
     train_options: list[str] = field(default_factory=list)  # more `llmfl train` options, e.g. --config FILE
     annotator: str = "simulated"  # or "people"
     scorer: Scorer | None = None  # the simulated annotator's score (default: the objective's preference)
@@ -66,6 +70,12 @@ class LoopSettings:
     max_drop: float = 5.0
     min_gain: float = 0.0  # points the lower end of the task score's gain interval must be above
     eval_max_tokens: int = 64
+
+    @property
+    def signal_needed(self) -> int:
+        """Prompts with answers judged differently a round needs to train: min_signal, else a quarter of the
+        round's prompts, at most 16."""
+        return self.min_signal if self.min_signal is not None else max(1, min(16, self.prompts_per_round // 4))
 
     @property
     def annotator_name(self) -> str:

@@ -42,6 +42,14 @@ async def update_round(session: AsyncSession, row_id: int, **values: Any) -> Non
     await session.commit()
 
 
+async def record_cost(session: AsyncSession, loop: str, number: int, cost: dict[str, float]) -> None:
+    """What the round cost (wall seconds, CPU-minutes), kept with its metrics."""
+    row = await session.scalar(select(LoopRound).where(LoopRound.loop == loop, LoopRound.round == number))
+    if row is not None:
+        row.metrics = {**(row.metrics or {}), "cost": cost}
+        await session.commit()
+
+
 async def run_for_output(session: AsyncSession, output_dir: str) -> TrainingRun | None:
     return await session.scalar(
         select(TrainingRun).where(TrainingRun.output_dir == output_dir).order_by(TrainingRun.id.desc()).limit(1)

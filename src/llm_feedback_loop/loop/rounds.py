@@ -50,6 +50,23 @@ def feedback_of(run: LoopRun, number: int, row: LoopRound, base: ModelVersion) -
     return since
 
 
+def carried_since(run: LoopRun, number: int, since: datetime) -> datetime:
+    """Where the round's export starts: its own feedback, and that of the rounds just before it that trained
+    nothing (too little signal, or every answer judged alike) under the same base: their feedback is kept
+    for this one."""
+    rows = {r.round: r for r in run.session(lambda s: history.rounds_of(s, run.settings.name))}
+    current = rows.get(number)
+    earlier = number - 1
+    while earlier > 0 and (row := rows.get(earlier)) is not None and row.candidate_version_id is None:
+        if current is None or row.base_version_id != current.base_version_id or row.status != "completed":
+            break
+        began = (row.feedback or {}).get("since")
+        if began:
+            since = min(since, datetime.fromisoformat(began))
+        earlier -= 1
+    return since
+
+
 def train_reward_model(run: LoopRun, number: int, data: str, base: ModelVersion) -> tuple[int, ModelVersion]:
     """The round's reward model, trained afresh from the round's base on all the feedback so far (a reward model
     cannot be the parent of another: training starts from chat models), its held-out pair accuracy said
@@ -95,7 +112,7 @@ def run_round(run: LoopRun, number: int) -> None:
             update = {"metrics": {"base": base_metrics}}
             run.session(lambda s: history.update_round(s, row.id, status="completed", **update))
             return
-        since = feedback_of(run, number, row, base)
+        since = carried_since(run, number, feedback_of(run, number, row, base))
         candidate = train_candidate(run, number, row, base, since)
         candidate_metrics = evaluate_version(run, candidate, base)
         promoted, reasons = promote(run, candidate, base)
@@ -126,11 +143,30 @@ def run_rounds(run: LoopRun) -> list[dict[str, Any]]:
     for number in range(run.settings.rounds + 1):
         if number in done:
             continue
-        started = time.monotonic()
+        started, cpu = time.monotonic(), cpu_seconds()
         run.say(f"round {number}" + (" (the starting version)" if number == 0 else ""))
         run_round(run, number)
-        run.say(f"  round {number} took {time.monotonic() - started:.0f} s")
+        cost = {"wall_s": round(time.monotonic() - started, 1), "cpu_minutes": round((cpu_seconds() - cpu) / 60, 2)}
+        run.session(lambda s, n=number, c=cost: history.record_cost(s, run.settings.name, n, c))
+        run.say(f"  round {number} took {cost['wall_s']:.0f} s, {cost['cpu_minutes']:.1f} CPU-minutes")
     return summary(run)
+
+
+def cpu_seconds() -> float:
+    """CPU time of the loop on this machine so far: this process, its finished children (the trainings) and
+    its live ones (the service it started; one given by URL is not counted)."""
+    import psutil
+
+    me = psutil.Process()
+    times = me.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in me.children(recursive=True):
+        try:
+            child_times = child.cpu_times()
+        except psutil.Error:  # it ended meanwhile: counted with the finished ones once waited for
+            continue
+        total += child_times.user + child_times.system
+    return total
 
 
 def summary(run: LoopRun) -> list[dict[str, Any]]:

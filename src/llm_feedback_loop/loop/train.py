@@ -37,7 +37,7 @@ def export_round_data(run: LoopRun, number: int, method: str, since: datetime) -
         format="conversational",
         strategy=settings.strategy,  # type: ignore[arg-type]
         test_size=REWARD_HELD_OUT if reward else 0.0,
-        max_pairs_per_prompt=run.app_settings.max_pairs_per_prompt,
+        max_pairs_per_prompt=min(run.app_settings.max_pairs_per_prompt, settings.pairs_per_prompt),
     )
     annotator = settings.annotator_name if settings.annotator == "simulated" else None
     where = FeedbackFilter(since=None if reward else since, annotator=annotator)
@@ -47,7 +47,13 @@ def export_round_data(run: LoopRun, number: int, method: str, since: datetime) -
         raise NoTrainingData(f"the round's feedback gives no {method} rows: every answer was judged alike")
     if method == "kto" and len([n for n in manifest["counts"].get("labels", {}).values() if n]) < 2:
         raise NoTrainingData("the round's feedback gives KTO rows of one label only: every answer judged alike")
-    run.say(f"  exported {rows} {method} rows to {out.parent}")
+    prompts = manifest["counts"]["prompts_per_split"].get("train", 0)
+    if not reward and prompts < settings.signal_needed:
+        raise NoTrainingData(
+            f"too little signal: the feedback gives {method} rows for {prompts} prompts, fewer than "
+            f"{settings.signal_needed} (--min-signal); it is kept, and the next round trains on it with its own"
+        )
+    run.say(f"  exported {rows} {method} rows from {prompts} prompts to {out.parent}")
     return {"path": str(out), "rows": rows, "manifest_counts": manifest["counts"]}
 
 

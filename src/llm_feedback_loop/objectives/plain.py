@@ -1,6 +1,7 @@
 """A tone and formatting rule: the answer is one plain paragraph of prose, as a voice assistant or a text
 message needs: no markdown (headings, bullets, numbered lists, bold, code), no line breaks. Small chat
-models trained on markdown-heavy data reach for lists and bold text even for a simple explanation.
+models trained on markdown-heavy data reach for lists and bold text when asked for facts: SmolLM2-135M-Instruct
+answers these prompts in one plain paragraph about one time in three (greedy, held-out topics).
 
 The simulated annotator likes a complying answer only when it is also coherent (on the prompt's subject,
 not degenerate). Held-out prompts are on topics the feedback never touches (`objectives/topics.py`).
@@ -12,7 +13,7 @@ import re
 
 from llm_feedback_loop.objectives.topics import topic_objective
 
-TEMPLATES = ["Explain {topic} to me.", "How would you describe {topic}?"]
+TEMPLATES = ["What are the main things to know about {topic}?", "Tell me the key facts about {topic}."]
 MARKUP = re.compile(r"\*\*|__|`|^\s*(#+\s|[-*•]\s|\d+[.)]\s)", re.MULTILINE)
 
 

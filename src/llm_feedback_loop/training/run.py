@@ -303,6 +303,20 @@ def train_recording_failures(
         raise RunFailed(message) from None
 
 
+def small_data(config: TrainConfig, rows: int, say: Callable[[str], None] | None) -> TrainConfig:
+    """The run's settings with the small-data recipe (`training/recipes.py`) where the run left them to it."""
+    from llm_feedback_loop.training.config import ConfigError
+    from llm_feedback_loop.training.recipes import SMALL_DATA_ROWS, describe, with_small_data_recipe
+
+    try:
+        config, applied = with_small_data_recipe(config, rows)
+    except ConfigError as error:
+        raise RunFailed(str(error)) from None
+    if applied and say is not None:
+        say(f"small data ({rows} rows, at most {SMALL_DATA_ROWS}): the small-data recipe sets {describe(applied)}")
+    return config
+
+
 def run_training(
     config: TrainConfig,
     settings: Settings,
@@ -323,6 +337,7 @@ def run_training(
     check_output_dir(output_dir, resume)
     rank, world_size = world()
     data = load_data(config, settings, database, run_id, say)
+    config = small_data(config, len(data.train), say if rank == 0 else None)
     prepared = prepare_method(config, data, database, run_id)
     started: StartedRun | None = None
     if rank == 0:

@@ -106,7 +106,9 @@ async def create_run(
     run = TrainingRun(
         method=config.method,
         status=status,
-        config=config.model_dump(mode="json"),
+        # A queued run keeps the settings its client chose, so that when it starts its defaults are decided
+        # as for `llmfl train` (the small-data recipe goes by the data); its start stores them all.
+        config=config.model_dump(mode="json", exclude_unset=status == RunStatus.QUEUED),
         dataset=dataset,
         parent_version_id=parent.id if parent else None,
         base_source=base_source,

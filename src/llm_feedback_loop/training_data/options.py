@@ -8,8 +8,8 @@ from typing import Any, Literal
 from llm_feedback_loop.training_data.kinds import KIND_NAMES, DatasetKind
 
 DATASET_KINDS: tuple[str, ...] = KIND_NAMES
-PairStrategy = Literal["all-pairs", "best-vs-rest", "best-vs-random-lower"]
-PAIR_STRATEGIES: tuple[PairStrategy, ...] = ("all-pairs", "best-vs-rest", "best-vs-random-lower")
+PairStrategy = Literal["all-pairs", "best-vs-rest", "best-vs-random-lower", "best-vs-worst"]
+PAIR_STRATEGIES: tuple[PairStrategy, ...] = ("all-pairs", "best-vs-rest", "best-vs-random-lower", "best-vs-worst")
 RowFormat = Literal["standard", "conversational"]
 DEFAULT_MAX_PAIRS_PER_PROMPT = 64  # MAX_PAIRS_PER_PROMPT's default (settings.py)
 

@@ -59,7 +59,9 @@ def preference_pairs_from_ranking(
     400 answers costs `max_pairs` pairs, not 79,800.
 
     `ranking` lists indices into `texts`, best first. With only `best_index`, the best answer is known
-    to beat each other one and nothing is known among the others, whatever the strategy.
+    to beat each other one and nothing is known among the others, whatever the strategy. `best-vs-worst`
+    gives every pair, the widest apart first (best ≻ worst, then best ≻ second worst and second best ≻ worst,
+    ...): under a cap of k pairs a prompt gives its k clearest ones.
     """
     index_pairs = _index_pairs(texts, ranking, best_index, strategy, rng)
     pairs = ((texts[a], texts[b]) for a, b in index_pairs if texts[a] != texts[b])
@@ -73,6 +75,9 @@ def _index_pairs(
         order = list(ranking)
         if strategy == "all-pairs":
             yield from ((order[i], order[j]) for i in range(len(order)) for j in range(i + 1, len(order)))
+        elif strategy == "best-vs-worst":  # every pair, the widest apart in the ranking first
+            for gap in range(len(order) - 1, 0, -1):
+                yield from ((order[i], order[i + gap]) for i in range(len(order) - gap))
         elif strategy == "best-vs-rest":
             yield from ((order[0], other) for other in order[1:])
         elif len(order) > 1:

@@ -1,0 +1,72 @@
+"""How a round spends its sampling budget where the answers teach something.
+
+A round may sample `prompts_per_round × answers` answers. A prompt teaches DPO only when its answers are
+judged differently (a liked one and a disliked one, or a ranking), and a few prompts that each give many
+near-duplicate pairs teach less than many prompts giving one or two. So a round judged as it goes (the
+simulated annotator) samples in passes:
+
+1. two answers to each of as many distinct prompts as two-thirds of the budget allows;
+2. more answers (up to `answers` in all) to the prompts whose two answers were judged alike: a prompt with
+   a pair already has its lesson, one without may still give one;
+3. what is left of the budget: two answers to each of further new prompts.
+
+A round whose answers were judged alike on fewer than `min_signal` prompts collects once more with a new
+budget on new prompts (`more_budgets`), and when that is still too little, trains nothing: its feedback is
+kept and the next round trains on it with its own. People judge a round in one pass (`answers` answers to
+`prompts_per_round` prompts): they cannot be asked for a second look in between.
+
+The functions here are pure: the plan is tested on fixed scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+FIRST_ANSWERS = 2  # answers to every prompt in the first pass
+MORE_BUDGETS = 1  # budgets spent again when a round's first one found too little signal
+
+
+def first_pass_prompts(budget: int, answers: int) -> int:
+    """Distinct prompts the first pass answers FIRST_ANSWERS times each (all of the budget when a prompt
+    gets no more than that anyway)."""
+    if answers <= FIRST_ANSWERS:
+        return max(1, budget // answers)
+    return max(1, (2 * budget) // (3 * FIRST_ANSWERS))
+
+
+def first_answers(answers: int) -> int:
+    return min(answers, FIRST_ANSWERS)
+
+
+def informative(scores: Sequence[float]) -> bool:
+    """Whether answers judged with these scores teach a preference: not all judged alike."""
+    return len(set(scores)) > 1
+
+
+def top_ups(judged: Sequence[Sequence[float]], left: int, answers: int) -> list[int]:
+    """The prompts (indices into `judged`, in order) that get more answers, up to `answers` each: those whose
+    answers were all judged alike, as many as `left` answers pay for."""
+    chosen = []
+    for index, scores in enumerate(judged):
+        more = answers - len(scores)
+        if more <= 0 or informative(scores) or not scores:
+            continue
+        if more > left:
+            break
+        chosen.append(index)
+        left -= more
+    return chosen
+
+
+def following(pool: Sequence[str], used: Sequence[str], count: int) -> list[str]:
+    """Up to `count` prompts of `pool` not in `used`, in the pool's order from the one after the last used
+    (wrapping around)."""
+    taken = set(used)
+    start = (pool.index(used[-1]) + 1) if used and used[-1] in pool else 0
+    rotated = list(pool[start:]) + list(pool[:start])
+    return [prompt for prompt in rotated if prompt not in taken][:count]
+
+
+def signal(judged: Sequence[Sequence[float]]) -> int:
+    """How many prompts' answers were judged differently."""
+    return sum(informative(scores) for scores in judged)

@@ -1,0 +1,78 @@
+"""The small-data recipe: how `llmfl train dpo` trains on a few hundred pairs unless the run says otherwise,
+and so how every round of `llmfl loop` (and `llmfl demo`) trains.
+
+A round of feedback gives tens to a few hundred pairs. Full fine-tuning at the method's default rate learns
+from them but costs more per step, and a LoRA adapter on every layer at its default rate barely moves. What
+was measured to move a style preference in one round on SmolLM2-135M-Instruct, on the four built-in tasks,
+without breaking coherence: a LoRA adapter (rank 16, alpha 32) on the top 40% of the layers, learning rate
+2e-4, about three passes over the pairs but at least 10 and at most 20 steps of 8 (38 steps on 145 pairs drove
+a candidate to degenerate answers).
+
+A setting the run chooses (in its YAML file or flags) is kept: `--no-lora`, or a `learning_rate` without
+`--lora`, keeps full fine-tuning at that rate; `--lora` alone takes the recipe's adapter and rate; a
+`lora_target_modules` pattern keeps its layers; `epochs` or `max_steps` keep their length.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llm_feedback_loop.training.config import TrainConfig
+
+SMALL_DATA_ROWS = 1000  # a training set of at most this many rows is small data
+
+LORA_KEYS = ("lora_top_layers", "lora_r", "lora_alpha", "learning_rate")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    settings: dict[str, Any] = field(default_factory=dict)
+    passes: float = 3.0  # passes over the rows...
+    min_steps: int = 10  # ...but at least this many optimizer steps...
+    max_steps: int = 20  # ...and at most this many
+
+    def steps(self, rows: int, batch_size: int) -> int:
+        return min(self.max_steps, max(self.min_steps, math.ceil(self.passes * rows / batch_size)))
+
+
+RECIPES: dict[str, Recipe] = {
+    "dpo": Recipe({"lora": True, "lora_top_layers": 0.4, "lora_r": 16, "lora_alpha": 32, "learning_rate": 2e-4}),
+}
+
+
+def small_data_settings(config: TrainConfig, rows: int) -> dict[str, Any]:
+    """The recipe's settings for a run of `config` on `rows` training rows, less those the run chose itself;
+    empty when the data is not small or the method has no recipe."""
+    recipe = RECIPES.get(config.method)
+    if recipe is None or rows > SMALL_DATA_ROWS:
+        return {}
+    chosen = config.model_fields_set
+    settings = {key: value for key, value in recipe.settings.items() if key not in chosen}
+    # Full fine-tuning chosen, or a learning rate chosen without LoRA (a rate for the method's own training):
+    # no adapter, and the run's rate.
+    if ("lora" in chosen and not config.lora) or ("learning_rate" in chosen and "lora" not in chosen):
+        settings = {key: value for key, value in settings.items() if key != "lora" and key not in LORA_KEYS}
+    if "lora_target_modules" in chosen:  # the run's pattern names its layers
+        settings.pop("lora_top_layers", None)
+    if not chosen & {"epochs", "max_steps"}:
+        settings["max_steps"] = recipe.steps(rows, config.batch_size)
+    return settings
+
+
+def with_small_data_recipe(config: TrainConfig, rows: int) -> tuple[TrainConfig, dict[str, Any]]:
+    """`config` with the small-data recipe applied where the run left the choice to it; returns the new
+    config and what the recipe set (empty: the config unchanged)."""
+    from llm_feedback_loop.training.config import build_config
+
+    settings = small_data_settings(config, rows)
+    if not settings:
+        return config, {}
+    return build_config(config.model_dump(), settings), settings
+
+
+def describe(settings: dict[str, Any]) -> str:
+    """What the recipe set, for the run's log: `lora, lora_top_layers 0.4, learning_rate 0.0002, max_steps 20`."""
+    return ", ".join(key if value is True else f"{key} {value}" for key, value in settings.items())

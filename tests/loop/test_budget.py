@@ -1,0 +1,34 @@
+"""How a round spends its sampling budget: the plan on fixed scores."""
+
+from __future__ import annotations
+
+from llm_feedback_loop.loop.budget import first_pass_prompts, following, informative, signal, top_ups
+
+
+def test_the_first_pass_spends_two_thirds_of_the_budget_on_two_answers_a_prompt() -> None:
+    assert first_pass_prompts(64 * 4, 4) == 85  # 170 of 256 answers
+    assert first_pass_prompts(64 * 3, 3) == 64
+    assert first_pass_prompts(64 * 2, 2) == 64  # two answers a prompt anyway: the whole budget
+    assert first_pass_prompts(1, 4) == 1
+
+
+def test_answers_judged_alike_teach_nothing() -> None:
+    assert not informative([0.0, 0.0]) and not informative([1.0]) and not informative([])
+    assert informative([1.0, 0.0]) and informative([0.2, 0.5, 0.5])
+    assert signal([[1.0, 0.0], [0.0, 0.0], [0.3, 0.4], [1.0, 1.0]]) == 2
+
+
+def test_more_answers_go_to_the_prompts_judged_alike_while_the_budget_lasts() -> None:
+    judged = [[1.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.5, 0.1], [0.0, 0.0]]
+    assert top_ups(judged, left=100, answers=4) == [1, 2, 3, 5]
+    assert top_ups(judged, left=5, answers=4) == [1, 2]  # 2 more each: the budget pays for two
+    assert top_ups(judged, left=100, answers=2) == []  # they have all their answers already
+    assert top_ups([[0.0, 0.0, 0.0], [0.0, 0.0]], left=3, answers=4) == [0, 1]  # 1 + 2 answers
+
+
+def test_new_prompts_follow_the_last_used_one_and_wrap_around() -> None:
+    pool = ["a", "b", "c", "d", "e"]
+    assert following(pool, ["b", "c"], 2) == ["d", "e"]
+    assert following(pool, ["d", "e"], 4) == ["a", "b", "c"]  # no prompt twice
+    assert following(pool, [], 2) == ["a", "b"]
+    assert following(pool, list(pool), 3) == []

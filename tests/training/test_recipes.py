@@ -1,0 +1,88 @@
+"""The small-data recipe: what it sets, on fixed inputs, and that a run's own choices win."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llm_feedback_loop.training.config import build_config
+from llm_feedback_loop.training.recipes import (
+    RECIPES,
+    SMALL_DATA_ROWS,
+    describe,
+    small_data_settings,
+    with_small_data_recipe,
+)
+from tests.training.conftest import invoke, write_export
+
+
+def config(**chosen: Any) -> Any:
+    return build_config({"method": "dpo", "data": "pairs.jsonl", **chosen})
+
+
+@pytest.mark.parametrize(("rows", "steps"), [(8, 10), (40, 15), (54, 20), (107, 20), (SMALL_DATA_ROWS, 20)])
+def test_steps_are_three_passes_between_10_and_20(rows: int, steps: int) -> None:
+    assert small_data_settings(config(), rows)["max_steps"] == steps
+
+
+def test_small_dpo_data_gets_lora_on_the_top_layers() -> None:
+    trained, applied = with_small_data_recipe(config(), 62)
+    assert applied == {**RECIPES["dpo"].settings, "max_steps": 20}
+    assert (trained.lora, trained.lora_top_layers, trained.effective_learning_rate, trained.max_steps) == (
+        True,
+        0.4,
+        2e-4,
+        20,
+    )
+    assert describe(applied).startswith("lora, lora_top_layers 0.4, lora_r 16")
+
+
+def test_large_data_and_other_methods_keep_the_defaults() -> None:
+    assert small_data_settings(config(), SMALL_DATA_ROWS + 1) == {}
+    assert small_data_settings(build_config({"method": "sft", "data": "x.jsonl"}), 50) == {}
+    unchanged = config()
+    assert with_small_data_recipe(unchanged, 5000) == (unchanged, {})
+
+
+def test_full_fine_tuning_chosen_keeps_its_rate_and_no_adapter() -> None:
+    applied = small_data_settings(config(lora=False), 62)
+    assert applied == {"max_steps": 20}
+
+
+def test_a_learning_rate_without_lora_keeps_full_fine_tuning() -> None:
+    assert small_data_settings(config(learning_rate=1e-5), 62) == {"max_steps": 20}
+    assert small_data_settings(config(learning_rate=1e-5, max_steps=4), 62) == {}
+
+
+def test_a_runs_own_settings_win() -> None:
+    applied = small_data_settings(config(lora=True, learning_rate=1e-5, lora_r=8, epochs=1), 62)
+    assert "learning_rate" not in applied and "lora_r" not in applied and "max_steps" not in applied
+    assert applied == {"lora_top_layers": 0.4, "lora_alpha": 32}
+    assert "max_steps" not in small_data_settings(config(max_steps=5), 62)
+
+
+def test_a_module_pattern_keeps_its_layers() -> None:
+    trained, applied = with_small_data_recipe(config(lora_target_modules=".*layers\\.1\\..*proj"), 62)
+    assert "lora_top_layers" not in applied and trained.lora_top_layers is None and trained.lora
+
+
+def test_llmfl_train_dpo_on_small_data_uses_the_recipe(training_database: str, tmp_path: Path) -> None:
+    """No settings of its own: `llmfl train dpo` on 24 pairs trains the recipe's adapter on the top layers,
+    says so, and keeps the settings with the run."""
+    data = write_export(tmp_path / "exports", "dpo", count=24)
+    out = tmp_path / "runs" / "dpo"
+    code, output = invoke("train", "dpo", "--data", str(data), "--output-dir", str(out), "--device", "cpu")
+    assert code == 0, output
+    assert "small data (24 rows, at most 1000): the small-data recipe sets lora, lora_top_layers 0.4" in output
+    assert (out / "model" / "adapter_config.json").is_file()
+    code, shown = invoke("runs", "show", "1")
+    config = json.loads(shown)["config"]
+    assert (config["lora"], config["lora_top_layers"], config["learning_rate"], config["max_steps"]) == (
+        True,
+        0.4,
+        2e-4,
+        10,
+    )
