@@ -62,6 +62,16 @@ def pct(value: Any) -> str:
     return f"{100 * value:.1f}" if isinstance(value, int | float) else "–"
 
 
+def cost_of(round_: dict[str, Any]) -> float | None:
+    return ((round_.get("metrics") or {}).get("cost") or {}).get("cpu_minutes")
+
+
+def shown_interval(row: dict[str, Any], name: str) -> str:
+    if not isinstance(row.get(name), float):
+        return "–"
+    return f"{100 * row[name]:+.1f} [{100 * row[name + '_low']:+.1f}, {100 * row[name + '_high']:+.1f}]"
+
+
 def summarise(name: str, report: dict[str, Any], control: dict[str, Any] | None) -> dict[str, Any]:
     rounds = {r["round"]: r for r in report["rounds"]}
     base = rounds[0]["metrics"]["base"]
@@ -74,7 +84,7 @@ def summarise(name: str, report: dict[str, Any], control: dict[str, Any] | None)
         "after": [active_after(rounds[n]).get("task_score") for n in sorted(rounds) if n > 0],
         "coherence_after": [active_after(rounds[n]).get("coherence") for n in sorted(rounds) if n > 0],
         "promoted": [rounds[n]["promoted"] for n in sorted(rounds) if n > 0],
-        "cpu_minutes": [((rounds[n].get("metrics") or {}).get("cost") or {}).get("cpu_minutes") for n in sorted(rounds)],
+        "cpu_minutes": [cost_of(rounds[n]) for n in sorted(rounds)],
         "gain": candidate.get("gain"),
         "gain_low": candidate.get("gain_low"),
         "gain_high": candidate.get("gain_high"),
@@ -117,16 +127,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     ]
     for row in rows:
         after = row["after"] + [None] * (2 - len(row["after"]))
-        gain = (
-            f"{100 * row['gain']:+.1f} [{100 * row['gain_low']:+.1f}, {100 * row['gain_high']:+.1f}]"
-            if isinstance(row.get("gain"), float)
-            else "–"
-        )
-        control = (
-            f"{100 * row['control_gain']:+.1f} [{100 * row['control_gain_low']:+.1f}, {100 * row['control_gain_high']:+.1f}]"
-            if isinstance(row.get("control_gain"), float)
-            else "–"
-        )
+        gain, control = shown_interval(row, "gain"), shown_interval(row, "control_gain")
         cpu = " / ".join(f"{value:.1f}" if isinstance(value, float) else "–" for value in row["cpu_minutes"][1:3])
         promoted = ["" if p else " (kept)" for p in row["promoted"]] + ["", ""]
         lines.append(
