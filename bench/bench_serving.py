@@ -12,6 +12,8 @@ as a subprocess with the same OMP_NUM_THREADS (`--threads`, default 2 = the core
 written on) and HF_HUB_OFFLINE=1:
 
   ours          `llmfl serve-model --model FOLDER` (continuous batching in-process)
+  ours-seed     the same server, its clients sending `seed: 0` beside `temperature: 0` (what many SDK users
+                send; a seed changes nothing in a greedy answer, and must not keep it out of the batch)
   baseline      a minimal server in this file: http.server threads hand each request to ONE generation
                 thread that runs plain `model.generate`, one request at a time, as the original project's
                 Flask inference_server.py served (non-streaming; returns usage.completion_tokens).
@@ -71,7 +73,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "serving.json"
 VENV_BIN = Path(sys.executable).parent
 MAX_TOKENS = 64
-SERVERS = ("ours", "baseline", "transformers")
+SERVERS = ("ours", "ours-seed", "baseline", "transformers")
+SEEDED = "ours-seed"  # our server again, its clients sending `seed: 0` with `temperature: 0`, as many SDK users do
 
 # A level during which other processes used more CPU than this (% of one core) is measured again.
 NOISY_OTHER_CPU_PERCENT = 15.0
@@ -233,7 +236,7 @@ def serve_baseline(model_path: str, port: int, mode: str = "worker") -> None:
 
 
 def server_command(kind: str, model: str, port: int, baseline_mode: str = "worker") -> list[str]:
-    if kind == "ours":
+    if kind in ("ours", SEEDED):
         return [str(VENV_BIN / "llmfl"), "serve-model", "--model", model, "--port", str(port), "--log-level", "warning"]
     if kind == "baseline":
         here = str(Path(__file__).resolve())
@@ -400,15 +403,9 @@ class ClientLog:
             self.first_error = message
 
 
-def chat_request(port: int, model: str, prompt: str, max_tokens: int) -> bytes:
-    body = json.dumps(
-        {
-            "model": model,
-            "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": max_tokens,
-            "temperature": 0,
-        }
-    ).encode()
+def chat_request(port: int, model: str, prompt: str, max_tokens: int, seed: int | None = None) -> bytes:
+    fields = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens}
+    body = json.dumps(fields | {"temperature": 0} | ({"seed": seed} if seed is not None else {})).encode()
     head = (
         f"POST /v1/chat/completions HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
         f"Accept: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -417,7 +414,14 @@ def chat_request(port: int, model: str, prompt: str, max_tokens: int) -> bytes:
 
 
 async def client_loop(
-    port: int, model: str, first_prompt: int, deadline: float, max_tokens: int, log: ClientLog, limit: int | None
+    port: int,
+    model: str,
+    first_prompt: int,
+    deadline: float,
+    max_tokens: int,
+    log: ClientLog,
+    limit: int | None,
+    seed: int | None = None,
 ) -> None:
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
@@ -437,7 +441,7 @@ async def client_loop(
         sent += 1
         started = time.perf_counter()
         try:
-            writer.write(chat_request(port, model, PROMPTS[prompt], max_tokens))
+            writer.write(chat_request(port, model, PROMPTS[prompt], max_tokens, seed))
             status, body, close = await read_response(reader)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, HttpError, ValueError) as error:
             log.error(f"{type(error).__name__}: {error}")
@@ -464,12 +468,18 @@ async def client_loop(
 
 
 async def drive(
-    port: int, model: str, clients: int, seconds: float, max_tokens: int, limit: int | None = None
+    port: int,
+    model: str,
+    clients: int,
+    seconds: float,
+    max_tokens: int,
+    limit: int | None = None,
+    seed: int | None = None,
 ) -> list[ClientLog]:
     deadline = time.perf_counter() + seconds
     logs = [ClientLog() for _ in range(clients)]
     await asyncio.gather(
-        *(client_loop(port, model, 3 * i, deadline, max_tokens, logs[i], limit) for i in range(clients))
+        *(client_loop(port, model, 3 * i, deadline, max_tokens, logs[i], limit, seed) for i in range(clients))
     )
     return logs
 
@@ -530,7 +540,7 @@ def measure_level(kind: str, pid: int, port: int, model: str, clients: int, seco
     busy_before = machine_busy_seconds()
     client_before = time.process_time()
     started = time.perf_counter()
-    logs = run_loop(drive(port, model, clients, seconds, MAX_TOKENS))
+    logs = run_loop(drive(port, model, clients, seconds, MAX_TOKENS, seed=0 if kind == SEEDED else None))
     samples = [s for log in logs for s in log.samples]
     first_sent = min((s.sent_at for s in samples), default=started)
     last_done = max((s.done_at for s in samples), default=time.perf_counter())
@@ -715,29 +725,35 @@ def summarize(runs: list[ServerRun], levels: list[int]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     print()
     for clients in levels:
-        ours = find(runs, "ours", clients)
-        for other_name in ("baseline", "transformers"):
-            other = find(runs, other_name, clients)
-            if ours and other and other.tokens_per_s > 0:
-                ratio = ours.tokens_per_s / other.tokens_per_s
-                summary[f"throughput_ratio_ours_{other_name}_{clients}"] = ratio
-                target = ""
-                if other_name == "baseline" and clients == TARGET_CLIENTS:
-                    target = f"   target >= {TARGET_THROUGHPUT_RATIO:g}x  {verdict(ratio >= TARGET_THROUGHPUT_RATIO)}"
-                print(f"  tok/s ours / {other_name:<12} at {clients:>2} clients   {ratio:6.2f}x{target}")
-    ours1, base1 = find(runs, "ours", 1), find(runs, "baseline", 1)
-    if ours1 and base1:
-        p50_ratio = ours1.p50_ms / base1.p50_ms
-        matched, count = matched_latency_ratio(ours1, base1)
-        per_token_ratio = ours1.ms_per_token_p50 / base1.ms_per_token_p50
-        summary.update(
-            latency_ratio_p50_1=p50_ratio, latency_ratio_matched_1=matched, latency_ratio_ms_per_token_1=per_token_ratio
-        )
-        print(f"  1-client latency ours / baseline: p50 {p50_ratio:.2f}x, ms/token p50 {per_token_ratio:.2f}x,")
-        print(
-            f"    per-prompt median over {count} prompts answered by both {matched:.2f}x"
-            f"   target <= 1.00x  {verdict(matched <= 1.0)}"
-        )
+        for name in ("ours", SEEDED):
+            ours = find(runs, name, clients)
+            for other_name in ("baseline", "transformers"):
+                other = find(runs, other_name, clients)
+                if ours and other and other.tokens_per_s > 0:
+                    ratio = ours.tokens_per_s / other.tokens_per_s
+                    summary[f"throughput_ratio_{name}_{other_name}_{clients}"] = ratio
+                    target = ""
+                    if other_name == "baseline" and clients == TARGET_CLIENTS:
+                        met = verdict(ratio >= TARGET_THROUGHPUT_RATIO)
+                        target = f"   target >= {TARGET_THROUGHPUT_RATIO:g}x  {met}"
+                    print(f"  tok/s {name:<9} / {other_name:<12} at {clients:>2} clients   {ratio:6.2f}x{target}")
+    for name in ("ours", SEEDED):
+        ours1, base1 = find(runs, name, 1), find(runs, "baseline", 1)
+        if ours1 and base1:
+            key = "" if name == "ours" else "_seeded"
+            p50_ratio = ours1.p50_ms / base1.p50_ms
+            matched, count = matched_latency_ratio(ours1, base1)
+            per_token_ratio = ours1.ms_per_token_p50 / base1.ms_per_token_p50
+            summary |= {
+                f"latency_ratio_p50_1{key}": p50_ratio,
+                f"latency_ratio_matched_1{key}": matched,
+                f"latency_ratio_ms_per_token_1{key}": per_token_ratio,
+            }
+            print(f"  1-client latency {name} / baseline: p50 {p50_ratio:.2f}x, ms/token p50 {per_token_ratio:.2f}x,")
+            print(
+                f"    per-prompt median over {count} prompts answered by both {matched:.2f}x"
+                f"   target <= 1.00x  {verdict(matched <= 1.0)}"
+            )
     for run in runs:
         if run.server == "baseline":
             continue

@@ -185,3 +185,20 @@ def test_watching_the_registry_switches_without_a_reload_call(tiny_model: Path, 
         while served_name(client) != "tiny-dpo":
             assert time.monotonic() < deadline, "the server did not switch to the activated version"
             time.sleep(0.2)
+
+
+def test_engine_vllm_without_vllm_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One line, before any model loads (vLLM is not installed on a CPU machine)."""
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from llm_feedback_loop.cli.app import app
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
+    result = CliRunner().invoke(app, ["serve-model", "--engine", "vllm"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert "vLLM, which is not installed" in " ".join(result.output.split()) and "pip install vllm" in result.output
+    assert len(" ".join(lines)) < 400 and "Traceback" not in result.output

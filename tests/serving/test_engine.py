@@ -136,3 +136,45 @@ def test_a_temperature_next_to_zero_is_greedy_and_answers(engine: GenerationEngi
         )
 
     assert [r.text for r in run(tiny_temperatures())] == [greedy.text, greedy.text]
+
+
+def test_a_seeded_sampled_request_is_the_same_alone_and_in_a_batch_of_8(engine: GenerationEngine) -> None:
+    ids = engine.encode_chat([{"role": "user", "content": "Tell me a story."}])
+    other = engine.encode_chat([{"role": "user", "content": "Name a colour."}])
+    seeded = SamplingParams(max_tokens=16, temperature=1.0, top_p=0.9, seed=7)
+    alone = run(engine.complete(ids, seeded))
+
+    async def batch():  # seeded, unseeded and greedy requests together, the seeded one among them
+        params = [
+            SamplingParams(max_tokens=16, temperature=1.0, top_p=0.9),
+            SamplingParams(max_tokens=12, temperature=0),
+            seeded,
+            SamplingParams(max_tokens=16, temperature=0.7, top_p=1.0, seed=3),
+            SamplingParams(max_tokens=16, temperature=1.2, top_p=0.5),
+            SamplingParams(max_tokens=8, temperature=0, seed=5),  # a seed on a greedy request changes nothing
+            SamplingParams(max_tokens=16, temperature=1.0, top_p=0.9),
+            SamplingParams(max_tokens=16, temperature=1.0, top_p=0.9, seed=8),
+        ]
+        return await asyncio.gather(*(engine.complete(other if i % 2 else ids, p) for i, p in enumerate(params)))
+
+    results = run(batch())
+    assert results[2].text == alone.text  # the seeded request, on the same prompt
+    assert all(r.completion_tokens > 0 for r in results) and engine.in_flight == 0
+    assert run(engine.complete(ids, seeded)).text == alone.text  # and again, alone
+    assert run(engine.complete(ids, SamplingParams(max_tokens=16, temperature=1.0, top_p=0.9, seed=8))).text != (
+        alone.text
+    )
+
+
+def test_greedy_and_seeded_requests_are_batched_and_a_lone_one_takes_plain_generate(engine: GenerationEngine) -> None:
+    assert engine.per_row
+    engine.in_flight = 1  # this request alone
+    try:
+        assert engine._path(SamplingParams(temperature=0)) == engine._stream_alone
+        assert engine._path(SamplingParams(temperature=0, seed=4)) == engine._stream_alone
+        assert engine._path(SamplingParams(temperature=0.8, seed=4)) == engine._stream_batched  # its own generator
+        engine.in_flight = 3  # others in flight: every request joins the batch
+        for params in (SamplingParams(temperature=0, seed=4), SamplingParams(temperature=0.8), SamplingParams()):
+            assert engine._path(params) == engine._stream_batched
+    finally:
+        engine.in_flight = 0

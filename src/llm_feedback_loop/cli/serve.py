@@ -101,9 +101,17 @@ def serve_model(
     from llm_feedback_loop.models.loader import ModelLoadError
 
     if engine == "vllm":
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise fail(
+                "--engine vllm needs vLLM, which is not installed: on a Linux machine with an NVIDIA GPU, "
+                "`pip install vllm` in a virtual environment of its own (it pins its own torch), or use the "
+                "in-process engine, --engine transformers"
+            )
         raise fail(
-            "vLLM runs as its own server: start it with `vllm serve MODEL --port 8000` on a GPU machine, then point "
-            "the chat provider at it (CHAT_PROVIDER_URL=http://HOST:8000/v1). The in-process engine is `transformers`."
+            "--engine vllm is not built into serve-model yet: run `vllm serve MODEL --port 8000` beside it and "
+            "point the chat provider at it (CHAT_PROVIDER_URL=http://HOST:8000/v1); --engine transformers serves here"
         )
     if engine != "transformers":
         raise fail(f"unknown engine {engine!r}; choose transformers or vllm")

@@ -2,10 +2,17 @@
 
 Built on transformers' continuous-batching manager (a background thread that schedules every request
 in flight into each forward pass); what is ours: an asyncio interface with token streaming, stop strings,
-per-request sampling, `n` candidates, usage counts, and a seeded path.
+per-request sampling, `n` candidates, usage counts, and which path a request takes:
 
-The manager's sampler is shared and takes no per-request seed, so a request with a `seed` is generated on
-its own with plain `generate` while the batch pauses: reproducible, at the cost of the others waiting.
+- on a CPU, each row of a batch is sampled by its own request (`serving/sampler.py`): greedy rows are an
+  argmax and nothing more, and a seeded request draws from its own generator, so it is batched with the
+  rest and gives the same answer alone or in a batch; a seed on a greedy request changes nothing and is
+  ignored;
+- a request that arrives when no other is in flight is generated with plain `generate` while the (empty)
+  batch pauses: one sequence alone is faster that way than through the manager's paged cache;
+- where the sampler cannot be installed (transformers' asynchronous batch processor, on a GPU), the manager
+  samples with its shared processors, and a seeded sampled request is generated alone with plain
+  `generate`, the batch paused.
 
 Torch work runs on as few long-lived threads as possible: on a CPU, each extra thread that keeps an OpenMP
 team alive slows every forward pass (measured: 33 → 56 ms per token on 2 cores). One-off work (a seeded
@@ -15,6 +22,7 @@ request, a model load) therefore runs on a thread of its own that ends with it, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llm_feedback_loop.models.loader import LoadedModel
+from llm_feedback_loop.serving.sampler import RowSampling, row_sampling
+
+
+def post(loop: asyncio.AbstractEventLoop, callback: Any, *args: Any) -> None:
+    """`callback(*args)` on `loop`, from another thread; nothing when the loop has closed (its awaiting
+    coroutine is gone: a stream that stopped early, then its event loop ended)."""
+    with contextlib.suppress(RuntimeError):  # "Event loop is closed"
+        loop.call_soon_threadsafe(callback, *args)
 
 
 def in_own_thread(function: Any, *args: Any) -> asyncio.Future[Any]:
@@ -41,9 +57,9 @@ def in_own_thread(function: Any, *args: Any) -> asyncio.Future[Any]:
         try:
             result = function(*args)
         except BaseException as failure:  # handed to the awaiting coroutine
-            loop.call_soon_threadsafe(settle, None, failure)
+            post(loop, settle, None, failure)
         else:
-            loop.call_soon_threadsafe(settle, result, None)
+            post(loop, settle, result, None)
 
     threading.Thread(target=run, name="llmfl-one-off", daemon=True).start()
     return done
@@ -103,13 +119,21 @@ class GenerationEngine:
     def __init__(self, loaded: LoadedModel, *, num_blocks: int = 32, max_batch_tokens: int = 256) -> None:
         from transformers import ContinuousBatchingConfig, GenerationConfig
 
+        from llm_feedback_loop.serving.sampler import install
+
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
         self.eos_ids = self._eos_ids()
         self.vocab_size = int(loaded.model.config.vocab_size)
-        # Sampling processors exist only if the manager's config samples; each request sets its own values.
-        generation_config = GenerationConfig(
-            do_sample=True, temperature=0.7, top_p=0.9, top_k=50, max_new_tokens=256, eos_token_id=self.eos_ids
+        # On a CPU our sampler replaces the manager's (no processors of its own: do_sample off); elsewhere the
+        # manager's processors exist only if its config samples, and each request sets its own values.
+        self.per_row = str(getattr(loaded.model, "device", "cpu")).startswith("cpu")
+        generation_config = (
+            GenerationConfig(do_sample=False, max_new_tokens=256, eos_token_id=self.eos_ids)
+            if self.per_row
+            else GenerationConfig(
+                do_sample=True, temperature=0.7, top_p=0.9, top_k=50, max_new_tokens=256, eos_token_id=self.eos_ids
+            )
         )
         batching = ContinuousBatchingConfig(
             num_blocks=num_blocks,  # the KV cache; the default sizes it from 60% of RAM on CPU
@@ -120,6 +144,8 @@ class GenerationEngine:
         self._manager = loaded.model.init_continuous_batching(
             generation_config=generation_config, continuous_batching_config=batching
         )
+        self._rows: dict[str, RowSampling] = {}  # each batched request's sampling, by request id
+        self._patched = install(self._manager, self._rows) if self.per_row else (lambda: False)
         self._alone_lock = threading.Lock()
         self.in_flight = 0
 
@@ -129,8 +155,23 @@ class GenerationEngine:
         ids.update(configured if isinstance(configured, list) else [configured])
         return sorted(i for i in ids if i is not None)
 
-    def start(self) -> None:
+    def start(self, timeout_s: float = 60.0) -> None:
+        """Start the manager's thread; on a CPU, once its batch processor exists, check that it samples per row
+        (a transformers release whose processor this layer does not know is refused, not served greedily)."""
+        import time
+
         self._manager.start()
+        if not self.per_row:
+            return
+        deadline = time.monotonic() + timeout_s
+        while self._patched() is None and time.monotonic() < deadline and self._manager.is_running():
+            time.sleep(0.01)
+        if not self._patched():
+            self._manager.stop(block=True, timeout=30)
+            raise GenerationError(
+                "the continuous-batching manager of this transformers release did not take the per-row sampler "
+                "(llm_feedback_loop.serving.sampler); install the transformers version pyproject.toml names"
+            )
 
     def stop(self) -> None:
         self._manager.stop(block=True, timeout=30)
@@ -180,23 +221,32 @@ class GenerationEngine:
         self.check_fits(input_ids, params.max_tokens)
         self.in_flight += 1
         try:
-            # The batch's sampler is shared and takes no seed: a seeded request is generated on its own.
-            generate = self._stream_alone if params.seed is not None else self._stream_batched
-            async for delta in generate(input_ids, params):
+            async for delta in self._path(params)(input_ids, params):
                 yield delta
         finally:
             self.in_flight -= 1
+
+    def _path(self, params: SamplingParams) -> Any:
+        """How this request is generated (see the module docstring)."""
+        seeded = params.seed is not None and params.temperature > 0  # a seed changes a sampled answer only
+        if not self.per_row:
+            return self._stream_alone if seeded else self._stream_batched
+        if self.in_flight == 1 and not seeded:  # alone: plain generate is the faster path
+            return self._stream_alone
+        return self._stream_batched
 
     async def _stream_batched(self, input_ids: list[int], params: SamplingParams) -> AsyncIterator[Delta]:
         request_id = f"req-{uuid.uuid4().hex}"
         outputs: asyncio.Queue[Any] = asyncio.Queue()
         self._manager.register_result_handler(request_id, outputs.put_nowait)  # before add_request: no race
-        sampling: dict[str, Any] = (
-            {"top_k": 1}  # temperature 0: greedy
-            if params.temperature <= 0
-            # top_k: the batch's top-k filter takes 0 as "keep 1"; the whole vocabulary means no filter.
-            else {"temperature": float(params.temperature), "top_p": float(params.top_p), "top_k": self.vocab_size}
-        )
+        sampling: dict[str, Any] = {}
+        if self.per_row:  # our sampler reads it by request id
+            self._rows[request_id] = row_sampling(float(params.temperature), float(params.top_p), params.seed)
+        elif params.temperature <= 0:
+            sampling = {"top_k": 1}  # greedy
+        else:  # top_k: the batch's top-k filter takes 0 as "keep 1"; the whole vocabulary means no filter
+            sampling = {"temperature": float(params.temperature), "top_p": float(params.top_p)}
+            sampling["top_k"] = self.vocab_size
         self._manager.add_request(
             input_ids,
             request_id=request_id,
@@ -230,9 +280,11 @@ class GenerationEngine:
                 self._manager.cancel_request(request_id)
                 with self._manager.output_router._lock:
                     self._manager.output_router.result_handlers.pop(request_id, None)
+            self._rows.pop(request_id, None)
 
     async def _stream_alone(self, input_ids: list[int], params: SamplingParams) -> AsyncIterator[Delta]:
-        """`generate` on this request alone, with the batch paused; tokens stream through a queue."""
+        """`generate` on this request alone, with the batch paused; tokens stream through a queue. (A request that
+        arrives meanwhile waits for it: the batch resumes when it ends.)"""
         loop = asyncio.get_running_loop()
         tokens: asyncio.Queue[int | None] = asyncio.Queue()
         halt = threading.Event()
@@ -273,7 +325,7 @@ class GenerationEngine:
                     self.prompt_seen = True
                     return
                 for token in value.reshape(-1).tolist():
-                    loop.call_soon_threadsafe(emit, token)
+                    post(loop, emit, token)
 
             def end(self) -> None:
                 pass
@@ -304,7 +356,7 @@ class GenerationEngine:
                         **sampling,
                     )
         finally:
-            loop.call_soon_threadsafe(emit, None)  # the end, also after an error
+            post(loop, emit, None)  # the end, also after an error
 
     def _finish_reason(self, generated: list[int]) -> str:
         return "stop" if generated and generated[-1] in self.eos_ids else "length"

@@ -1,0 +1,127 @@
+"""Each row of a continuous batch sampled by its own request's settings.
+
+transformers' continuous-batching manager samples a batch with one shared sampler: its processors
+(temperature, top-k, top-p: each top-k/top-p a sort of the whole vocabulary) run on every row, greedy rows
+included, and its one multinomial draw takes no generator, so a seeded request cannot be batched
+reproducibly. This layer replaces the step that does that (`ModelRunner._forward_process_and_sample`, which
+the manager's batch processor calls for every forward pass) with one that reads each row's own settings:
+
+- a greedy row is the argmax of its raw logits, and nothing else is computed for it;
+- sampled rows get their temperature, and top-p where it is below 1, on those rows only; the unseeded ones
+  share one multinomial draw, and each seeded row draws from a `torch.Generator` of its own, seeded when the
+  request arrives: the same seed gives the same answer alone or in any batch. A seeded row samples by the
+  Gumbel-max trick (the argmax of its scores plus noise from its generator, the same distribution as a
+  multinomial draw): a batch's forward pass gives logits that differ from a lone one's in the last bits, which
+  moves a multinomial draw's cumulative sum over the whole vocabulary (another token, now and then), but
+  changes an argmax only at an exact near-tie.
+
+It is installed on the batch processor the manager creates in its thread (`install` wraps the manager's
+`_create_batch_processor`). It knows the synchronous batch processor transformers uses on a CPU; on one it
+does not know (the asynchronous one of GPUs, padded inputs for CUDA graphs or compile), `install` reports
+False and the engine keeps transformers' own sampler. Written for transformers 5.x (`continuous_batching`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class RowSampling:
+    """One request's sampling: temperature 0 is greedy; `generator` is its own random stream when seeded."""
+
+    temperature: float
+    top_p: float = 1.0
+    generator: Any = None  # torch.Generator | None
+
+
+def row_sampling(temperature: float, top_p: float, seed: int | None) -> RowSampling:
+    import torch
+
+    generator = None
+    if seed is not None and temperature > 0:
+        generator = torch.Generator(device="cpu")
+        generator.manual_seed(seed)
+    return RowSampling(temperature, top_p, generator)
+
+
+def top_p_filter(scores: Any, top_p: Any) -> Any:
+    """Keep the smallest set of tokens whose probability reaches `top_p` (per row; at least one), as
+    transformers' TopPLogitsWarper does; the others get -inf."""
+    import torch
+
+    sorted_scores, order = torch.sort(scores, descending=False, dim=-1)
+    cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
+    remove = cumulative <= (1 - top_p).unsqueeze(-1)
+    remove[..., -1:] = False
+    return scores.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
+
+
+def sample_rows(scores: Any, settings: list[RowSampling | None]) -> Any:
+    """The next token of each row of `scores` ([rows, vocabulary], float), by its settings (None: greedy)."""
+    import torch
+
+    tokens = scores.argmax(dim=-1)
+    sampled = [i for i, s in enumerate(settings) if s is not None and s.temperature > 0]
+    if not sampled:
+        return tokens
+    chosen = [settings[i] for i in sampled]
+    rows = scores[sampled] / torch.tensor([s.temperature for s in chosen], dtype=scores.dtype).unsqueeze(-1)  # type: ignore[union-attr]
+    nucleus = [j for j, s in enumerate(chosen) if s.top_p < 1.0]  # type: ignore[union-attr]
+    if nucleus:
+        top_p = torch.tensor([chosen[j].top_p for j in nucleus], dtype=scores.dtype)  # type: ignore[union-attr]
+        rows[nucleus] = top_p_filter(rows[nucleus], top_p)
+    probabilities = rows.softmax(dim=-1)
+    picks = torch.empty(len(sampled), dtype=tokens.dtype)
+    unseeded = [j for j, s in enumerate(chosen) if s.generator is None]  # type: ignore[union-attr]
+    if unseeded:
+        picks[unseeded] = torch.multinomial(probabilities[unseeded], 1).squeeze(-1)
+    for j, s in enumerate(chosen):
+        if s.generator is not None:  # type: ignore[union-attr]
+            uniform = torch.rand(rows.size(-1), generator=s.generator).clamp_(min=1e-20)  # type: ignore[union-attr]
+            picks[j] = (rows[j] - torch.log(-torch.log(uniform))).argmax()
+    tokens[sampled] = picks
+    return tokens
+
+
+def patch_processor(processor: Any, rows: dict[str, RowSampling]) -> bool:
+    """Put the per-row step on one batch processor; False when it is not the kind this layer knows."""
+    from transformers.generation.continuous_batching.input_outputs import ContinuousBatchingIOs
+
+    runner, io = getattr(processor, "model_runner", None), getattr(processor, "inputs_and_outputs", None)
+    if runner is None or type(io) is not ContinuousBatchingIOs or runner.pad_inputs or runner.return_logprobs:
+        return False
+
+    def step(model: Any, batch_data: dict, carry_over_ids: Any, prev_output_ids: Any, output_ids: Any) -> None:
+        io.carry_over_tokens(batch_data["input_ids"], carry_over_ids, prev_output_ids)
+        logits = model(**batch_data).logits  # [1, rows or tokens, vocabulary]
+        if "logits_to_keep" not in batch_data:
+            logits = logits[:, batch_data["logits_indices"], :]
+        scores = logits[0].float()
+        # Row i is the i-th request of the batch (the manager reads output_ids the same way).
+        requests = io.requests_in_batch
+        settings = [
+            rows.get(requests[i].state.request_id) if i < len(requests) else None for i in range(scores.size(0))
+        ]
+        tokens = sample_rows(scores, settings)
+        output_ids[0, : tokens.size(0)].copy_(tokens)
+
+    runner._forward_process_and_sample = step
+    return True
+
+
+def install(manager: Any, rows: dict[str, RowSampling]) -> Callable[[], bool | None]:
+    """Patch every batch processor `manager` creates; returns a function saying whether the one in use was
+    patched (None until the manager's thread has created it)."""
+    original = manager._create_batch_processor
+    state: dict[str, bool | None] = {"patched": None}
+
+    def create() -> Any:
+        processor = original()
+        state["patched"] = patch_processor(processor, rows)
+        return processor
+
+    manager._create_batch_processor = create
+    return lambda: state["patched"]
