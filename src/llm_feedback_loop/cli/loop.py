@@ -181,9 +181,7 @@ def loop_command(
     ] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Tokens per answer (generation and evaluation).")] = 64,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="Sampling temperature.")] = 0.8,
-    seed: Annotated[
-        int | None, typer.Option(help="Seed the answers (reproducible, but generated one at a time: slower).")
-    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed the answers (reproducible).")] = None,
     min_win_rate: Annotated[float, typer.Option(help="Promote only at this win rate against the base...")] = 0.55,
     max_drop: Annotated[float, typer.Option(help="...and if no metric falls more than this many points.")] = 5.0,
     min_gain: Annotated[
