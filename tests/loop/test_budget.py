@@ -24,6 +24,7 @@ def test_more_answers_go_to_the_prompts_judged_alike_while_the_budget_lasts() ->
     assert top_ups(judged, left=5, answers=4) == [1, 2]  # 2 more each: the budget pays for two
     assert top_ups(judged, left=100, answers=2) == []  # they have all their answers already
     assert top_ups([[0.0, 0.0, 0.0], [0.0, 0.0]], left=3, answers=4) == [0, 1]  # 1 + 2 answers
+    assert top_ups([[0.0], []], left=10, answers=4, have=[2, 2]) == [0, 1]  # empty answers: not judged, but had
 
 
 def test_new_prompts_follow_the_last_used_one_and_wrap_around() -> None:

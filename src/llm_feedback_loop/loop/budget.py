@@ -43,13 +43,14 @@ def informative(scores: Sequence[float]) -> bool:
     return len(set(scores)) > 1
 
 
-def top_ups(judged: Sequence[Sequence[float]], left: int, answers: int) -> list[int]:
+def top_ups(judged: Sequence[Sequence[float]], left: int, answers: int, have: Sequence[int] | None = None) -> list[int]:
     """The prompts (indices into `judged`, in order) that get more answers, up to `answers` each: those whose
-    answers were all judged alike, as many as `left` answers pay for."""
+    answers were all judged alike, as many as `left` answers pay for. `have`: each prompt's answers so far
+    (default: as many as were judged; an empty answer is not judged)."""
     chosen = []
     for index, scores in enumerate(judged):
-        more = answers - len(scores)
-        if more <= 0 or informative(scores) or not scores:
+        more = answers - (have[index] if have is not None else len(scores))
+        if more <= 0 or informative(scores):
             continue
         if more > left:
             break

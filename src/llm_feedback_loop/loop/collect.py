@@ -267,7 +267,8 @@ def sample_judging(
         ask(fresh, first)
         left = budget - len(fresh) * first
         order = list(groups)
-        missing = {p: n - len(groups[p]) for p in (order[i] for i in top_ups([judged(p) for p in order], left, n))}
+        more = top_ups([judged(p) for p in order], left, n, [len(groups[p]) for p in order])
+        missing = {order[i]: n - len(groups[order[i]]) for i in more}
         for more in sorted(set(missing.values())):  # one call per number of answers missing
             ask([p for p, m in missing.items() if m == more], more)
         left -= sum(missing.values())
