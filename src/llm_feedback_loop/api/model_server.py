@@ -58,6 +58,7 @@ def create_serving_app(
     watch_registry_s: float = 0.0,
     device: str = "auto",
     preloaded: ServedModel | None = None,
+    engine: str = "transformers",
 ) -> FastAPI:
     """The app; `model` is a version, hub id or folder (default: the registry's active version): the operator's
     choice at start, the one time a folder or hub id is taken. `preloaded`: the model already loaded (the CLI
@@ -65,7 +66,7 @@ def create_serving_app(
     install_log_redaction()
     app = FastAPI(
         title="llm-feedback-loop inference server",
-        lifespan=serving_lifespan(settings, model, watch_registry_s, device, preloaded),
+        lifespan=serving_lifespan(settings, model, watch_registry_s, device, preloaded, engine),
     )
     install_error_handlers(app)
     app.add_exception_handler(PromptTooLong, prompt_too_long)
@@ -87,7 +88,12 @@ def add_routes(app: FastAPI) -> None:
 
 
 def serving_lifespan(
-    settings: Settings, model: str | None, watch_registry_s: float, device: str, preloaded: ServedModel | None
+    settings: Settings,
+    model: str | None,
+    watch_registry_s: float,
+    device: str,
+    preloaded: ServedModel | None,
+    engine: str = "transformers",
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Open the database (the same users and keys as the feedback service), load the model (unless
     `preloaded`), watch the registry for a newly activated version; undo it all on exit."""
@@ -97,7 +103,7 @@ def serving_lifespan(
         database = await open_database(settings.database_url)
         try:
             app.state.auth = Authenticator(database.sessions, required=settings.auth_required)
-            slot = ModelSlot(database.engine, settings.base_model, device=device, current=preloaded)
+            slot = ModelSlot(database.engine, settings.base_model, device=device, current=preloaded, engine=engine)
             app.state.slot = slot
             if preloaded is None:
                 await (slot.switch(model, registered_only=False) if model else slot.current())
@@ -182,7 +188,14 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
 
 async def completions(body: CompletionRequest, request: Request) -> Any:
     current = await served(request, body.model)
-    prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt)
+    if isinstance(body.prompt, list) and body.prompt and isinstance(body.prompt[0], int):  # token ids
+        input_ids = [int(token) for token in body.prompt]
+        vocabulary = current.engine.vocab_size
+        if max(input_ids) >= vocabulary:
+            detail = f"prompt: token ids must be below the vocabulary size {vocabulary}"
+            raise HTTPException(status_code=422, detail=detail)
+        return await _respond(current, input_ids, body, "text_completion")
+    prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt)  # type: ignore[arg-type]
     input_ids = await current.engine.encode_text_async(prompt)
     if not input_ids:
         raise HTTPException(status_code=422, detail="prompt must not be empty")

@@ -90,7 +90,10 @@ def serve_model(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (the original inference server's was 5005).")] = 5005,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
-    engine: Annotated[str, typer.Option(help="transformers (in-process, continuous batching) | vllm")] = "transformers",
+    engine: Annotated[
+        str,
+        typer.Option(help="transformers (in-process, continuous batching) | vllm (a vLLM server it starts: GPUs)"),
+    ] = "transformers",
     watch_registry: Annotated[float, typer.Option(help="Seconds between checks for a newly activated version.")] = 5.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
@@ -100,21 +103,13 @@ def serve_model(
     from llm_feedback_loop.api.model_server import create_serving_app
     from llm_feedback_loop.models.loader import ModelLoadError
 
-    if engine == "vllm":
-        import importlib.util
-
-        if importlib.util.find_spec("vllm") is None:
-            raise fail(
-                "--engine vllm needs vLLM, which is not installed: on a Linux machine with an NVIDIA GPU, "
-                "`pip install vllm` in a virtual environment of its own (it pins its own torch), or use the "
-                "in-process engine, --engine transformers"
-            )
-        raise fail(
-            "--engine vllm is not built into serve-model yet: run `vllm serve MODEL --port 8000` beside it and "
-            "point the chat provider at it (CHAT_PROVIDER_URL=http://HOST:8000/v1); --engine transformers serves here"
-        )
-    if engine != "transformers":
+    if engine not in ("transformers", "vllm"):
         raise fail(f"unknown engine {engine!r}; choose transformers or vllm")
+    if engine == "vllm":
+        from llm_feedback_loop.serving.vllm import INSTALL_HINT, vllm_installed
+
+        if not vllm_installed():
+            raise fail(INSTALL_HINT)
     from llm_feedback_loop.serving.slot import choose_model, start_model
 
     settings = load_settings()
@@ -126,11 +121,13 @@ def serve_model(
     choice = with_database(pick)
     release_database()  # the server opens its own
     try:  # loaded here, so that a model that cannot be loaded is reported plainly, not by a traceback
-        served = start_model(choice, device=device)
+        served = start_model(choice, device=device, engine=engine)
     except ModelLoadError as error:
         raise fail(str(error)) from None
     uvicorn.run(
-        create_serving_app(settings, model=model, watch_registry_s=watch_registry, device=device, preloaded=served),
+        create_serving_app(
+            settings, model=model, watch_registry_s=watch_registry, device=device, preloaded=served, engine=engine
+        ),
         host=host,
         port=port,
         log_level=log_level,

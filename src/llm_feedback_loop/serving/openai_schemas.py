@@ -56,7 +56,8 @@ class ChatCompletionRequest(SamplingFields):
 
 
 class CompletionRequest(SamplingFields):
-    prompt: str | list[str]
+    # Text, or token ids (as OpenAI's completions API and vLLM take them: what `serving/remote.py` sends).
+    prompt: str | list[str] | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
 
 
 class GenerateRequest(BaseModel):

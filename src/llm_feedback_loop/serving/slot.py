@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from llm_feedback_loop.models.loader import DEFAULT_MODEL_NAME, DEFAULT_SOURCE, load_model
 from llm_feedback_loop.models.registry import default_name, ensure_active_version, find_version
 from llm_feedback_loop.serving.engine import GenerationEngine, in_own_thread
+from llm_feedback_loop.serving.remote import RemoteEngine
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ class ServedModel:
     name: str
     version_id: int | None
     source: str
-    engine: GenerationEngine
+    engine: GenerationEngine | RemoteEngine
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,17 @@ async def choose_model(
     return ModelChoice(version.name, version.id, version.source)
 
 
-def start_model(choice: ModelChoice, device: str = "auto", dtype: str = "auto") -> ServedModel:
-    """Load a model and start its engine (blocking; raises ModelLoadError with a readable message)."""
+def start_model(
+    choice: ModelChoice, device: str = "auto", dtype: str = "auto", engine: str = "transformers"
+) -> ServedModel:
+    """Load a model and start its engine (blocking; raises ModelLoadError with a readable message): in this
+    process (`transformers`), or in a vLLM server of its own (`vllm`, serving/vllm.py)."""
+    if engine == "vllm":
+        from llm_feedback_loop.serving.vllm import start_vllm
+
+        log.warning("starting vLLM for model %s (%s)", choice.name, choice.source)
+        remote, _ = start_vllm(choice.source or DEFAULT_SOURCE, choice.name)
+        return ServedModel(choice.name, choice.version_id, choice.source or DEFAULT_SOURCE, remote)  # type: ignore[arg-type]
     log.warning("loading model %s (%s)", choice.name, choice.source)
     loaded = load_model(choice.source, device=device, dtype=dtype)
     engine = GenerationEngine(loaded)
@@ -79,7 +89,9 @@ class ModelSlot:
         device: str = "auto",
         dtype: str = "auto",
         current: ServedModel | None = None,
+        engine: str = "transformers",
     ) -> None:
+        self._engine = engine
         self._database = database
         self._base_model = base_model
         self._device = device
@@ -123,7 +135,7 @@ class ModelSlot:
         return choice.version_id != self._current.version_id
 
     async def _load(self, choice: ModelChoice) -> ServedModel:
-        return await in_own_thread(start_model, choice, self._device, self._dtype)
+        return await in_own_thread(start_model, choice, self._device, self._dtype, self._engine)
 
     async def _retire(self, old: ServedModel) -> None:
         while old.engine.in_flight > 0:  # let every request on the old model finish
