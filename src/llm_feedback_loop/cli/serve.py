@@ -110,6 +110,7 @@ def serve_model(
 
         if not vllm_installed():
             raise fail(INSTALL_HINT)
+    from llm_feedback_loop.serving.engine import on_fresh_thread
     from llm_feedback_loop.serving.slot import choose_model, start_model
 
     settings = load_settings()
@@ -121,7 +122,8 @@ def serve_model(
     choice = with_database(pick)
     release_database()  # the server opens its own
     try:  # loaded here, so that a model that cannot be loaded is reported plainly, not by a traceback
-        served = start_model(choice, device=device, engine=engine)
+        # On a thread that ends: the main thread then never runs torch (see serving.engine.on_fresh_thread).
+        served = on_fresh_thread(start_model, choice, device, "auto", engine)
     except ModelLoadError as error:
         raise fail(str(error)) from None
     uvicorn.run(

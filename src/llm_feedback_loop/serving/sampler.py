@@ -125,3 +125,25 @@ def install(manager: Any, rows: dict[str, RowSampling]) -> Callable[[], bool | N
 
     manager._create_batch_processor = create
     return lambda: state["patched"]
+
+
+def manager_jobs(manager: Any) -> Any:
+    """A queue of functions the manager's own thread runs before each step of its loop (wrapping its
+    `_generation_loop_body`): the engine runs a lone request's plain `generate` there, so the model runs on one
+    thread and one OpenMP team only. A job must not raise (the engine's jobs settle a future instead)."""
+    import queue
+
+    jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+    original = manager._generation_loop_body
+
+    def body(batch_processor: Any, bootstrapping: bool) -> bool:
+        while True:
+            try:
+                job = jobs.get_nowait()
+            except queue.Empty:
+                break
+            job()
+        return original(batch_processor, bootstrapping=bootstrapping)
+
+    manager._generation_loop_body = body
+    return jobs
