@@ -201,7 +201,9 @@ def loop_command(
     folder: Annotated[Path | None, typer.Option(help="Exports, runs, answers, report (default: loops/NAME).")] = None,
 ) -> None:
     """Rounds of the whole cycle: answers from the active version, feedback, export, training, evaluation
-    on the task's held-out prompts, promotion if better. Prints the task score after each round."""
+    on the task's held-out prompts, promotion if better. Prints the task score after each round.
+
+    Long because every option of the loop is declared here, as Typer wants them; the body is a few checks."""
     from llm_feedback_loop.loop.context import Sampling
 
     if annotator == "people" and service_url is None:

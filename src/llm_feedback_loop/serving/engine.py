@@ -14,6 +14,9 @@ per-request sampling, `n` candidates, usage counts, and which path a request tak
   samples with its shared processors, and a seeded sampled request is generated alone with plain
   `generate`, the batch paused.
 
+Long because it is one engine with its three paths (batched, alone on the manager's thread, alone on a
+thread of its own) and the streaming they share; the per-row sampler itself is in `serving/sampler.py`.
+
 Torch work runs on as few long-lived threads as possible: on a CPU, each extra thread that keeps an OpenMP
 team alive slows every forward pass (measured: 33 → 56 ms per token on 2 cores). One-off work (a seeded
 request, a model load) therefore runs on a thread of its own that ends with it, never on a pooled thread.
