@@ -71,7 +71,14 @@ def world() -> tuple[int, int]:
 
 
 def default_output_dir(settings: Settings, method: str) -> Path:
-    return settings.checkpoint_dir / f"{method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    """CHECKPOINT_DIR/METHOD-TIMESTAMP; a second run started in the same second gets -2, -3, ... (never another
+    run's folder)."""
+    stem = settings.checkpoint_dir / f"{method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    folder, number = stem, 1
+    while folder.exists():
+        number += 1
+        folder = stem.with_name(f"{stem.name}-{number}")
+    return folder
 
 
 def settings_layers(
