@@ -138,7 +138,57 @@ class Delta:
     completion_tokens: int
 
 
-class GenerationEngine:
+class PromptsAndCompletions:
+    """What every engine shares: prompts made with the model's tokenizer and chat template (so both engines see
+    the same prompt), the context check, and a whole answer from `stream`. A subclass gives `tokenizer`,
+    `context_length` and `stream`."""
+
+    tokenizer: Any
+    context_length: int
+
+    def stream(self, input_ids: list[int], params: SamplingParams) -> AsyncIterator[Delta]:
+        raise NotImplementedError
+
+    def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
+        encoded = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=True
+        )
+        return list(encoded["input_ids"])
+
+    def encode_text(self, prompt: str) -> list[int]:
+        return list(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+    # A 1 MB prompt (the body limit) takes the tokenizer 1.4 s (measured: the tiny model's, 2 cores): on the event
+    # loop that would stall every other request and stream. Tokenizing is no torch work, so a pooled thread is
+    # fine (see the module docstring), and the fast tokenizer takes concurrent encodes (3000 across 16 threads).
+    async def encode_chat_async(self, messages: list[dict[str, str]]) -> list[int]:
+        """`encode_chat` off the event loop."""
+        return await asyncio.to_thread(self.encode_chat, messages)
+
+    async def encode_text_async(self, prompt: str) -> list[int]:
+        """`encode_text` off the event loop."""
+        return await asyncio.to_thread(self.encode_text, prompt)
+
+    def check_fits(self, input_ids: list[int], max_tokens: int) -> None:
+        limit = self.context_length
+        if len(input_ids) + max_tokens > limit:
+            raise PromptTooLong(
+                f"the prompt has {len(input_ids)} tokens and max_tokens is {max_tokens}: together more than the "
+                f"model's context of {limit} tokens; shorten the prompt or lower max_tokens"
+            )
+
+    async def complete(self, input_ids: list[int], params: SamplingParams) -> Completion:
+        parts: list[str] = []
+        finish, tokens = "length", 0
+        async for delta in self.stream(input_ids, params):
+            parts.append(delta.text)
+            tokens = delta.completion_tokens
+            if delta.finish_reason:
+                finish = delta.finish_reason
+        return Completion("".join(parts), finish, len(input_ids), tokens)
+
+
+class GenerationEngine(PromptsAndCompletions):
     """One loaded model behind a continuous-batching manager."""
 
     def __init__(self, loaded: LoadedModel, *, num_blocks: int = 32, max_batch_tokens: int = 256) -> None:
@@ -208,46 +258,11 @@ class GenerationEngine:
                 return
             job()
 
-    # ---- prompts -------------------------------------------------------------------------------------------
-    def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
-        encoded = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=True
-        )
-        return list(encoded["input_ids"])
-
-    def encode_text(self, prompt: str) -> list[int]:
-        return list(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-
-    # A 1 MB prompt (the body limit) takes the tokenizer 1.4 s (measured: the tiny model's, 2 cores): on the event
-    # loop that would stall every other request and stream. Tokenizing is no torch work, so a pooled thread is
-    # fine (see the module docstring), and the fast tokenizer takes concurrent encodes (3000 across 16 threads).
-    async def encode_chat_async(self, messages: list[dict[str, str]]) -> list[int]:
-        """`encode_chat` off the event loop."""
-        return await asyncio.to_thread(self.encode_chat, messages)
-
-    async def encode_text_async(self, prompt: str) -> list[int]:
-        """`encode_text` off the event loop."""
-        return await asyncio.to_thread(self.encode_text, prompt)
-
-    def check_fits(self, input_ids: list[int], max_tokens: int) -> None:
-        limit = self.loaded.context_length
-        if len(input_ids) + max_tokens > limit:
-            raise PromptTooLong(
-                f"the prompt has {len(input_ids)} tokens and max_tokens is {max_tokens}: together more than the "
-                f"model's context of {limit} tokens; shorten the prompt or lower max_tokens"
-            )
+    @property
+    def context_length(self) -> int:
+        return self.loaded.context_length
 
     # ---- generation ----------------------------------------------------------------------------------------
-    async def complete(self, input_ids: list[int], params: SamplingParams) -> Completion:
-        parts: list[str] = []
-        finish, tokens = "length", 0
-        async for delta in self.stream(input_ids, params):
-            parts.append(delta.text)
-            tokens = delta.completion_tokens
-            if delta.finish_reason:
-                finish = delta.finish_reason
-        return Completion("".join(parts), finish, len(input_ids), tokens)
-
     async def stream(self, input_ids: list[int], params: SamplingParams) -> AsyncIterator[Delta]:
         """Text as it is generated; the last delta carries the finish reason."""
         self.check_fits(input_ids, params.max_tokens)

@@ -17,17 +17,12 @@ from typing import Any
 
 import httpx
 
-from llm_feedback_loop.serving.engine import (
-    Completion,
-    Delta,
-    GenerationError,
-    PromptTooLong,
-    SamplingParams,
-)
+from llm_feedback_loop.serving.engine import Delta, GenerationError, PromptsAndCompletions, SamplingParams
 
 
-class RemoteEngine:
-    """Generation by the server at `base_url`, which serves the model as `served_name`."""
+class RemoteEngine(PromptsAndCompletions):
+    """Generation by the server at `base_url`, which serves the model as `served_name` (prompts, the context
+    check and whole answers as the in-process engine's: `PromptsAndCompletions`)."""
 
     def __init__(
         self,
@@ -72,40 +67,7 @@ class RemoteEngine:
             return client
         return found[1]
 
-    # ---- prompts: as the in-process engine makes them --------------------------------------------------------
-    def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
-        encoded = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=True
-        )
-        return list(encoded["input_ids"])
-
-    def encode_text(self, prompt: str) -> list[int]:
-        return list(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-
-    async def encode_chat_async(self, messages: list[dict[str, str]]) -> list[int]:
-        return await asyncio.to_thread(self.encode_chat, messages)
-
-    async def encode_text_async(self, prompt: str) -> list[int]:
-        return await asyncio.to_thread(self.encode_text, prompt)
-
-    def check_fits(self, input_ids: list[int], max_tokens: int) -> None:
-        if len(input_ids) + max_tokens > self.context_length:
-            raise PromptTooLong(
-                f"the prompt has {len(input_ids)} tokens and max_tokens is {max_tokens}: together more than the "
-                f"model's context of {self.context_length} tokens; shorten the prompt or lower max_tokens"
-            )
-
     # ---- generation ----------------------------------------------------------------------------------------
-    async def complete(self, input_ids: list[int], params: SamplingParams) -> Completion:
-        parts: list[str] = []
-        finish, tokens = "length", 0
-        async for delta in self.stream(input_ids, params):
-            parts.append(delta.text)
-            tokens = delta.completion_tokens
-            if delta.finish_reason:
-                finish = delta.finish_reason
-        return Completion("".join(parts), finish, len(input_ids), tokens)
-
     def request_body(self, input_ids: list[int], params: SamplingParams) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.served_name,
