@@ -89,6 +89,12 @@ def summarise(name: str, report: dict[str, Any], control: dict[str, Any] | None)
         "gain_low": candidate.get("gain_low"),
         "gain_high": candidate.get("gain_high"),
         "candidate_coherence": candidate.get("coherence"),
+        # the sampled answers' figures (--eval-samples per held-out prompt), where the loop drew them
+        "sampled_base": base.get("sampled_task_score"),
+        "sampled_gain": candidate.get("sampled_gain"),
+        "sampled_gain_low": candidate.get("sampled_gain_low"),
+        "sampled_gain_high": candidate.get("sampled_gain_high"),
+        "sampled_coherence": (base.get("sampled_coherence"), candidate.get("sampled_coherence")),
     }
     if control is not None:
         controlled = ((control["rounds"][-1].get("metrics") or {}).get("candidate")) or {}
@@ -122,17 +128,20 @@ def verdicts(row: dict[str, Any]) -> list[str]:
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| task | base | after round 1 | after round 2 | round-1 gain [95% interval] | coherence base → round 1 "
-        "| CPU-min round 1 / 2 | shuffled control gain | aims missed |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| sampled: base, round-1 gain, coherence | CPU-min round 1 / 2 | shuffled control gain | aims missed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         after = row["after"] + [None] * (2 - len(row["after"]))
         gain, control = shown_interval(row, "gain"), shown_interval(row, "control_gain")
         cpu = " / ".join(f"{value:.1f}" if isinstance(value, float) else "–" for value in row["cpu_minutes"][1:3])
         promoted = ["" if p else " (kept)" for p in row["promoted"]] + ["", ""]
+        coherence = " → ".join(pct(value) for value in row["sampled_coherence"])
+        sampled = f"{pct(row['sampled_base'])}, {shown_interval(row, 'sampled_gain')}, {coherence}"
         lines.append(
             f"| {row['task']} | {pct(row['base'])} | {pct(after[0])}{promoted[0]} | {pct(after[1])}{promoted[1]} "
-            f"| {gain} | {pct(row['base_coherence'])} → {pct(row.get('candidate_coherence'))} | {cpu} | {control} "
+            f"| {gain} | {pct(row['base_coherence'])} → {pct(row.get('candidate_coherence'))} | {sampled} | {cpu} "
+            f"| {control} "
             f"| {'; '.join(verdicts(row)) or 'none'} |"
         )
     return "\n".join(lines)

@@ -53,3 +53,22 @@ def test_a_version_keeps_an_evaluation_without_its_lists() -> None:
         "metrics": {"task_score": 0.5},
     }
     assert evaluation.report()["metrics"]["candidate_rewards"] == [1.0]
+
+
+def test_sampled_answers_are_averaged_per_prompt_and_their_gain_is_paired() -> None:
+    prompts = ["What is the capital of Peru?", "What is 3 plus 2?"]
+    greedy = ["The capital of Peru is Lima.", "3 plus 2 equals 5."]
+    sampled = [
+        ["Lima.", "Peru is a country. Its capital is Lima, a city on the coast."],  # 1 of 2 complies
+        ["5.", "3 plus 2 is 5."],  # both comply, and both name the expected answer: coherent
+    ]
+    base_sampled = [["Peru is big. Lima is its capital."] * 2, ["Bananas are yellow.", "Two. Or five."]]
+    evaluation = objective_evaluation(TASK, "v2", prompts, greedy, ("v1", greedy), None, sampled, base_sampled)
+    metrics = evaluation.metrics
+    assert metrics["samples_per_prompt"] == 2
+    assert metrics["sampled_task_score"] == 0.75  # (1/2 + 2/2) / 2
+    assert metrics["sampled_coherence"] == 1.0
+    assert metrics["sampled_gain"] == 0.5  # per prompt: 0.5 - 0, 1.0 - 0.5
+    assert metrics["sampled_gain_low"] == 0.5 and metrics["sampled_gain_high"] == 0.5  # the same gain on both
+    assert metrics["gain"] == 0.0  # the greedy answers are the same
+    assert "sampled_task_score" not in objective_evaluation(TASK, "v2", prompts, greedy).metrics  # none given

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from llm_feedback_loop.objectives.concise import TASK
 from llm_feedback_loop.settings import get_settings
 from llm_feedback_loop.storage.engine import create_engine
 from llm_feedback_loop.storage.tables import (
@@ -73,6 +74,9 @@ def test_two_rounds_through_the_service_are_recorded(training_database: str, tmp
         assert set(round_.metrics) == {"base", "candidate", "cost"}
         assert round_.metrics["cost"]["cpu_minutes"] > 0 and round_.metrics["cost"]["wall_s"] > 0
         assert {"task_score", "coherence", "correct", "win_rate"} <= set(round_.metrics["candidate"])
+        # two sampled answers per held-out prompt beside the greedy one (--eval-samples' default), compared too
+        assert round_.metrics["candidate"]["samples_per_prompt"] == 2
+        assert {"sampled_task_score", "sampled_coherence", "sampled_gain_low"} <= set(round_.metrics["candidate"])
         assert round_.metrics["candidate"]["reference"] == versions[round_.base_version_id].name
         evaluations = versions[round_.candidate_version_id].extra["evaluations"]
         assert evaluations[-1]["data"]["path"] == "task:concise"
@@ -94,6 +98,9 @@ def test_two_rounds_through_the_service_are_recorded(training_database: str, tmp
     assert [r["round"] for r in report["rounds"]] == [0, 1, 2]
     html = (tmp_path / "loops" / "t" / "report.html").read_text()
     assert "<svg" in html and "Rounds" in html
+    assert "sampled answers' task score" in html
+    sampled = json.loads((tmp_path / "loops" / "t" / "answers" / "tiny-12tok-2x-t0.8.json").read_text())
+    assert len(sampled) == len(TASK.eval_prompts) and {len(answers) for answers in sampled} == {2}
     assert "Held-out answers" in html  # the first and the latest version's answers side by side
 
     # The loop called its own service with a key it gave itself, and revoked that key at the end.

@@ -38,3 +38,21 @@ def test_a_measured_gain_must_exclude_zero() -> None:
         "above +0"
     ]
     assert decide({"evaluations": [luck]}, parent, 0.55, 5.0, min_gain=-100).promote  # the check turned off
+
+
+def test_a_gain_the_sampled_answers_do_not_show_is_refused() -> None:
+    base = evaluation("task:bullets", task_score=0.2, sampled_task_score=0.2, sampled_coherence=0.9)
+    parent = {"evaluations": [base]}
+    greedy_only = evaluation("task:bullets", task_score=0.5, win_rate=0.7, gain=0.3, gain_low=0.15, gain_high=0.45,
+                             sampled_task_score=0.23, sampled_coherence=0.9, sampled_gain=0.03, sampled_gain_low=-0.02,
+                             sampled_gain_high=0.08)  # fmt: skip
+    decision = decide({"evaluations": [greedy_only]}, parent, 0.55, 5.0)
+    assert not decision.promote
+    assert decision.reasons == [
+        "the sampled answers' task score gain on task:bullets (+3.0 points) is not shown: its 95% interval "
+        "[-2.0, +8.0] is not above +0"
+    ]
+    shown_but_incoherent = {"sampled_gain_low": 0.01, "sampled_coherence": 0.8}
+    incoherent = greedy_only | {"metrics": greedy_only["metrics"] | shown_but_incoherent}
+    decision = decide({"evaluations": [incoherent]}, parent, 0.55, 5.0)
+    assert decision.reasons == ["sampled_coherence on task:bullets dropped 10.00 points (more than 5.0)"]

@@ -43,12 +43,16 @@ def score_line(round_: dict[str, Any]) -> str:
         return f"round {round_['round']}: {round_['status']} ({round_.get('error') or ''})"
     metrics = after_round(round_)
     shown = "  ".join(
-        f"{name} {metrics[name]:.3f}" for name in ("task_score", "coherence", "correct") if name in metrics
+        f"{name} {metrics[name]:.3f}"
+        for name in ("task_score", "coherence", "correct", "sampled_task_score", "sampled_coherence")
+        if name in metrics
     )
     if round_["round"] == 0:
         return f"round 0: {shown}  ({round_['base']}, the starting version)"
     candidate = (round_.get("metrics") or {}).get("candidate") or {}
     gain = f", gain {interval(candidate, 'gain')}" if "gain_low" in candidate else ""
+    if "sampled_gain_low" in candidate:
+        gain += f", sampled {interval(candidate, 'sampled_gain')}"
     if round_["promoted"]:
         return f"round {round_['round']}: {shown}  ({round_['candidate']}, promoted{gain})"
     if round_["candidate"] is None:
@@ -181,6 +185,15 @@ def loop_command(
     ] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Tokens per answer (generation and evaluation).")] = 64,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="Sampling temperature.")] = 0.8,
+    eval_samples: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=16,
+            help="Sampled answers per held-out prompt beside the greedy one; their gain must show too "
+            "(0: greedy only).",
+        ),
+    ] = 2,
     seed: Annotated[int | None, typer.Option(help="Seed the answers (reproducible).")] = None,
     min_win_rate: Annotated[float, typer.Option(help="Promote only at this win rate against the base...")] = 0.55,
     max_drop: Annotated[float, typer.Option(help="...and if no metric falls more than this many points.")] = 5.0,
@@ -230,6 +243,7 @@ def loop_command(
         max_drop=max_drop,
         min_gain=min_gain,
         eval_max_tokens=max_tokens,
+        eval_samples=eval_samples,
         control=control.value if control else None,
     )
     summary = run_loop(settings, load_settings(), with_database, service_url)

@@ -69,6 +69,9 @@ class LoopSettings:
     max_drop: float = 5.0
     min_gain: float = 0.0  # points the lower end of the task score's gain interval must be above
     eval_max_tokens: int = 64
+    # sampled answers per held-out prompt beside the greedy one (at the sampling's temperature and top-p); the
+    # promotion rule asks their gain and coherence too. 0: greedy answers only
+    eval_samples: int = 2
 
     @property
     def signal_needed(self) -> int:

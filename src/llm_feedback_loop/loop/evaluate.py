@@ -1,5 +1,6 @@
-"""The loop's evaluation stage: a version on the objective's held-out prompts (greedy answers, computed once
-and kept in the loop's folder), and a candidate's win rate against its base judged by the objective's score.
+"""The loop's evaluation stage: a version on the objective's held-out prompts (a greedy answer and
+`--eval-samples` sampled ones per prompt, computed once and kept in the loop's folder), and a candidate's win
+rate against its base judged by the objective's score.
 The metrics and the record kept with the version are `llm_feedback_loop.evaluation`'s, as for `llmfl eval`."""
 
 from __future__ import annotations
@@ -14,31 +15,57 @@ from llm_feedback_loop.models.loader import ModelLoadError
 from llm_feedback_loop.storage.tables import ModelVersion
 
 
-def answers_path(run: LoopRun, name: str) -> Path:
+def answers_path(run: LoopRun, name: str, samples: int = 0) -> Path:
     """Where a version's held-out answers are kept: by its name and the answer length (ids are reused
-    when a database is made anew)."""
+    when a database is made anew), and for sampled ones their number and temperature."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    return run.settings.folder / "answers" / f"{safe}-{run.settings.eval_max_tokens}tok.json"
+    tokens = run.settings.eval_max_tokens
+    if samples:
+        sampling = run.settings.sampling
+        return run.settings.folder / "answers" / f"{safe}-{tokens}tok-{samples}x-t{sampling.temperature:g}.json"
+    return run.settings.folder / "answers" / f"{safe}-{tokens}tok.json"
 
 
-def answers_of(run: LoopRun, version: ModelVersion) -> list[str]:
-    """The version's greedy answers to the held-out prompts (computed once, kept in the loop's folder)."""
-    from llm_feedback_loop.evaluation.answers import answer_prompts
-
-    path = answers_path(run, version.name)
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    prompts = run.settings.objective.eval_prompts
-    run.say(f"  answering {len(prompts)} held-out prompts with {version.name}")
-    try:
-        answers = answer_prompts(version.source, prompts, run.settings.eval_max_tokens)
-    except ModelLoadError as error:
-        raise LoopError(f"cannot evaluate {version.name}: {error}") from None
+def keep(path: Path, answers: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.write_text(json.dumps(answers, ensure_ascii=False, indent=1), encoding="utf-8")
     partial.replace(path)  # never a half-written file
-    return answers
+
+
+def held_out_answers(run: LoopRun, version: ModelVersion) -> tuple[list[str], list[list[str]] | None]:
+    """The version's greedy answers to the held-out prompts and its `eval_samples` sampled answers to each
+    (None when the loop samples none); computed once (one load of the model), kept in the loop's folder."""
+    from llm_feedback_loop.evaluation.answers import answer_and_sample
+
+    settings = run.settings
+    samples = settings.eval_samples
+    greedy_path, sampled_path = answers_path(run, version.name), answers_path(run, version.name, samples)
+    need_greedy, need_samples = not greedy_path.is_file(), samples > 0 and not sampled_path.is_file()
+    if need_greedy or need_samples:
+        prompts = settings.objective.eval_prompts
+        also = f" and {samples} sampled answers to each" if need_samples else ""
+        run.say(f"  answering {len(prompts)} held-out prompts with {version.name}{also}")
+        sampling = settings.sampling
+        try:
+            greedy, sampled = answer_and_sample(
+                version.source,
+                prompts,
+                settings.eval_max_tokens,
+                samples if need_samples else 0,
+                greedy=need_greedy,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                seed=sampling.seed or 0,
+            )
+        except ModelLoadError as error:
+            raise LoopError(f"cannot evaluate {version.name}: {error}") from None
+        if need_greedy:
+            keep(greedy_path, greedy)
+        if need_samples:
+            keep(sampled_path, sampled)
+    greedy = json.loads(greedy_path.read_text(encoding="utf-8"))
+    return greedy, json.loads(sampled_path.read_text(encoding="utf-8")) if samples > 0 else None
 
 
 def evaluate_version(run: LoopRun, version: ModelVersion, against: ModelVersion | None) -> dict[str, Any]:
@@ -48,10 +75,15 @@ def evaluate_version(run: LoopRun, version: ModelVersion, against: ModelVersion 
     from llm_feedback_loop.evaluation.versions import keep_evaluation
 
     objective = run.settings.objective
-    answers = answers_of(run, version)
-    compared = (against.name, answers_of(run, against)) if against is not None else None
+    answers, sampled = held_out_answers(run, version)
+    compared, compared_sampled = None, None
+    if against is not None:
+        against_answers, compared_sampled = held_out_answers(run, against)
+        compared = (against.name, against_answers)
     try:
-        evaluation = objective_evaluation(objective, version.name, objective.eval_prompts, answers, compared)
+        evaluation = objective_evaluation(
+            objective, version.name, objective.eval_prompts, answers, compared, None, sampled, compared_sampled
+        )
     except JudgeError as error:
         raise LoopError(str(error)) from None
     except Exception as error:  # the objective's own code

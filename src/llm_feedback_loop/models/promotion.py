@@ -4,7 +4,8 @@ The rule: its latest win rate against its parent (`llmfl eval --judge`) is at le
 metric both were evaluated on with the same data (BLEU, chrF, ROUGE-L on 0–100; preference accuracy as a
 percentage; a task's score and coherence as percentages) is more than `max_drop` points below the parent's;
 and where the evaluation measured the task score's gain over the parent (`llmfl eval --task`, the loop), the
-lower end of the gain's 95% interval (bootstrap over prompts) is above zero.
+lower end of the gain's 95% interval (bootstrap over prompts) is above zero: of the greedy answers' gain and,
+where the loop sampled answers too, of theirs.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ COMPARED = {
     "preference_accuracy": 100.0,
     "task_score": 100.0,
     "coherence": 100.0,
+    "sampled_task_score": 100.0,
+    "sampled_coherence": 100.0,
 }
+GAINS = ("gain", "sampled_gain")  # a measured gain (greedy answers, sampled ones) whose interval must be above zero
 
 
 @dataclass
@@ -62,12 +66,14 @@ def decide(
     if win_rates[-1] < min_win_rate:
         reasons.append(f"win rate {win_rates[-1]:.3f} < {min_win_rate}")
     for path, metrics in ours.items():
-        if "gain_low" in metrics and 100 * metrics["gain_low"] <= min_gain:
-            reasons.append(
-                f"the task score's gain on {path} ({100 * metrics.get('gain', 0):+.1f} points) is not shown: its 95% "
-                f"interval [{100 * metrics['gain_low']:+.1f}, {100 * metrics.get('gain_high', 0):+.1f}] is not above "
-                f"{min_gain:+g}"
-            )
+        for gain in GAINS:
+            if f"{gain}_low" in metrics and 100 * metrics[f"{gain}_low"] <= min_gain:
+                what = "task score's gain" if gain == "gain" else "sampled answers' task score gain"
+                reasons.append(
+                    f"the {what} on {path} ({100 * metrics.get(gain, 0):+.1f} points) is not shown: its 95% interval "
+                    f"[{100 * metrics[f'{gain}_low']:+.1f}, {100 * metrics.get(f'{gain}_high', 0):+.1f}] is not "
+                    f"above {min_gain:+g}"
+                )
         for name, scale in compared.items():
             if name in metrics and name in theirs.get(path, {}):
                 drop = (theirs[path][name] - metrics[name]) * scale
