@@ -13,6 +13,41 @@ from typing import Any
 BATCH_ROWS = 48  # sequences generated together (a held-out set of 42 prompts is one batch)
 
 
+def batched_answers(
+    model: Any,
+    tokenizer: Any,
+    conversations: list[list[dict[str, str]]],
+    batch_size: int,
+    per_conversation: int,
+    options: dict[str, Any],
+    seed: int | None = None,
+) -> list[list[str]]:
+    """`per_conversation` answers to each conversation (each ends with a user turn), `batch_size` conversations
+    per `generate(**options)` call. With a `seed`, each batch is seeded by it and its position, leaving the
+    caller's random state alone."""
+    import contextlib
+
+    import torch
+
+    tokenizer.padding_side = "left"  # generation continues from the right end of every row
+    answers: list[list[str]] = []
+    for start in range(0, len(conversations), batch_size):
+        batch = conversations[start : start + batch_size]
+        texts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in batch]
+        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        seeded = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
+        with seeded, torch.no_grad():
+            if seed is not None:
+                torch.manual_seed(seed * 100_003 + start)
+            output = model.generate(
+                **encoded, num_return_sequences=per_conversation, pad_token_id=tokenizer.pad_token_id, **options
+            )
+        texts = tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
+        rows = range(len(batch))
+        answers += [[text.strip() for text in texts[i * per_conversation : (i + 1) * per_conversation]] for i in rows]
+    return answers
+
+
 def generate_answers(
     model: Any,
     tokenizer: Any,
@@ -21,21 +56,8 @@ def generate_answers(
     batch_size: int = 8,
 ) -> list[str]:
     """One greedy answer per conversation (each ends with a user turn)."""
-    import torch
-
-    tokenizer.padding_side = "left"  # generation continues from the right end of every row
-    answers: list[str] = []
-    for start in range(0, len(conversations), batch_size):
-        batch = conversations[start : start + batch_size]
-        texts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in batch]
-        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        with torch.no_grad():
-            output = model.generate(
-                **encoded, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
-            )
-        new_tokens = output[:, encoded["input_ids"].shape[1] :]
-        answers += [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
-    return answers
+    options = {"max_new_tokens": max_new_tokens, "do_sample": False}
+    return [found[0] for found in batched_answers(model, tokenizer, conversations, batch_size, 1, options)]
 
 
 def sample_answers(
@@ -52,31 +74,9 @@ def sample_answers(
 ) -> list[list[str]]:
     """`samples` sampled answers per conversation, `batch_rows // samples` conversations at a time. Seeded per
     batch: the same model, prompts, seed and batch size always give the same answers."""
-    import torch
-
+    options = {"max_new_tokens": max_new_tokens, "do_sample": True, "temperature": temperature, "top_p": top_p}
     batch_size = max(1, batch_rows // samples)
-    tokenizer.padding_side = "left"
-    answers: list[list[str]] = []
-    for start in range(0, len(conversations), batch_size):
-        batch = conversations[start : start + batch_size]
-        texts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in batch]
-        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        generator_seed = seed * 100_003 + start
-        with torch.random.fork_rng(devices=[]), torch.no_grad():  # the caller's random state is left alone
-            torch.manual_seed(generator_seed)
-            output = model.generate(
-                **encoded,
-                max_new_tokens=max_new_tokens,
-                do_sample=True,
-                temperature=temperature,
-                top_p=top_p,
-                top_k=0,
-                num_return_sequences=samples,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        texts = tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
-        answers += [[text.strip() for text in texts[i * samples : (i + 1) * samples]] for i in range(len(batch))]
-    return answers
+    return batched_answers(model, tokenizer, conversations, batch_size, samples, options | {"top_k": 0}, seed)
 
 
 def answer_prompts(source: str, prompts: list[str], max_new_tokens: int) -> list[str]:

@@ -41,31 +41,34 @@ def held_out_answers(run: LoopRun, version: ModelVersion) -> tuple[list[str], li
     settings = run.settings
     samples = settings.eval_samples
     greedy_path, sampled_path = answers_path(run, version.name), answers_path(run, version.name, samples)
-    need_greedy, need_samples = not greedy_path.is_file(), samples > 0 and not sampled_path.is_file()
-    if need_greedy or need_samples:
+    greedy = json.loads(greedy_path.read_text(encoding="utf-8")) if greedy_path.is_file() else None
+    sampled = json.loads(sampled_path.read_text(encoding="utf-8")) if samples and sampled_path.is_file() else None
+    need_samples = samples > 0 and sampled is None
+    if greedy is None or need_samples:
         prompts = settings.objective.eval_prompts
         also = f" and {samples} sampled answers to each" if need_samples else ""
         run.say(f"  answering {len(prompts)} held-out prompts with {version.name}{also}")
         sampling = settings.sampling
         try:
-            greedy, sampled = answer_and_sample(
+            found, drawn = answer_and_sample(
                 version.source,
                 prompts,
                 settings.eval_max_tokens,
                 samples if need_samples else 0,
-                greedy=need_greedy,
+                greedy=greedy is None,
                 temperature=sampling.temperature,
                 top_p=sampling.top_p,
                 seed=sampling.seed or 0,
             )
         except ModelLoadError as error:
             raise LoopError(f"cannot evaluate {version.name}: {error}") from None
-        if need_greedy:
+        if greedy is None:
+            greedy = found
             keep(greedy_path, greedy)
         if need_samples:
+            sampled = drawn
             keep(sampled_path, sampled)
-    greedy = json.loads(greedy_path.read_text(encoding="utf-8"))
-    return greedy, json.loads(sampled_path.read_text(encoding="utf-8")) if samples > 0 else None
+    return greedy, sampled
 
 
 def evaluate_version(run: LoopRun, version: ModelVersion, against: ModelVersion | None) -> dict[str, Any]:

@@ -85,16 +85,8 @@ def rounds_table(rounds: list[dict[str, Any]]) -> str:
             outcome += ": " + r["error"]
         training_rows = ", ".join(f"{method} {d.get('rows')}" for method, d in data.items())
         candidate = (r.get("metrics") or {}).get("candidate") or {}
-        score = number(base.get("task_score"))
-        if candidate:
-            score = f"{score} → {number(candidate.get('task_score'))}"
-            if "gain_low" in candidate:
-                score += f" (gain {interval(candidate, 'gain')})"
-        sampled = number(base.get("sampled_task_score"))
-        if candidate:
-            sampled = f"{sampled} → {number(candidate.get('sampled_task_score'))}"
-            if "sampled_gain_low" in candidate:
-                sampled += f" (gain {interval(candidate, 'sampled_gain')})"
+        score = base_to_candidate(base, candidate, "task_score", "gain")
+        sampled = base_to_candidate(base, candidate, "sampled_task_score", "sampled_gain")
         coherence = number(ends.get("coherence"))
         if "sampled_coherence" in ends:
             coherence += f", {number(ends['sampled_coherence'])}"
@@ -110,6 +102,16 @@ def rounds_table(rounds: list[dict[str, Any]]) -> str:
             f"<td>{escape(outcome)}</td></tr>"
         )
     return f"<h2>Rounds</h2><table>{head}{''.join(body)}</table>"
+
+
+def base_to_candidate(base: dict[str, Any], candidate: dict[str, Any], name: str, gain: str) -> str:
+    """`0.310 → 0.548 (gain +0.238 [+0.119, +0.381])`: a score of the base, the candidate's, and the gain."""
+    shown = number(base.get(name))
+    if candidate:
+        shown = f"{shown} → {number(candidate.get(name))}"
+        if f"{gain}_low" in candidate:
+            shown += f" (gain {interval(candidate, gain)})"
+    return shown
 
 
 def interval(metrics: dict[str, Any], name: str) -> str:
