@@ -56,10 +56,15 @@ def test_dpo_pads_to_the_longest_pair_and_keeps_one_model(tiny_model: Path, tmp_
     assert batch["input_ids"].shape[1] < 64
 
 
-def test_full_fine_tuning_dpo_precomputes_the_reference(tiny_model: Path, tmp_path: Path) -> None:
-    trainer = method_of("dpo").build_trainer(job_for("dpo", tiny_model, tmp_path))
+@pytest.mark.parametrize("lora", [False, True])
+@pytest.mark.parametrize("method", ["dpo", "kto"])
+def test_the_reference_is_computed_once_before_training(
+    method: str, lora: bool, tiny_model: Path, tmp_path: Path
+) -> None:
+    trainer = method_of(method).build_trainer(job_for(method, tiny_model, tmp_path, lora=lora))
     assert trainer.ref_model is None
-    assert "ref_chosen_logps" in trainer.train_dataset.column_names
+    column = "ref_chosen_logps" if method == "dpo" else "ref_logps"
+    assert column in trainer.train_dataset.column_names
 
 
 @pytest.mark.parametrize("method", ["kto", "reward"])

