@@ -42,6 +42,32 @@ def test_concurrent_greedy_requests_match_plain_generate(engine: GenerationEngin
     assert results[0].text == expected
 
 
+def test_prompts_of_different_lengths_batched_each_match_plain_generate(engine: GenerationEngine) -> None:
+    import torch
+    from transformers import AttentionInterface
+
+    from llm_feedback_loop.serving.attention import by_request
+
+    assert AttentionInterface._global_mapping["sdpa"] is by_request  # each request attends to its own keys
+    questions = [
+        "Hi",
+        "What is 2 + 2?",
+        "Name three colours of the rainbow, please, in order.",
+        "Why?",
+        "Tell me a story",
+    ]
+    prompts = [engine.encode_chat([{"role": "user", "content": q}]) for q in questions]
+    greedy = SamplingParams(max_tokens=10, temperature=0)
+
+    async def many():
+        return await asyncio.gather(*(engine.complete(ids, greedy) for ids in prompts))
+
+    for ids, result in zip(prompts, run(many()), strict=True):
+        with torch.no_grad():
+            reference = engine.loaded.model.generate(torch.tensor([ids]), max_new_tokens=10, do_sample=False)
+        assert result.text == engine.tokenizer.decode(reference[0][len(ids) :], skip_special_tokens=True)
+
+
 def test_sampling_varies_and_a_seed_reproduces(engine: GenerationEngine) -> None:
     ids = engine.encode_chat([{"role": "user", "content": "Tell me something."}])
     sampled = SamplingParams(max_tokens=16, temperature=1.0, top_p=1.0)

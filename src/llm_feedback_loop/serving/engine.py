@@ -8,6 +8,8 @@ per-request sampling, `n` candidates, usage counts, and which path a request tak
   argmax and nothing more, and a seeded request draws from its own generator, so it is batched with the
   rest and gives the same answer alone or in a batch; a seed on a greedy request changes nothing and is
   ignored;
+- on a CPU, a batch's attention is computed request by request (`serving/attention.py`), not as one product
+  of all the step's tokens against all their keys;
 - a request that arrives when no other is in flight is generated with plain `generate` while the (empty)
   batch pauses: one sequence alone is faster that way than through the manager's paged cache;
 - where the sampler cannot be installed (transformers' asynchronous batch processor, on a GPU), the manager
@@ -203,6 +205,10 @@ class GenerationEngine(PromptsAndCompletions):
         # On a CPU our sampler replaces the manager's (no processors of its own: do_sample off); elsewhere the
         # manager's processors exist only if its config samples, and each request sets its own values.
         self.per_row = str(getattr(loaded.model, "device", "cpu")).startswith("cpu")
+        if self.per_row:  # each request's attention on its own keys only (serving/attention.py)
+            from llm_feedback_loop.serving.attention import install as by_request_attention
+
+            by_request_attention()
         generation_config = (
             GenerationConfig(do_sample=False, max_new_tokens=256, eos_token_id=self.eos_ids)
             if self.per_row
