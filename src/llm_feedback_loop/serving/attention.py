@@ -59,8 +59,7 @@ def by_request(
     keys, dim], the manager's mask [1, 1, tokens, keys]; returns [1, tokens, heads, dim]."""
     import torch
 
-    cu_q, cu_k = kwargs.get("cu_seq_lens_q"), kwargs.get("cu_seq_lens_k")
-    mask = attention_mask
+    cu_q, cu_k, mask = kwargs.get("cu_seq_lens_q"), kwargs.get("cu_seq_lens_k"), attention_mask
     if (
         cu_q is None
         or cu_k is None

@@ -117,17 +117,18 @@ def sample_rows(scores: Any, settings: list[RowSampling | None]) -> Any:
     rows = scores[sampled] / torch.tensor([s.temperature for s in chosen], dtype=scores.dtype).unsqueeze(-1)
     top_p = torch.tensor([s.top_p for s in chosen], dtype=scores.dtype)
     generators = [s.generator for s in chosen]
-    fits = torch.zeros(len(chosen), dtype=torch.bool)
     nucleus = [j for j, s in enumerate(chosen) if s.top_p < 1.0]
     picks = torch.empty(len(sampled), dtype=tokens.dtype)
+    fitted: set[int] = set()  # rows whose nucleus is among their candidates
     if nucleus:
-        values, indices, found = nucleus_candidates(rows[nucleus], top_p[nucleus])
-        fits[nucleus] = found
-        inside = [k for k in range(len(nucleus)) if found[k]]
+        values, indices, fits = nucleus_candidates(rows[nucleus], top_p[nucleus])
+        inside = [k for k, fit in enumerate(fits.tolist()) if fit]
         if inside:
             positions = draw(values[inside], [generators[nucleus[k]] for k in inside], vocabulary, indices[inside])
-            picks[[nucleus[k] for k in inside]] = indices[inside].gather(-1, positions.unsqueeze(-1)).squeeze(-1)
-    whole = [j for j in range(len(chosen)) if not fits[j]]
+            rows_inside = [nucleus[k] for k in inside]
+            picks[rows_inside] = indices[inside].gather(-1, positions.unsqueeze(-1)).squeeze(-1)
+            fitted = set(rows_inside)
+    whole = [j for j in range(len(chosen)) if j not in fitted]
     if whole:
         full = rows[whole]
         large = [k for k, j in enumerate(whole) if chosen[j].top_p < 1.0]  # a nucleus beyond the candidates
