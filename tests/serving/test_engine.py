@@ -204,3 +204,15 @@ def test_greedy_and_seeded_requests_are_batched_and_a_lone_one_takes_plain_gener
             assert engine._path(params) == engine._stream_batched
     finally:
         engine.in_flight = 0
+
+
+def test_a_stopped_engine_refuses_a_request_instead_of_leaving_it_waiting(tiny_model: Path) -> None:
+    from llm_feedback_loop.serving.engine import GenerationError
+
+    stopped = GenerationEngine(load_model(str(tiny_model)))
+    stopped.start()
+    stopped.stop()
+    ids = stopped.encode_text("Hello")
+    with pytest.raises(GenerationError, match="stopped"):
+        run(asyncio.wait_for(stopped.complete(ids, SamplingParams(max_tokens=4, temperature=0)), timeout=30))
+    assert stopped.in_flight == 0

@@ -41,7 +41,7 @@ from llm_feedback_loop.serving.openai_schemas import (
     GenerateRequest,
     ReloadRequest,
 )
-from llm_feedback_loop.serving.slot import ModelSlot, ServedModel, UnknownVersion
+from llm_feedback_loop.serving.slot import Lease, ModelSlot, ServedModel, UnknownVersion
 from llm_feedback_loop.settings import Settings
 from llm_feedback_loop.storage.database import open_database
 
@@ -135,14 +135,17 @@ def slot_of(request: Request) -> ModelSlot:
     return request.app.state.slot
 
 
-async def served(request: Request, asked: str | None) -> ServedModel:
-    current = await slot_of(request).current()
+async def served(request: Request, asked: str | None) -> Lease:
+    """The served model, held for this request (serving/slot.py); a 404 when the request names another."""
+    lease = await slot_of(request).lease()
+    current = lease.served
     if asked and asked not in (current.name, current.source):
+        lease.release()
         raise HTTPException(
             status_code=404,
             detail=f"model {asked!r} is not served here; this server serves {current.name!r} (GET /v1/models)",
         )
-    return current
+    return lease
 
 
 async def health(request: Request) -> dict[str, Any]:
@@ -171,35 +174,35 @@ async def reload(request: Request, body: ReloadRequest | None = None) -> dict[st
 
 
 async def generate(body: GenerateRequest, request: Request) -> dict[str, str]:
-    current = await served(request, None)
-    engine = current.engine
-    params = SamplingParams(max_tokens=body.max_tokens, **ORIGINAL_SAMPLING)
-    input_ids = await engine.encode_chat_async([{"role": "user", "content": body.prompt}])
-    engine.check_fits(input_ids, params.max_tokens)
-    result = await engine.complete(input_ids, params)
+    with await served(request, None) as lease:
+        engine = lease.served.engine
+        params = SamplingParams(max_tokens=body.max_tokens, **ORIGINAL_SAMPLING)
+        input_ids = await engine.encode_chat_async([{"role": "user", "content": body.prompt}])
+        engine.check_fits(input_ids, params.max_tokens)
+        result = await engine.complete(input_ids, params)
     return {"response": result.text}
 
 
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
-    current = await served(request, body.model)
-    input_ids = await current.engine.encode_chat_async([m.model_dump() for m in body.messages])
-    return await _respond(current, input_ids, body, "chat.completion")
+    with await served(request, body.model) as lease:
+        input_ids = await lease.served.engine.encode_chat_async([m.model_dump() for m in body.messages])
+        return await _respond(lease, input_ids, body, "chat.completion")
 
 
 async def completions(body: CompletionRequest, request: Request) -> Any:
-    current = await served(request, body.model)
-    if isinstance(body.prompt, list) and body.prompt and isinstance(body.prompt[0], int):  # token ids
-        input_ids = [int(token) for token in body.prompt]
-        vocabulary = current.engine.vocab_size
-        if max(input_ids) >= vocabulary:
-            detail = f"prompt: token ids must be below the vocabulary size {vocabulary}"
-            raise HTTPException(status_code=422, detail=detail)
-        return await _respond(current, input_ids, body, "text_completion")
-    prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt)  # type: ignore[arg-type]
-    input_ids = await current.engine.encode_text_async(prompt)
-    if not input_ids:
-        raise HTTPException(status_code=422, detail="prompt must not be empty")
-    return await _respond(current, input_ids, body, "text_completion")
+    with await served(request, body.model) as lease:
+        engine = lease.served.engine
+        if isinstance(body.prompt, list) and body.prompt and isinstance(body.prompt[0], int):  # token ids
+            input_ids = [int(token) for token in body.prompt]
+            if max(input_ids) >= engine.vocab_size:
+                detail = f"prompt: token ids must be below the vocabulary size {engine.vocab_size}"
+                raise HTTPException(status_code=422, detail=detail)
+            return await _respond(lease, input_ids, body, "text_completion")
+        prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt)  # type: ignore[arg-type]
+        input_ids = await engine.encode_text_async(prompt)
+        if not input_ids:
+            raise HTTPException(status_code=422, detail="prompt must not be empty")
+        return await _respond(lease, input_ids, body, "text_completion")
 
 
 async def _watch(slot: ModelSlot, every_s: float) -> None:
@@ -214,15 +217,17 @@ async def _watch(slot: ModelSlot, every_s: float) -> None:
 
 
 async def _respond(
-    current: ServedModel, input_ids: list[int], body: ChatCompletionRequest | CompletionRequest, kind: str
+    lease: Lease, input_ids: list[int], body: ChatCompletionRequest | CompletionRequest, kind: str
 ) -> Any:
+    """The answer, whole or as a stream; a stream holds a lease of its own (`lease` ends with the route)."""
+    current = lease.served
     params = body.sampling(DEFAULT_MAX_TOKENS)
     current.engine.check_fits(input_ids, params.max_tokens)  # a 400 before any stream starts
     request_id = f"{'chatcmpl' if kind == 'chat.completion' else 'cmpl'}-{uuid.uuid4().hex[:24]}"
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
-            _sse(current, input_ids, params, body.n, kind, request_id, include_usage),
+            _sse(lease.share(), input_ids, params, body.n, kind, request_id, include_usage),
             media_type="text/event-stream",
         )
     results: list[Completion] = await asyncio.gather(
@@ -250,7 +255,7 @@ async def _respond(
 
 
 async def _sse(
-    current: ServedModel,
+    lease: Lease,
     input_ids: list[int],
     params: SamplingParams,
     n: int,
@@ -258,7 +263,9 @@ async def _sse(
     request_id: str,
     include_usage: bool,
 ) -> AsyncIterator[bytes]:
-    """Server-sent events: one chunk per piece of text of any choice, then usage if asked, then [DONE]."""
+    """Server-sent events: one chunk per piece of text of any choice, then usage if asked, then [DONE]; the
+    lease is released at the end."""
+    current = lease.served
     chunk_kind = "chat.completion.chunk" if kind == "chat.completion" else "text_completion"
     created = int(time.time())
     queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
@@ -322,3 +329,4 @@ async def _sse(
     finally:
         for task in tasks:  # a client that disconnects cancels its generations
             task.cancel()
+        lease.release()  # a cancelled generation is still counted in flight until its own cleanup has run

@@ -26,7 +26,7 @@ from llm_feedback_loop.logging_redaction import (
     url_without_credentials,
 )
 from llm_feedback_loop.serving.engine import SamplingParams
-from llm_feedback_loop.serving.slot import ModelSlot, ServedModel
+from llm_feedback_loop.serving.slot import Lease, ModelSlot
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +74,21 @@ class LocalProvider:
     def __init__(self, slot: ModelSlot) -> None:
         self.slot = slot
 
-    async def served(self) -> ServedModel:
-        """The active version's model; a newly activated (promoted) version is loaded before answering."""
+    async def lease(self) -> Lease:
+        """The active version's model, held until released (serving/slot.py); a newly activated (promoted)
+        version is loaded before answering."""
         if await self.slot.active_changed():
-            return await self.slot.switch(None)
-        return await self.slot.current()
+            await self.slot.switch(None)
+        return await self.slot.lease()
 
     async def chat(self, messages: list[dict[str, str]], n: int, params: SamplingParams) -> ChatOutcome:
-        served = await self.served()
-        input_ids = await served.engine.encode_chat_async(messages)
-        served.engine.check_fits(input_ids, params.max_tokens)
-        results = await asyncio.gather(
-            *(served.engine.complete(input_ids, params.for_choice(i)) for i in range(n)), return_exceptions=True
-        )
+        with await self.lease() as lease:
+            served = lease.served
+            input_ids = await served.engine.encode_chat_async(messages)
+            served.engine.check_fits(input_ids, params.max_tokens)
+            results = await asyncio.gather(
+                *(served.engine.complete(input_ids, params.for_choice(i)) for i in range(n)), return_exceptions=True
+            )
         outcome = ChatOutcome()
         for result in results:
             if isinstance(result, BaseException):

@@ -230,6 +230,7 @@ class GenerationEngine(PromptsAndCompletions):
         self._jobs = manager_jobs(self._manager)
         self._alone_lock = threading.Lock()
         self.in_flight = 0
+        self.stopped = False
 
     def _eos_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id}
@@ -256,6 +257,7 @@ class GenerationEngine(PromptsAndCompletions):
             )
 
     def stop(self) -> None:
+        self.stopped = True
         self._manager.stop(block=True, timeout=30)
         while True:  # work handed to the manager's thread that it never ran: run it here, not leave it waiting
             try:
@@ -272,6 +274,8 @@ class GenerationEngine(PromptsAndCompletions):
     async def stream(self, input_ids: list[int], params: SamplingParams) -> AsyncIterator[Delta]:
         """Text as it is generated; the last delta carries the finish reason."""
         self.check_fits(input_ids, params.max_tokens)
+        if self.stopped:  # nothing would ever answer (the model slot's leases keep this from happening)
+            raise GenerationError("this model has been stopped; send the request again")
         self.in_flight += 1
         try:
             async for delta in self._path(params)(input_ids, params):

@@ -1,14 +1,19 @@
 """The model a process serves right now, and switching it without dropping a request.
 
 A switch loads the new version beside the old one, points new requests at it, and stops the old engine
-once its last request in flight has finished.
+once no request holds it any more. A request holds the model it was handed by a `Lease`, from the moment it
+is handed (before the prompt is even tokenized) to its last token: counting only the generations in flight
+left a gap in which a request could be handed the old model, the switch stop it, and the request then wait
+on a stopped engine for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
+from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -26,6 +31,32 @@ class ServedModel:
     version_id: int | None
     source: str
     engine: GenerationEngine | RemoteEngine
+    holders: weakref.WeakSet[Lease] = field(default_factory=weakref.WeakSet, repr=False, compare=False)
+
+
+class Lease:
+    """A request's hold on the model it was handed (`ModelSlot.lease`): a replaced model is stopped only once
+    no lease on it is left. Released by `release` (or leaving its `with`), or when the request that held it is
+    gone (the lease is garbage-collected: a stream whose response was never started still lets go)."""
+
+    def __init__(self, served: ServedModel) -> None:
+        self.served = served
+        served.holders.add(self)
+
+    def release(self) -> None:
+        self.served.holders.discard(self)
+
+    def share(self) -> Lease:
+        """Another lease on the same model, for whoever carries the request on (a response's stream)."""
+        return Lease(self.served)
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.release()
 
 
 @dataclass(frozen=True)
@@ -111,6 +142,10 @@ class ModelSlot:
                     self._current = await self._load(await choose_model(self._database, None, self._base_model))
         return self._current
 
+    async def lease(self) -> Lease:
+        """The served model, held until the lease is released (see the module docstring)."""
+        return Lease(await self.current())  # no await between reading the model and holding it
+
     async def switch(self, ref: str | None = None, registered_only: bool = True) -> ServedModel:
         """Serve `ref` (default: the active version) from now on. Only a registered version unless
         `registered_only` is False (the operator's `--model` at start may be a folder or hub id): a remote
@@ -138,7 +173,7 @@ class ModelSlot:
         return await in_own_thread(start_model, choice, self._device, self._dtype, self._engine)
 
     async def _retire(self, old: ServedModel) -> None:
-        while old.engine.in_flight > 0:  # let every request on the old model finish
+        while old.holders or old.engine.in_flight > 0:  # let every request on the old model finish
             await asyncio.sleep(0.05)
         await in_own_thread(old.engine.stop)
         log.warning("stopped model %s", old.name)

@@ -20,6 +20,7 @@ from llm_feedback_loop.feedback.rows import common_values
 from llm_feedback_loop.logging_redaction import redact
 from llm_feedback_loop.models.loader import ModelLoadError
 from llm_feedback_loop.serving.engine import PromptTooLong, SamplingParams
+from llm_feedback_loop.serving.slot import Lease
 from llm_feedback_loop.storage.tables import Generation
 
 router = APIRouter(tags=["chat"])
@@ -138,6 +139,20 @@ async def chat_v1(body: ChatIn, state: StateDep, user: Chatter) -> dict[str, Any
     }
 
 
+async def prompt_ids(lease: Lease, messages: list[dict[str, str]], max_tokens: int) -> list[int]:
+    """The prompt's token ids for the leased model, checked against its context (a 400); a request refused
+    here releases its lease."""
+    try:
+        input_ids = await lease.served.engine.encode_chat_async(messages)
+        lease.served.engine.check_fits(input_ids, max_tokens)
+    except BaseException as error:
+        lease.release()
+        if isinstance(error, PromptTooLong):
+            raise HTTPException(status_code=400, detail=str(error)) from None
+        raise
+    return input_ids
+
+
 @router.post("/v1/chat/stream")
 async def chat_stream(body: ChatIn, state: StateDep, user: Chatter) -> StreamingResponse:
     """`/v1/chat` as it is generated: JSON lines `{"index", "delta"}` while the n answers are written
@@ -170,13 +185,11 @@ async def chat_stream(body: ChatIn, state: StateDep, user: Chatter) -> Streaming
 
         return StreamingResponse(whole(), media_type="application/x-ndjson")
     try:
-        served = await provider.served()
-        input_ids = await served.engine.encode_chat_async(messages)
-        served.engine.check_fits(input_ids, params.max_tokens)
+        lease = await provider.lease()  # released when the response's stream ends (or is dropped unstarted)
     except ModelLoadError as error:
         raise HTTPException(status_code=503, detail=str(error)) from None
-    except PromptTooLong as error:
-        raise HTTPException(status_code=400, detail=str(error)) from None
+    served = lease.served
+    input_ids = await prompt_ids(lease, messages, params.max_tokens)
     parameters = sampling_record(provider.name, params)
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
@@ -203,7 +216,7 @@ async def chat_stream(body: ChatIn, state: StateDep, user: Chatter) -> Streaming
         except Exception as error:  # one answer failing must not end the others
             await queue.put({"index": index, "error": f"generation failed: {redact(str(error))}"})
 
-    async def events() -> AsyncIterator[bytes]:
+    async def events(held: Lease) -> AsyncIterator[bytes]:
         writers = [asyncio.create_task(write(index)) for index in range(body.n)]
         try:
             remaining = body.n
@@ -214,5 +227,6 @@ async def chat_stream(body: ChatIn, state: StateDep, user: Chatter) -> Streaming
                 yield orjson.dumps(event) + b"\n"
         finally:
             await asyncio.gather(*writers, return_exceptions=True)
+            held.release()
 
-    return StreamingResponse(events(), media_type="application/x-ndjson")
+    return StreamingResponse(events(lease), media_type="application/x-ndjson")
