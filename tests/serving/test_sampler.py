@@ -89,3 +89,24 @@ def test_a_seeded_row_draws_what_the_whole_vocabulary_gives_whether_its_nucleus_
         assert top_p_filter((values[2:3] / 0.8), torch.tensor([0.95]))[0, tokens[2]].isfinite()
     _, _, fits = nucleus_candidates(values[:2] / 0.8, torch.tensor([0.95, 0.95]))
     assert fits.tolist() == [True, False]
+
+
+def test_generates_temperature_and_nucleus_is_transformers_temperature_then_top_p() -> None:
+    import torch
+    from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+    from llm_feedback_loop.serving.sampler import temperature_and_nucleus
+
+    generator = torch.Generator().manual_seed(3)
+    peaked = torch.randn(6, 2000, generator=generator) * 6  # nuclei among the candidates
+    flat = torch.randn(3, 2000, generator=generator) * 0.1  # nuclei larger than the candidates
+    scores = torch.cat([peaked, flat])
+    ids = torch.zeros(scores.size(0), 1, dtype=torch.long)
+    for temperature, top_p in [(0.8, 0.95), (1.3, 0.5), (0.7, 1.0)]:
+        theirs = TopPLogitsWarper(top_p)(ids, TemperatureLogitsWarper(temperature)(ids, scores.clone()))
+        ours = temperature_and_nucleus(temperature, top_p)(ids, scores.clone())
+        assert torch.equal(torch.isinf(ours), torch.isinf(theirs))
+        assert torch.allclose(ours[~torch.isinf(ours)], theirs[~torch.isinf(theirs)])
+    greedy = temperature_and_nucleus(0.0, 0.95)(ids, scores.clone())
+    assert torch.equal(greedy.argmax(dim=-1), scores.argmax(dim=-1))
+    assert torch.equal(torch.isinf(greedy).sum(dim=-1), torch.full((scores.size(0),), scores.size(1) - 1))

@@ -200,3 +200,32 @@ def manager_jobs(manager: Any) -> Any:
 
     manager._generation_loop_body = body
     return jobs
+
+
+def temperature_and_nucleus(temperature: float, top_p: float) -> Any:
+    """A `LogitsProcessor` for plain `generate`: the scores divided by `temperature`, then each row's top-p
+    nucleus kept (the others -inf), found among its most likely tokens (`nucleus_candidates`) and by
+    `top_p_filter` where it is larger. transformers' TemperatureLogitsWarper and TopPLogitsWarper, in their
+    order, without the whole-vocabulary sort on every row of every step (temperature 0: the argmax alone).
+    Pass `temperature=1.0, top_p=1.0, top_k=0` to `generate` beside it (its own warpers would run after a custom
+    processor)."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class TemperatureAndNucleus(LogitsProcessor):
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            if temperature <= 0:  # greedy: only the most likely token is left to draw
+                top = scores.argmax(dim=-1, keepdim=True)
+                return torch.full_like(scores, float("-inf")).scatter_(-1, top, scores.gather(-1, top))
+            scores = scores / temperature
+            if top_p >= 1.0:
+                return scores
+            limit = torch.full((scores.size(0),), top_p, dtype=scores.dtype, device=scores.device)
+            values, indices, fits = nucleus_candidates(scores, limit)
+            kept = torch.full_like(scores, float("-inf")).scatter_(-1, indices, values)
+            larger = (~fits).nonzero().squeeze(-1)
+            if larger.numel():
+                kept[larger] = top_p_filter(scores[larger], limit[larger])
+            return kept
+
+    return TemperatureAndNucleus()
