@@ -31,13 +31,21 @@ def test_steps_are_three_passes_between_10_and_20(rows: int, steps: int) -> None
 def test_small_dpo_data_gets_lora_on_the_top_layers() -> None:
     trained, applied = with_small_data_recipe(config(), 62)
     assert applied == {**RECIPES["dpo"].settings, "max_steps": 20}
-    assert (trained.lora, trained.lora_top_layers, trained.effective_learning_rate, trained.max_steps) == (
+    assert (
+        trained.lora,
+        trained.lora_top_layers,
+        trained.effective_learning_rate,
+        trained.beta,
+        trained.max_steps,
+    ) == (
         True,
         0.4,
-        2e-4,
+        3e-4,
+        0.5,
         20,
     )
     assert describe(applied).startswith("lora, lora_top_layers 0.4, lora_r 16")
+    assert describe(applied).endswith("learning_rate 0.0003, beta 0.5, max_steps 20")
 
 
 def test_large_data_and_other_methods_keep_the_defaults() -> None:
@@ -49,7 +57,14 @@ def test_large_data_and_other_methods_keep_the_defaults() -> None:
 
 def test_full_fine_tuning_chosen_keeps_its_rate_and_no_adapter() -> None:
     applied = small_data_settings(config(lora=False), 62)
-    assert applied == {"max_steps": 20}
+    assert applied == {"max_steps": 20}  # the method's own rate and beta: the recipe's go with its adapter
+    trained, _ = with_small_data_recipe(config(lora=False), 62)
+    assert (trained.lora, trained.beta) == (False, 0.1)
+
+
+def test_a_beta_chosen_is_kept_with_the_recipes_adapter() -> None:
+    trained, applied = with_small_data_recipe(config(beta=0.2), 62)
+    assert "beta" not in applied and (trained.lora, trained.beta, trained.effective_learning_rate) == (True, 0.2, 3e-4)
 
 
 def test_a_learning_rate_without_lora_keeps_full_fine_tuning() -> None:
@@ -60,7 +75,7 @@ def test_a_learning_rate_without_lora_keeps_full_fine_tuning() -> None:
 def test_a_runs_own_settings_win() -> None:
     applied = small_data_settings(config(lora=True, learning_rate=1e-5, lora_r=8, epochs=1), 62)
     assert "learning_rate" not in applied and "lora_r" not in applied and "max_steps" not in applied
-    assert applied == {"lora_top_layers": 0.4, "lora_alpha": 32}
+    assert applied == {"lora_top_layers": 0.4, "lora_alpha": 32, "beta": 0.5}
     assert "max_steps" not in small_data_settings(config(max_steps=5), 62)
 
 
@@ -80,9 +95,16 @@ def test_llmfl_train_dpo_on_small_data_uses_the_recipe(training_database: str, t
     assert (out / "model" / "adapter_config.json").is_file()
     code, shown = invoke("runs", "show", "1")
     config = json.loads(shown)["config"]
-    assert (config["lora"], config["lora_top_layers"], config["learning_rate"], config["max_steps"]) == (
+    assert (
+        config["lora"],
+        config["lora_top_layers"],
+        config["learning_rate"],
+        config["beta"],
+        config["max_steps"],
+    ) == (
         True,
         0.4,
-        2e-4,
+        3e-4,
+        0.5,
         10,
     )
