@@ -22,8 +22,8 @@ turn, then a table of every task's gain per CPU-minute), or MODULE:NAME. The rou
             the answers strictly); our export as a round of `llmfl loop` makes it (`GET /v1/export/dpo`,
             best-vs-worst, at most 2 pairs a prompt: its clearest; pairs from thumbs: an answer voted up over
             one voted down for the same prompt, ties dropped); `llmfl train dpo` with its own defaults, the
-            small-data recipe (`training/recipes.py`: LoRA r16 on the top 40% of the layers, lr 2e-4, beta
-            0.1, three passes over the pairs in 10 to 20 steps of 8), as `llmfl loop` trains.
+            small-data recipe (`training/recipes.py`: LoRA r16 on the top 40% of the layers, lr 3e-4, beta
+            0.5, three passes over the pairs in 10 to 20 steps of 8), as `llmfl loop` trains.
   original  the same judgements as the original's API takes them: a full ranking per prompt
             (`POST /rlhf-feedback`, ranking by score, ties in the order the answers came), exported by the
             original's rules (`GET /rlhf-feedback/export`: every pair of the ranking, plain text), trained by

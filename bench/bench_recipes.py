@@ -7,9 +7,10 @@ Run from the repository root, on a round's export (a loop round writes one: `loo
         --recipe default= --recipe sft0.5=--sft-weight,0.5 --recipe steps12=--max-steps,12
 
 A recipe is NAME=FLAGS: comma-separated `llmfl train dpo` flags added to its defaults (empty: the defaults, the
-small-data recipe). Every recipe trains from the same base on the same pairs, so the differences between rows
-come from the recipes (and from training's own randomness), not from the feedback: a loop round's collection is
-not seeded, and its gains move with it. The base's held-out answers are computed once.
+small-data recipe). Every recipe trains from the same base on the same pairs, and training is seeded (the same
+recipe on the same export gives the same candidate), so the differences between rows come from the recipes, not
+from the feedback: a loop round's collection is not seeded, and its gains move with it. The base's held-out
+answers are computed once; with the loop's `--seed` they are the round's own.
 
 Printed per recipe, in % on the task's held-out prompts: task score and coherence of the greedy answers, the
 greedy gain over the base with its 95% interval (bootstrap over prompts), the same for `--eval-samples` sampled
