@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_common import offline_env
-from bench_loop import run_child
+from bench_loop import last_logged, run_child
 from bench_tasks import pct, shown_interval
 
 Answers = tuple[list[str], list[list[str]]]  # greedy answers, sampled answers per prompt
@@ -40,17 +40,6 @@ def parse_recipe(text: str) -> tuple[str, list[str]]:
     if not name:
         raise SystemExit(f"--recipe {text!r}: expected NAME=FLAGS (FLAGS comma-separated, may be empty)")
     return name, [flag for flag in flags.split(",") if flag]
-
-
-def run_metrics(database: Path, output_dir: Path) -> dict[str, Any]:
-    """The training run's metrics, as `llmfl train` recorded them in its row."""
-    import sqlite3
-
-    with sqlite3.connect(database) as connection:
-        found = connection.execute(
-            "SELECT metrics FROM training_runs WHERE output_dir = ? ORDER BY id DESC", (str(output_dir),)
-        ).fetchone()
-    return json.loads(found[0]) if found and found[0] else {}
 
 
 def held_out(objective: Any, source: str, args: argparse.Namespace) -> Answers:
@@ -89,7 +78,7 @@ def train_recipe(name: str, flags: list[str], args: argparse.Namespace, workdir:
     command += ["--output-dir", str(out), "--name", f"recipe-{name}", *flags]
     started = time.monotonic()
     cpu_s = run_child(command, env, workdir / f"{name}.log")
-    steps = run_metrics(workdir / "runs.db", out).get("global_step")
+    steps = last_logged(out, "step")
     return {"out": out, "steps": steps, "train_s": round(time.monotonic() - started), "train_cpu_min": cpu_s / 60}
 
 
