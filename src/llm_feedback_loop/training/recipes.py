@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 SMALL_DATA_ROWS = 1000  # a training set of at most this many rows is small data
 
-# What goes with the recipe's adapter: dropped when the run trains every weight (its rate, the method's beta).
-LORA_KEYS = ("lora_top_layers", "lora_r", "lora_alpha", "learning_rate", "beta")
+# The recipe's adapter and what goes with it: dropped when the run trains every weight (its own rate, the
+# method's beta).
+ADAPTER_SETTINGS = ("lora", "lora_top_layers", "lora_r", "lora_alpha", "learning_rate", "beta")
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def small_data_settings(config: TrainConfig, rows: int) -> dict[str, Any]:
     # Full fine-tuning chosen, or a learning rate chosen without LoRA (a rate for the method's own training):
     # no adapter, and the run's rate.
     if ("lora" in chosen and not config.lora) or ("learning_rate" in chosen and "lora" not in chosen):
-        settings = {key: value for key, value in settings.items() if key != "lora" and key not in LORA_KEYS}
+        settings = {key: value for key, value in settings.items() if key not in ADAPTER_SETTINGS}
     if "lora_target_modules" in chosen:  # the run's pattern names its layers
         settings.pop("lora_top_layers", None)
     if not chosen & {"epochs", "max_steps"}:
