@@ -97,7 +97,13 @@ def summarise(name: str, report: dict[str, Any], control: dict[str, Any] | None)
         "sampled_coherence": (base.get("sampled_coherence"), candidate.get("sampled_coherence")),
     }
     if control is not None:
-        controlled = ((control["rounds"][-1].get("metrics") or {}).get("candidate")) or {}
+        last = control["rounds"][-1]
+        controlled = ((last.get("metrics") or {}).get("candidate")) or {}
+        if not controlled and last.get("round", 0) > 0 and not last.get("candidate"):
+            # the control round trained nothing it would evaluate (its held-out pairs no better than chance):
+            # the active version did not move
+            controlled = {"gain": 0.0, "gain_low": 0.0, "gain_high": 0.0}
+            row["control_note"] = "; ".join(last.get("decision") or [])
         row["control_gain"] = controlled.get("gain")
         row["control_gain_low"] = controlled.get("gain_low")
         row["control_gain_high"] = controlled.get("gain_high")
@@ -134,6 +140,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         after = row["after"] + [None] * (2 - len(row["after"]))
         gain, control = shown_interval(row, "gain"), shown_interval(row, "control_gain")
+        if row.get("control_note"):
+            control = "+0.0 (no candidate: the round refused its training)"
         cpu = " / ".join(f"{value:.1f}" if isinstance(value, float) else "–" for value in row["cpu_minutes"][1:3])
         promoted = ["" if p else " (kept)" for p in row["promoted"]] + ["", ""]
         coherence = " → ".join(pct(value) for value in row["sampled_coherence"])

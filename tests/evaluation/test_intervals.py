@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm_feedback_loop.evaluation.intervals import Interval, bootstrap_mean, paired_gain
+from llm_feedback_loop.evaluation.intervals import Interval, bootstrap_mean, paired_gain, sign_test
 
 
 def test_an_interval_holds_the_mean_is_seeded_and_narrows_with_more_prompts() -> None:
@@ -39,3 +39,12 @@ def test_a_gain_of_one_prompt_in_42_is_not_shown() -> None:
     assert paired_gain([1.0] + [0.0] * 41, base).low == 0.0  # one lucky answer: the interval reaches 0
     with pytest.raises(ValueError, match="not the same prompts"):
         paired_gain([1.0], [0.0, 1.0])
+
+
+def test_the_sign_test_on_known_counts() -> None:
+    assert sign_test(7, 7) == 1 / 128  # every held-out pair ranked right: 1 chance in 128 by luck
+    assert sign_test(5, 6) == pytest.approx(7 / 64)
+    assert sign_test(0, 9) == 1.0 and sign_test(0, 0) == 1.0
+    assert sign_test(7, 9) == pytest.approx(46 / 512)
+    with pytest.raises(ValueError, match="not a count"):
+        sign_test(4, 3)

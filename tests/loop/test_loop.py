@@ -26,6 +26,11 @@ from llm_feedback_loop.storage.tables import (
 )
 from tests.training.conftest import invoke
 
+# Training settings of the tests of the loop's mechanics: fast, and no early stopping (`eval_steps: 0`: no
+# held-out split), since the tiny model's random answers give nothing that carries to held-out pairs and every
+# round would end at the held-out check (tested on its own below).
+TRAIN_FOR_MECHANICS = "learning_rate: 1.0e-3\nbatch_size: 4\nmax_length: 128\nsave_steps: 1000\neval_steps: 0\n"
+
 
 def rows(table: type) -> list:
     async def load() -> list:
@@ -41,7 +46,7 @@ def rows(table: type) -> list:
 
 def test_two_rounds_through_the_service_are_recorded(training_database: str, tmp_path: Path) -> None:
     config = tmp_path / "train.yaml"
-    config.write_text("learning_rate: 1.0e-3\nepochs: 1\nbatch_size: 4\nmax_length: 128\nsave_steps: 1000\n")
+    config.write_text(TRAIN_FOR_MECHANICS + "epochs: 1\n")
     code, output = invoke(
         "loop", "--rounds", "2", "--name", "t", "--prompts-per-round", "6", "--answers", "3", "--max-tokens", "12",
         "--train-config", str(config), "--annotator", "tests.loop.scorers:by_length", "--seed", "1",
@@ -148,7 +153,7 @@ def test_a_shuffled_control_round_judges_the_same_scores_in_another_order(
     """--control shuffled: each prompt's scores are shuffled among its answers before the annotator judges
     them, so the round has as many ups, downs and pairs as a real one, but they say nothing."""
     config = tmp_path / "train.yaml"
-    config.write_text("learning_rate: 1.0e-3\nmax_steps: 1\nbatch_size: 4\nmax_length: 128\nsave_steps: 1000\n")
+    config.write_text(TRAIN_FOR_MECHANICS + "max_steps: 1\n")
     code, output = invoke(
         "loop", "--rounds", "1", "--name", "control", "--prompts-per-round", "6", "--answers", "3",
         "--max-tokens", "12", "--train-config", str(config), "--annotator", "tests.loop.scorers:by_length",
@@ -195,7 +200,7 @@ def test_a_round_with_too_little_signal_keeps_its_feedback_for_the_next(training
     """--min-signal above what a round finds: it collects a second budget, trains nothing and says why; the
     next round's export starts at the first round's feedback."""
     config = tmp_path / "train.yaml"
-    config.write_text("learning_rate: 1.0e-3\nmax_steps: 1\nbatch_size: 4\nmax_length: 128\nsave_steps: 1000\n")
+    config.write_text(TRAIN_FOR_MECHANICS + "max_steps: 1\n")
     options = ["loop", "--name", "thin", "--prompts-per-round", "4", "--answers", "2", "--max-tokens", "8"]
     options += ["--annotator", "tests.loop.scorers:by_length", "--train-config", str(config), "--min-gain", "-100"]
     code, output = invoke(*options, "--rounds", "1", "--min-signal", "50")
@@ -223,6 +228,9 @@ def test_people_judge_a_round_on_the_queue(
     import threading
 
     import httpx
+
+    config = tmp_path / "train.yaml"
+    config.write_text(TRAIN_FOR_MECHANICS + "max_steps: 1\n")
 
     from tests.support.accounts import bearer, issue_keys
     from tests.support.servers import running_llmfl
@@ -260,6 +268,7 @@ def test_people_judge_a_round_on_the_queue(
             code, output = invoke(
                 "loop", "--rounds", "1", "--name", "people", "--annotator", "people", "--service-url", url,
                 "--prompts-per-round", "3", "--answers", "2", "--max-tokens", "8", "--wait-minutes", "2",
+                "--train-config", str(config),
             )  # fmt: skip
         finally:
             done.set()
@@ -299,7 +308,7 @@ def test_the_demo_on_the_tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_a_failed_round_runs_again_on_the_feedback_it_collected(training_database: str, tmp_path: Path) -> None:
     bad, good = tmp_path / "bad.yaml", tmp_path / "good.yaml"
     bad.write_text("learning_rate: -1\n")  # `llmfl train` refuses it
-    good.write_text("learning_rate: 1.0e-3\nepochs: 1\nbatch_size: 4\nmax_length: 128\n")
+    good.write_text(TRAIN_FOR_MECHANICS + "epochs: 1\n")
     options = ["loop", "--rounds", "1", "--name", "retry", "--prompts-per-round", "4", "--answers", "2"]
     options += ["--max-tokens", "8", "--annotator", "tests.loop.scorers:by_length"]
     code, output = invoke(*options, "--train-config", str(bad))
@@ -314,3 +323,29 @@ def test_a_failed_round_runs_again_on_the_feedback_it_collected(training_databas
     assert len(rows(Rating)) == ratings  # nothing collected twice
     again = [r for r in rows(LoopRound) if r.loop == "retry"][-1]
     assert again.status == "completed" and again.data == failed.data and again.candidate_version_id
+
+
+def test_a_candidate_no_better_than_chance_on_its_held_out_pairs_is_not_evaluated(
+    training_database: str, tmp_path: Path
+) -> None:
+    """Early stopping's held-out pairs (the recipe's share of the round's prompts, held out exactly): a run that
+    diverges never lowers their loss, keeps its weights before training, and the round ends there."""
+    config = tmp_path / "train.yaml"
+    config.write_text("learning_rate: 1.0e+3\nmax_steps: 2\nbatch_size: 4\nmax_length: 128\neval_steps: 1\n")
+    code, output = invoke(
+        "loop", "--rounds", "1", "--name", "chance", "--prompts-per-round", "10", "--answers", "3",
+        "--max-tokens", "8", "--train-config", str(config), "--annotator", "tests.loop.scorers:by_length",
+        "--seed", "1", "--min-signal", "1",
+    )  # fmt: skip
+    assert code == 0, output
+    said = " ".join(output.split())
+    assert "held out for early stopping" in said and "kept the weights of step 0" in said
+    assert "no better than a model that learnt nothing" in said
+    last = [r for r in rows(LoopRound) if r.loop == "chance"][-1]
+    assert last.status == "completed" and last.candidate_version_id is None
+    assert "held-out pairs" in last.decision[0]
+    manifest = json.loads(Path(last.data["dpo"]["path"]).with_name("dpo.manifest.json").read_text())
+    prompts = manifest["counts"]["prompts_per_split"]
+    assert prompts["test"] == round(0.2 * (prompts["train"] + prompts["test"])) >= 1  # held out exactly
+    (run,) = [r for r in rows(TrainingRun) if r.output_dir == str(Path(last.data["dpo"]["path"]).parents[1] / "dpo")]
+    assert run.metrics["best_step"] == 0 and run.metrics["eval_losses"][0][0] == 0

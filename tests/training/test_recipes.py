@@ -45,7 +45,8 @@ def test_small_dpo_data_gets_lora_on_the_top_layers() -> None:
         20,
     )
     assert describe(applied).startswith("lora, lora_top_layers 0.4, lora_r 16")
-    assert describe(applied).endswith("learning_rate 0.0003, beta 0.5, max_steps 20")
+    assert describe(applied).endswith("learning_rate 0.0003, beta 0.5, eval_steps 4, max_steps 20")
+    assert trained.eval_steps == 4  # early stopping, where the data has a held-out split
 
 
 def test_large_data_and_other_methods_keep_the_defaults() -> None:
@@ -57,7 +58,8 @@ def test_large_data_and_other_methods_keep_the_defaults() -> None:
 
 def test_full_fine_tuning_chosen_keeps_its_rate_and_no_adapter() -> None:
     applied = small_data_settings(config(lora=False), 62)
-    assert applied == {"max_steps": 20}  # the method's own rate and beta: the recipe's go with its adapter
+    assert applied == {"eval_steps": 4, "max_steps": 20}  # the method's own rate and beta: the recipe's go with
+    # its adapter; early stopping stays
     trained, _ = with_small_data_recipe(config(lora=False), 62)
     assert (trained.lora, trained.beta) == (False, 0.1)
 
@@ -68,14 +70,14 @@ def test_a_beta_chosen_is_kept_with_the_recipes_adapter() -> None:
 
 
 def test_a_learning_rate_without_lora_keeps_full_fine_tuning() -> None:
-    assert small_data_settings(config(learning_rate=1e-5), 62) == {"max_steps": 20}
-    assert small_data_settings(config(learning_rate=1e-5, max_steps=4), 62) == {}
+    assert small_data_settings(config(learning_rate=1e-5), 62) == {"eval_steps": 4, "max_steps": 20}
+    assert small_data_settings(config(learning_rate=1e-5, max_steps=4, eval_steps=0), 62) == {}
 
 
 def test_a_runs_own_settings_win() -> None:
     applied = small_data_settings(config(lora=True, learning_rate=1e-5, lora_r=8, epochs=1), 62)
     assert "learning_rate" not in applied and "lora_r" not in applied and "max_steps" not in applied
-    assert applied == {"lora_top_layers": 0.4, "lora_alpha": 32, "beta": 0.5}
+    assert applied == {"lora_top_layers": 0.4, "lora_alpha": 32, "beta": 0.5, "eval_steps": 4}
     assert "max_steps" not in small_data_settings(config(max_steps=5), 62)
 
 

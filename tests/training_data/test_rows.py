@@ -9,7 +9,7 @@ from llm_feedback_loop.feedback.records import ComparisonRecord, CorrectionRecor
 from llm_feedback_loop.storage.prompts import prompt_hash
 from llm_feedback_loop.training_data.options import ExportOptions
 from llm_feedback_loop.training_data.rows import rows_for_group
-from llm_feedback_loop.training_data.split import split_of
+from llm_feedback_loop.training_data.split import exact_test_prompts, split_of
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}]
 
@@ -94,6 +94,17 @@ def test_split_is_deterministic_and_depends_on_the_seed() -> None:
     assert 0.15 < sides.count("test") / len(sides) < 0.25
     assert sides != [split_of(h, 0.2, seed=2) for h in hashes]
     assert {split_of(h, 0.0) for h in hashes} == {"train"}
+
+
+def test_an_exact_split_holds_out_the_share_of_a_few_prompts() -> None:
+    hashes = [prompt_hash([{"role": "user", "content": f"prompt {i}"}]) for i in range(20)]
+    held_out = exact_test_prompts(hashes, 0.2, seed=0)
+    assert len(held_out) == 4 and held_out <= set(hashes)
+    assert held_out == exact_test_prompts(list(reversed(hashes)), 0.2, seed=0)  # not the order read
+    assert held_out != exact_test_prompts(hashes, 0.2, seed=1)
+    assert [len(exact_test_prompts(hashes[:n], 0.2)) for n in (0, 1, 2, 3, 7, 8)] == [0, 0, 1, 1, 1, 2]
+    assert len(exact_test_prompts(hashes[:2], 0.9)) == 1  # never every prompt
+    assert exact_test_prompts(hashes, 0.0) == set()
 
 
 @given(

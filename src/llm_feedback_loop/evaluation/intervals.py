@@ -9,6 +9,7 @@ than two separate intervals.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,3 +57,11 @@ def paired_gain(candidate: Sequence[float], base: Sequence[float], *, seed: int 
     if len(candidate) != len(base):
         raise ValueError(f"{len(candidate)} candidate scores against {len(base)} base scores: not the same prompts")
     return bootstrap_mean([ours - theirs for ours, theirs in zip(candidate, base, strict=True)], seed=seed)
+
+
+def sign_test(right: int, total: int) -> float:
+    """The chance of at least `right` of `total` pairs ranked right by a coin toss (one-sided exact sign test):
+    how likely a model that learnt nothing is to rank held-out pairs this well."""
+    if not 0 <= right <= total:
+        raise ValueError(f"{right} right of {total}: not a count of pairs")
+    return sum(math.comb(total, k) for k in range(right, total + 1)) / 2**total

@@ -21,7 +21,7 @@ from llm_feedback_loop.loop import history
 from llm_feedback_loop.loop.collect import collect_feedback
 from llm_feedback_loop.loop.context import ONLINE, LoopError, LoopRun, NoTrainingData
 from llm_feedback_loop.loop.evaluate import answers_path, evaluate_version, metrics_of
-from llm_feedback_loop.loop.train import export_round_data, train_method
+from llm_feedback_loop.loop.train import check_held_out, export_round_data, train_method
 from llm_feedback_loop.storage.tables import LoopRound, ModelVersion, TrainingRun
 
 
@@ -98,6 +98,11 @@ def train_candidate(run: LoopRun, number: int, row: LoopRound, base: ModelVersio
             run_id, parent = train_method(run, number, method, data[method]["path"], parent, extra)
         run_ids.append(run_id)
         run.session(lambda s: history.update_round(s, row.id, run_ids=run_ids))
+        if not makes_reward_model(method):  # early stopping's held-out pairs, where it had them
+            metrics = run.session(lambda s, i=run_id: s.get(TrainingRun, i)).metrics or {}  # type: ignore[union-attr]
+            pairs = data[method]["manifest_counts"].get("rows_per_split", {}).get("test", 0)
+            if said := check_held_out(method, metrics, pairs):
+                run.say(f"  {said}")
     return parent
 
 

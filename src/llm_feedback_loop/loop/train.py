@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from llm_feedback_loop.loop import history
@@ -18,6 +19,9 @@ from llm_feedback_loop.training.runs import RunStatus
 # A reward model learns from all the feedback so far (not only the round's), and keeps a share of its prompts
 # back: its held-out pair accuracy is reported before the online method trusts it.
 REWARD_HELD_OUT = 0.2
+# A policy method trained with early stopping must rank its held-out pairs better than chance (a one-sided sign
+# test at this level) for the round to evaluate its candidate.
+HELD_OUT_CHANCE = 0.1
 
 
 def export_round_data(run: LoopRun, number: int, method: str, since: datetime) -> dict[str, Any]:
@@ -32,12 +36,14 @@ def export_round_data(run: LoopRun, number: int, method: str, since: datetime) -
     settings = run.settings
     reward = makes_reward_model(method)
     out = (settings.folder / f"round-{number}" / "data" / f"{method}.jsonl").resolve()
+    held_out = REWARD_HELD_OUT if reward else early_stopping_share(method, settings.train_options)
     options = ExportOptions(
         method_of(method).kind,  # type: ignore[arg-type]
         format="conversational",
         strategy=settings.strategy,  # type: ignore[arg-type]
-        test_size=REWARD_HELD_OUT if reward else 0.0,
+        test_size=held_out,
         max_pairs_per_prompt=min(run.app_settings.max_pairs_per_prompt, settings.pairs_per_prompt),
+        exact_split=True,
     )
     annotator = settings.annotator_name if settings.annotator == "simulated" else None
     where = FeedbackFilter(since=None if reward else since, annotator=annotator)
@@ -47,14 +53,54 @@ def export_round_data(run: LoopRun, number: int, method: str, since: datetime) -
         raise NoTrainingData(f"the round's feedback gives no {method} rows: every answer was judged alike")
     if method == "kto" and len([n for n in manifest["counts"].get("labels", {}).values() if n]) < 2:
         raise NoTrainingData("the round's feedback gives KTO rows of one label only: every answer judged alike")
-    prompts = manifest["counts"]["prompts_per_split"].get("train", 0)
+    per_split = manifest["counts"]["prompts_per_split"]
+    prompts = per_split.get("train", 0) + per_split.get("test", 0)
     if not reward and prompts < settings.signal_needed:
         raise NoTrainingData(
             f"too little signal: the feedback gives {method} rows for {prompts} prompts, fewer than "
             f"{settings.signal_needed} (--min-signal); it is kept, and the next round trains on it with its own"
         )
-    run.say(f"  exported {rows} {method} rows from {prompts} prompts to {out.parent}")
+    tested = per_split.get("test", 0)
+    shown = f" ({tested} held out{'' if reward else ' for early stopping'})" if tested else ""
+    run.say(f"  exported {rows} {method} rows from {prompts} prompts{shown} to {out.parent}")
     return {"path": str(out), "rows": rows, "manifest_counts": manifest["counts"]}
+
+
+def early_stopping_share(method: str, train_options: list[str]) -> float:
+    """The share of the round's prompts held out for early stopping: the small-data recipe's for `method`,
+    unless the loop's training settings (`--train-config FILE`) turn it off (`eval_steps: 0`, `evaluate: false`)."""
+    from llm_feedback_loop.training.config import read_yaml
+    from llm_feedback_loop.training.recipes import RECIPES
+
+    recipe = RECIPES.get(method)
+    if recipe is None or not recipe.held_out:
+        return 0.0
+    chosen = read_yaml(Path(train_options[1])) if train_options[:1] == ["--config"] else {}
+    return 0.0 if chosen.get("eval_steps") == 0 or chosen.get("evaluate") is False else recipe.held_out
+
+
+def check_held_out(method: str, metrics: dict[str, Any], pairs: int) -> str:
+    """What the candidate's held-out pairs say of it (early stopping's split: prompts it was not trained on); a
+    NoTrainingData when they say it learnt nothing that carries to other prompts: no evaluation is spent on it,
+    and the round's feedback is kept for the next round (a shuffled-label control ends here as a rule)."""
+    from llm_feedback_loop.evaluation.intervals import sign_test
+
+    accuracy = metrics.get("preference_accuracy")
+    if "best_step" not in metrics or not isinstance(accuracy, float) or pairs == 0:
+        return ""
+    kept = "its weights before training" if metrics["best_step"] == 0 else f"step {metrics['best_step']}"
+    right = round(accuracy * pairs)
+    chance = sign_test(right, pairs)
+    said = f"{method} at {kept} ranks {right} of {pairs} held-out pairs as the annotator did (chance p = {chance:.2f})"
+    if metrics["best_step"] > 0 and 0.5**pairs > HELD_OUT_CHANCE:  # even all of them right could be luck
+        return f"{said}: too few to tell from chance, not checked"
+    if metrics["best_step"] == 0 or chance > HELD_OUT_CHANCE:
+        raise NoTrainingData(
+            f"{said}: no better than a model that learnt nothing (p > {HELD_OUT_CHANCE}); what the round's feedback "
+            "taught did not carry to prompts it was not trained on, so the candidate is not evaluated and the "
+            "feedback is kept for the next round"
+        )
+    return said
 
 
 def train_method(
@@ -95,4 +141,7 @@ def train_method(
         f"  trained {metrics.get('global_step')} steps in {metrics.get('train_runtime', 0):.0f} s, "
         f"loss {metrics.get('first_loss', 0):.3f} → {metrics.get('last_loss', 0):.3f}"
     )
+    if "best_step" in metrics:  # early stopping on the held-out pairs
+        losses = " → ".join(f"{loss:.3f}" for _, loss in metrics.get("eval_losses", []))
+        run.say(f"  held-out loss by evaluation: {losses}; kept the weights of step {metrics['best_step']}")
     return training.id, run.version(training.output_version_id)

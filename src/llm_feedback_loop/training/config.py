@@ -128,6 +128,14 @@ class CommonConfig(BaseModel):
     save_steps: int = Field(default=50, ge=1, description="Steps between checkpoints.")
     save_total_limit: int | None = Field(default=2, ge=1, description="Checkpoints kept (the newest).")
     evaluate: bool = Field(default=True, description="Evaluate on the test split when there is one.")
+    eval_steps: int = Field(
+        default=0,
+        ge=0,
+        description="Early stopping: evaluate on the test split before the first step and every this many steps, "
+        "keep the weights of the lowest held-out loss (those before training included), and stop after --patience "
+        "evaluations without a lower one. 0: evaluate once, at the end.",
+    )
+    patience: int = Field(default=2, ge=1, description="Early stopping: evaluations without a lower held-out loss.")
     report_to: list[str] = Field(
         default_factory=list,
         description="Metrics loggers transformers reports to: tensorboard, wandb, mlflow, ...; default none.",

@@ -39,6 +39,7 @@ class Recipe:
     passes: float = 3.0  # passes over the rows...
     min_steps: int = 10  # ...but at least this many optimizer steps...
     max_steps: int = 20  # ...and at most this many
+    held_out: float = 0.0  # the share of a loop round's prompts kept back for early stopping (`eval_steps`)
 
     def steps(self, rows: int, batch_size: int) -> int:
         return min(self.max_steps, max(self.min_steps, math.ceil(self.passes * rows / batch_size)))
@@ -46,7 +47,16 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "dpo": Recipe(
-        {"lora": True, "lora_top_layers": 0.4, "lora_r": 16, "lora_alpha": 32, "learning_rate": 3e-4, "beta": 0.5}
+        {
+            "lora": True,
+            "lora_top_layers": 0.4,
+            "lora_r": 16,
+            "lora_alpha": 32,
+            "learning_rate": 3e-4,
+            "beta": 0.5,
+            "eval_steps": 4,
+        },
+        held_out=0.2,
     ),
 }
 

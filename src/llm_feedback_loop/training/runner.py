@@ -29,7 +29,7 @@ from llm_feedback_loop.models.run_folder import (
     MODEL_FOLDER,
     last_checkpoint,
 )
-from llm_feedback_loop.training.callbacks import MetricsLog, SkipFinalCheckpoint, StopOnSignal, finite
+from llm_feedback_loop.training.callbacks import KeepBest, MetricsLog, SkipFinalCheckpoint, StopOnSignal, finite
 from llm_feedback_loop.training.config import TrainConfig
 from llm_feedback_loop.training.data import TrainingData, to_dataset
 from llm_feedback_loop.training.methods import method_of
@@ -189,6 +189,7 @@ def train(
     model, tokenizer = load_for_method(config, base, device)
     test_rows = data.test if config.evaluate else []
     stopper = StopOnSignal()
+    keeper = KeepBest(config.patience) if test_rows and config.eval_steps else None
     job = TrainingJob(
         config=config,
         model=model,
@@ -198,7 +199,12 @@ def train(
         output_dir=output_dir,
         device=device,
         peft_config=lora_config(config, model) if config.lora else None,
-        callbacks=[stopper, SkipFinalCheckpoint(stopper), MetricsLog(output_dir / METRICS_FILE)],
+        callbacks=[
+            stopper,
+            SkipFinalCheckpoint(stopper),
+            MetricsLog(output_dir / METRICS_FILE),
+            *([keeper] if keeper else []),
+        ],
         inputs=inputs or {},
     )
     method = method_of(config.method)
@@ -210,6 +216,8 @@ def train(
     resumed_from = checkpoint.name if checkpoint else None
     if stopper.stopped:
         return RunOutcome(RunStatus.INTERRUPTED, output_dir, None, finite(metrics), resumed_from)
+    if keeper is not None:  # early stopping: the kept weights are the best evaluation's
+        metrics.update(keeper.summary())
     if job.eval_dataset is not None:  # before saving: --merge folds the adapter the reference needs
         metrics.update(trainer.evaluate())
         metrics.update(method.report(metrics))  # e.g. preference_accuracy: chosen scored above rejected

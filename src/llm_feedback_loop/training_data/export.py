@@ -29,7 +29,7 @@ from llm_feedback_loop.feedback.streams import iter_prompt_groups
 from llm_feedback_loop.training_data.kinds import kind_of
 from llm_feedback_loop.training_data.options import ExportOptions
 from llm_feedback_loop.training_data.rows import rows_for_group
-from llm_feedback_loop.training_data.split import Split, split_of
+from llm_feedback_loop.training_data.split import Split, exact_test_prompts, split_of
 
 
 @dataclass(slots=True)
@@ -59,8 +59,12 @@ async def iter_export_lines(
 ) -> AsyncIterator[tuple[Split, bytes]]:
     """(split, JSONL line) for every row of the export, in a deterministic order."""
     stats = stats if stats is not None else ExportStats()
+    held_out = await exact_split(engine, options, where) if options.exact_split else None
     async for group in iter_prompt_groups(engine, where, with_generations=options.kind == "prompt"):
-        split = split_of(group.prompt_hash, options.test_size, options.seed)
+        if held_out is not None:
+            split: Split = "test" if group.prompt_hash in held_out else "train"
+        else:
+            split = split_of(group.prompt_hash, options.test_size, options.seed)
         if only_split is not None and split != only_split:
             continue
         produced = rows_for_group(group, options)
@@ -75,6 +79,18 @@ async def iter_export_lines(
             if "label" in dataset_row.row:
                 stats.labels["desirable" if dataset_row.row["label"] else "undesirable"] += 1
             yield split, encode_row(dataset_row.row)
+
+
+async def exact_split(engine: AsyncEngine, options: ExportOptions, where: FeedbackFilter) -> set[str]:
+    """The prompts an exact split holds out: `test_size` of those that give rows (a first reading)."""
+    if options.test_size <= 0:
+        return set()
+    giving = [
+        group.prompt_hash
+        async for group in iter_prompt_groups(engine, where, with_generations=options.kind == "prompt")
+        if rows_for_group(group, options).rows
+    ]
+    return exact_test_prompts(giving, options.test_size, options.seed)
 
 
 def output_paths(out: Path, test_size: float) -> dict[Split, Path]:

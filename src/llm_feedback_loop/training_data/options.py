@@ -21,6 +21,9 @@ class ExportOptions:
     `max_pairs_per_prompt`: most preference pairs (dpo, reward) one prompt gives, since a ranking of n answers
     gives n(n-1)/2; the entry points pass the MAX_PAIRS_PER_PROMPT setting. None: its default,
     DEFAULT_MAX_PAIRS_PER_PROMPT.
+
+    `exact_split`: `test_size` of the prompts that give rows is held out exactly (rounded, at least one), not
+    about that share by each prompt's hash alone; the feedback is read twice (for small exports: a loop round's).
     """
 
     kind: DatasetKind
@@ -31,6 +34,7 @@ class ExportOptions:
     test_size: float = 0.0
     seed: int = 0
     max_pairs_per_prompt: int | None = None
+    exact_split: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in DATASET_KINDS:
@@ -59,4 +63,5 @@ class ExportOptions:
             "test_size": self.test_size,
             "seed": self.seed,
             "max_pairs_per_prompt": self.pair_cap,
+            **({"exact_split": True} if self.exact_split else {}),
         }

@@ -192,12 +192,20 @@ def shared_arguments(job: TrainingJob) -> dict[str, Any]:
         "save_strategy": "steps",
         "save_steps": config.save_steps,
         "save_total_limit": config.save_total_limit,
-        "eval_strategy": "no",  # evaluated once at the end, on the held-out split
+        **evaluations(job),
         "report_to": config.report_to or "none",
         "dataloader_num_workers": 0,
         "remove_unused_columns": True,
         "disable_tqdm": False,
     }
+
+
+def evaluations(job: TrainingJob) -> dict[str, Any]:
+    """When the held-out split is evaluated: once at the end (the runner does it), or, with `eval_steps`, before
+    the first step and every `eval_steps` steps (early stopping: training/callbacks.py's KeepBest)."""
+    if job.eval_dataset is None or not job.config.eval_steps:
+        return {"eval_strategy": "no"}
+    return {"eval_strategy": "steps", "eval_steps": job.config.eval_steps, "eval_on_start": True}
 
 
 def trainer_inputs(job: TrainingJob, args: Any) -> dict[str, Any]:
