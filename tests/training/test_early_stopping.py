@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import torch
 
 from llm_feedback_loop.training.callbacks import KeepBest
+from llm_feedback_loop.training.methods.base import whole_batches
 from tests.training.conftest import invoke, write_export
 
 
@@ -59,7 +60,7 @@ def test_frozen_weights_are_not_copied_and_a_loss_that_is_not_finite_is_ignored(
 
 
 def test_a_dpo_run_with_eval_steps_evaluates_from_the_start(training_database: str, tmp_path: Path) -> None:
-    data = write_export(tmp_path / "exports", "dpo", count=16, test=8)
+    data = write_export(tmp_path / "exports", "dpo", count=16, test=9)
     out = tmp_path / "dpo"
     flags = ("--max-steps", "6", "--batch-size", "4", "--learning-rate", "5e-3", "--device", "cpu")
     code, output = invoke("train", "dpo", "--data", str(data), "--output-dir", str(out), "--eval-steps", "2", *flags)
@@ -71,3 +72,9 @@ def test_a_dpo_run_with_eval_steps_evaluates_from_the_start(training_database: s
     assert abs(metrics["eval_losses"][0][1] - 0.6931) < 1e-3  # before any step the policy is its reference
     assert abs(metrics["best_eval_loss"] - min(loss for _, loss in metrics["eval_losses"])) < 1e-4
     assert abs(metrics["eval_loss"] - metrics["best_eval_loss"]) < 1e-4  # the saved weights are the kept ones
+    right = metrics["preference_accuracy"] * 9  # a share of the 9 pairs, not a mean of unequal batches' shares
+    assert abs(right - round(right)) < 1e-6
+
+
+def test_held_out_batches_are_all_one_size() -> None:
+    assert [whole_batches(rows, 32) for rows in (9, 7, 64, 40, 37, 1, 0)] == [9, 7, 32, 20, 1, 1, 1]

@@ -12,6 +12,11 @@ it (+15.5 -> +34.5 points), at the same greedy coherence; one round of each buil
 (bench/bench_tasks.py) gained +21 to +55 points in 7.5 to 10.2 CPU-minutes, with `concise`'s shuffled control
 gaining +40 as well (README: the loop).
 
+The recipe also evaluates the held-out pairs before the first step and every 4 steps and keeps the best weights
+(early stopping: `eval_steps`, where the data has a test split). A loop round holds out `held_out` of its
+prompts for it, and refuses a candidate that ranks them no better than chance (loop/train.py): on `concise` a
+shuffled control's pairs, which say nothing, still shortened the answers, and the task counted it as a gain.
+
 A setting the run chooses (in its YAML file or flags) is kept: `--no-lora`, or a `learning_rate` without
 `--lora`, keeps full fine-tuning at that rate and the method's beta; `--lora` alone takes the recipe's adapter,
 rate and beta; a `lora_target_modules` pattern keeps its layers; `epochs` or `max_steps` keep their length.

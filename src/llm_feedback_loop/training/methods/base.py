@@ -200,12 +200,28 @@ def shared_arguments(job: TrainingJob) -> dict[str, Any]:
     }
 
 
+EVAL_BATCH_MOST = 32  # held-out examples per forward pass with early stopping
+
+
+def whole_batches(rows: int, most: int) -> int:
+    """The largest batch size up to `most` that divides `rows`: every batch the same size."""
+    return max(size for size in range(1, min(most, max(rows, 1)) + 1) if rows % size == 0)
+
+
 def evaluations(job: TrainingJob) -> dict[str, Any]:
     """When the held-out split is evaluated: once at the end (the runner does it), or, with `eval_steps`, before
-    the first step and every `eval_steps` steps (early stopping: training/callbacks.py's KeepBest)."""
+    the first step and every `eval_steps` steps (early stopping: training/callbacks.py's KeepBest). TRL averages
+    a figure such as DPO's preference accuracy over batches, not examples: 9 held-out pairs in batches of 8 and 1
+    weigh the last pair as much as the other 8. With early stopping the batches are all one size, so its
+    accuracy is the share of pairs (what the loop's held-out check counts)."""
     if job.eval_dataset is None or not job.config.eval_steps:
         return {"eval_strategy": "no"}
-    return {"eval_strategy": "steps", "eval_steps": job.config.eval_steps, "eval_on_start": True}
+    return {
+        "eval_strategy": "steps",
+        "eval_steps": job.config.eval_steps,
+        "eval_on_start": True,
+        "per_device_eval_batch_size": whole_batches(len(job.eval_dataset), EVAL_BATCH_MOST),
+    }
 
 
 def trainer_inputs(job: TrainingJob, args: Any) -> dict[str, Any]:
