@@ -20,20 +20,26 @@ def test_a_candidate_that_ranks_its_held_out_pairs_better_than_chance_goes_on() 
     [
         ({"best_step": 12, "preference_accuracy": 0.3333}, 9, "ranks 3 of 9 held-out pairs"),  # a shuffled control
         ({"best_step": 8, "preference_accuracy": 0.8333}, 6, "(chance p = 0.11)"),  # 5 of 6: luck one time in 9
-        ({"best_step": 0, "preference_accuracy": 0.0}, 7, "at its weights before training ranks 0 of 7"),
     ],
 )
 def test_a_candidate_no_better_than_chance_ends_the_round(metrics: dict, pairs: int, why: str) -> None:
     with pytest.raises(NoTrainingData, match="no better than a model that learnt nothing") as refused:
         check_held_out("dpo", metrics, pairs)
     assert why in str(refused.value) and f"p > {HELD_OUT_CHANCE}" in str(refused.value)
+    assert "the feedback is kept for the next round" in str(refused.value)
+
+
+def test_a_run_that_kept_its_weights_before_training_ends_the_round() -> None:
+    metrics = {"best_step": 0, "preference_accuracy": 0.0, "eval_losses": [[0, 0.6931], [4, 0.714], [8, 0.754]]}
+    with pytest.raises(NoTrainingData, match=r"never lowered its 6 held-out pairs' loss \(0.693 → 0.714 → 0.754\)"):
+        check_held_out("dpo", metrics, 6)
 
 
 def test_too_few_held_out_pairs_to_tell_from_chance_are_not_checked() -> None:
     said = check_held_out("dpo", {"best_step": 4, "preference_accuracy": 0.5}, pairs=2)
     assert said.endswith("ranks 1 of 2 held-out pairs as the annotator did (chance p = 0.75): too few to tell from "
                          "chance, not checked")  # fmt: skip
-    with pytest.raises(NoTrainingData):  # the weights before training are still not worth evaluating
+    with pytest.raises(NoTrainingData, match="never lowered"):  # the weights before training: nothing to evaluate
         check_held_out("dpo", {"best_step": 0, "preference_accuracy": 0.0}, pairs=2)
 
 

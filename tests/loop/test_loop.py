@@ -329,7 +329,8 @@ def test_a_candidate_no_better_than_chance_on_its_held_out_pairs_is_not_evaluate
     training_database: str, tmp_path: Path
 ) -> None:
     """Early stopping's held-out pairs (the recipe's share of the round's prompts, held out exactly): a run that
-    diverges never lowers their loss, keeps its weights before training, and the round ends there."""
+    diverges never lowers their loss, keeps its weights before training, and the round ends there (a candidate
+    that ranks them no better than chance likewise: tests/loop/test_held_out.py)."""
     config = tmp_path / "train.yaml"
     config.write_text("learning_rate: 1.0e+3\nmax_steps: 2\nbatch_size: 4\nmax_length: 128\neval_steps: 1\n")
     code, output = invoke(
@@ -340,10 +341,10 @@ def test_a_candidate_no_better_than_chance_on_its_held_out_pairs_is_not_evaluate
     assert code == 0, output
     said = " ".join(output.split())
     assert "held out for early stopping" in said and "kept the weights of step 0" in said
-    assert "no better than a model that learnt nothing" in said
+    assert "never lowered its" in said and "the feedback is kept for the next round" in said
     last = [r for r in rows(LoopRound) if r.loop == "chance"][-1]
     assert last.status == "completed" and last.candidate_version_id is None
-    assert "held-out pairs" in last.decision[0]
+    assert "held-out pairs' loss" in last.decision[0]
     manifest = json.loads(Path(last.data["dpo"]["path"]).with_name("dpo.manifest.json").read_text())
     prompts = manifest["counts"]["prompts_per_split"]
     assert prompts["test"] == round(0.2 * (prompts["train"] + prompts["test"])) >= 1  # held out exactly

@@ -88,18 +88,23 @@ def check_held_out(method: str, metrics: dict[str, Any], pairs: int) -> str:
     accuracy = metrics.get("preference_accuracy")
     if "best_step" not in metrics or not isinstance(accuracy, float) or pairs == 0:
         return ""
-    kept = "its weights before training" if metrics["best_step"] == 0 else f"step {metrics['best_step']}"
+    outcome = (
+        "what the round's feedback taught did not carry to prompts it was not trained on, so the candidate is not "
+        "evaluated and the feedback is kept for the next round"
+    )
+    if metrics["best_step"] == 0:  # the weights before training: nothing to evaluate
+        losses = " → ".join(f"{loss:.3f}" for _, loss in metrics.get("eval_losses", []))
+        raise NoTrainingData(f"{method} never lowered its {pairs} held-out pairs' loss ({losses}): {outcome}")
     right = round(accuracy * pairs)
     chance = sign_test(right, pairs)
-    said = f"{method} at {kept} ranks {right} of {pairs} held-out pairs as the annotator did (chance p = {chance:.2f})"
-    if metrics["best_step"] > 0 and 0.5**pairs > HELD_OUT_CHANCE:  # even all of them right could be luck
+    said = (
+        f"{method} at step {metrics['best_step']} ranks {right} of {pairs} held-out pairs as the annotator did "
+        f"(chance p = {chance:.2f})"
+    )
+    if 0.5**pairs > HELD_OUT_CHANCE:  # even all of them right could be luck
         return f"{said}: too few to tell from chance, not checked"
-    if metrics["best_step"] == 0 or chance > HELD_OUT_CHANCE:
-        raise NoTrainingData(
-            f"{said}: no better than a model that learnt nothing (p > {HELD_OUT_CHANCE}); what the round's feedback "
-            "taught did not carry to prompts it was not trained on, so the candidate is not evaluated and the "
-            "feedback is kept for the next round"
-        )
+    if chance > HELD_OUT_CHANCE:
+        raise NoTrainingData(f"{said}: no better than a model that learnt nothing (p > {HELD_OUT_CHANCE}); {outcome}")
     return said
 
 
