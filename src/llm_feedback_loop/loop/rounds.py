@@ -22,7 +22,7 @@ from llm_feedback_loop.loop.collect import collect_feedback
 from llm_feedback_loop.loop.context import ONLINE, LoopError, LoopRun, NoTrainingData
 from llm_feedback_loop.loop.evaluate import answers_path, evaluate_version, metrics_of
 from llm_feedback_loop.loop.train import check_held_out, export_round_data, train_method
-from llm_feedback_loop.storage.tables import LoopRound, ModelVersion, TrainingRun
+from llm_feedback_loop.storage.tables import LoopRound, ModelVersion
 
 
 def promote(run: LoopRun, candidate: ModelVersion, base: ModelVersion) -> tuple[bool, list[str]]:
@@ -71,12 +71,11 @@ def train_reward_model(run: LoopRun, number: int, data: str, base: ModelVersion)
     """The round's reward model, trained afresh from the round's base on all the feedback so far (a reward model
     cannot be the parent of another: training starts from chat models), its held-out pair accuracy said
     before the online method trusts it."""
-    run_id, reward_model = train_method(run, number, "reward", data, base)
-    metrics = run.session(lambda s: s.get(TrainingRun, run_id)).metrics or {}
-    accuracy = metrics.get("preference_accuracy")
+    training, reward_model = train_method(run, number, "reward", data, base)
+    accuracy = (training.metrics or {}).get("preference_accuracy")
     shown = f"{accuracy:.3f}" if isinstance(accuracy, float) else "n/a (no held-out pairs)"
     run.say(f"  reward model {reward_model.name}: held-out pair accuracy {shown}")
-    return run_id, reward_model
+    return training.id, reward_model
 
 
 def train_candidate(run: LoopRun, number: int, row: LoopRound, base: ModelVersion, since: datetime) -> ModelVersion:
@@ -91,18 +90,18 @@ def train_candidate(run: LoopRun, number: int, row: LoopRound, base: ModelVersio
         if method not in data or not jsonl_split_files(Path(data[method]["path"]))["train"].is_file():
             data[method] = export_round_data(run, number, method, since)
             run.session(lambda s: history.update_round(s, row.id, data=data))
+        metrics: dict[str, Any] = {}  # a policy method's, for the held-out check
         if makes_reward_model(method):
             run_id, reward_model = train_reward_model(run, number, data[method]["path"], base)
         else:
             extra = ("--reward", str(reward_model.id)) if method in ONLINE and reward_model is not None else ()
-            run_id, parent = train_method(run, number, method, data[method]["path"], parent, extra)
+            training, parent = train_method(run, number, method, data[method]["path"], parent, extra)
+            run_id, metrics = training.id, training.metrics or {}
         run_ids.append(run_id)
         run.session(lambda s: history.update_round(s, row.id, run_ids=run_ids))
-        if not makes_reward_model(method):  # early stopping's held-out pairs, where it had them
-            metrics = run.session(lambda s, i=run_id: s.get(TrainingRun, i)).metrics or {}  # type: ignore[union-attr]
-            pairs = data[method]["manifest_counts"].get("rows_per_split", {}).get("test", 0)
-            if said := check_held_out(method, metrics, pairs):
-                run.say(f"  {said}")
+        pairs = data[method]["manifest_counts"].get("rows_per_split", {}).get("test", 0)
+        if said := check_held_out(method, metrics, pairs):  # early stopping's held-out pairs, where it had them
+            run.say(f"  {said}")
     return parent
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from llm_feedback_loop.loop import history
 from llm_feedback_loop.loop.context import LoopError, LoopRun, NoTrainingData
 from llm_feedback_loop.models.run_folder import last_checkpoint
-from llm_feedback_loop.storage.tables import ModelVersion
+from llm_feedback_loop.storage.tables import ModelVersion, TrainingRun
 from llm_feedback_loop.training.runs import RunStatus
 
 # A reward model learns from all the feedback so far (not only the round's), and keeps a share of its prompts
@@ -79,6 +79,11 @@ def early_stopping_share(method: str, train_options: list[str]) -> float:
     return 0.0 if chosen.get("eval_steps") == 0 or chosen.get("evaluate") is False else recipe.held_out
 
 
+def held_out_losses(metrics: dict[str, Any]) -> str:
+    """Early stopping's held-out loss at each evaluation, as the loop says it: `0.693 → 0.528 → 0.425`."""
+    return " → ".join(f"{loss:.3f}" for _, loss in metrics.get("eval_losses", []))
+
+
 def check_held_out(method: str, metrics: dict[str, Any], pairs: int) -> str:
     """What the candidate's held-out pairs say of it (early stopping's split: prompts it was not trained on); a
     NoTrainingData when they say it learnt nothing that carries to other prompts: no evaluation is spent on it,
@@ -93,7 +98,7 @@ def check_held_out(method: str, metrics: dict[str, Any], pairs: int) -> str:
         "evaluated and the feedback is kept for the next round"
     )
     if metrics["best_step"] == 0:  # the weights before training: nothing to evaluate
-        losses = " → ".join(f"{loss:.3f}" for _, loss in metrics.get("eval_losses", []))
+        losses = held_out_losses(metrics)
         raise NoTrainingData(f"{method} never lowered its {pairs} held-out pairs' loss ({losses}): {outcome}")
     right = round(accuracy * pairs)
     chance = sign_test(right, pairs)
@@ -110,9 +115,9 @@ def check_held_out(method: str, metrics: dict[str, Any], pairs: int) -> str:
 
 def train_method(
     run: LoopRun, number: int, method: str, data: str, parent: ModelVersion, extra: tuple[str, ...] = ()
-) -> tuple[int, ModelVersion]:
+) -> tuple[TrainingRun, ModelVersion]:
     """Train `method` on `data` from `parent` (`extra`: more options, e.g. an online method's --reward);
-    returns (the training run's id, the version it made). A rerun of a failed round reuses a completed run,
+    returns (the training run, with its metrics; the version it made). A rerun of a failed round reuses a completed run,
     and continues an interrupted one from its last checkpoint."""
     settings = run.settings
     output_dir = (settings.folder / f"round-{number}" / method).resolve()
@@ -124,7 +129,7 @@ def train_method(
     ]  # fmt: skip
     existing = run.session(lambda s: history.run_for_output(s, str(output_dir)))
     if existing is not None and existing.status == RunStatus.COMPLETED and existing.output_version_id:
-        return existing.id, run.version(existing.output_version_id)  # a rerun of a failed round
+        return existing, run.version(existing.output_version_id)  # a rerun of a failed round
     if last_checkpoint(output_dir) is not None:  # an interrupted run: continue it
         command = [*llmfl, "--resume", "--output-dir", str(output_dir)]
     log_path = output_dir.parent / f"{method}-train.log"
@@ -147,6 +152,6 @@ def train_method(
         f"loss {metrics.get('first_loss', 0):.3f} → {metrics.get('last_loss', 0):.3f}"
     )
     if "best_step" in metrics:  # early stopping on the held-out pairs
-        losses = " → ".join(f"{loss:.3f}" for _, loss in metrics.get("eval_losses", []))
-        run.say(f"  held-out loss by evaluation: {losses}; kept the weights of step {metrics['best_step']}")
-    return training.id, run.version(training.output_version_id)
+        kept = metrics["best_step"]
+        run.say(f"  held-out loss by evaluation: {held_out_losses(metrics)}; kept the weights of step {kept}")
+    return training, run.version(training.output_version_id)
