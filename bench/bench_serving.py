@@ -20,6 +20,8 @@ written on) and HF_HUB_OFFLINE=1:
                 `--baseline-mode lock` instead has each request's thread call generate under a global lock:
                 also one at a time, but ~40% slower with 8 clients: once several threads that ran the
                 model are alive, OpenMP stops spinning between parallel regions (see bench/omp_two_threads.py)
+  baseline-packed  the same baseline with its linear layers packed for oneDNN as our engine packs them
+                (`models/packed.py`): our server against it is what batching adds, the kernels apart
   transformers  `transformers serve FOLDER` with its defaults (no --continuous-batching)
 
 For each concurrency level, N closed-loop clients (one keep-alive HTTP/1.1 connection each; a client sends
@@ -73,7 +75,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "serving.json"
 VENV_BIN = Path(sys.executable).parent
 MAX_TOKENS = 64
-SERVERS = ("ours", "ours-seed", "baseline", "transformers")
+SERVERS = ("ours", "ours-seed", "baseline", "baseline-packed", "transformers")
+BASELINES = ("baseline", "baseline-packed")  # one request at a time with plain `generate`
 SEEDED = "ours-seed"  # our server again, its clients sending `seed: 0` with `temperature: 0`, as many SDK users do
 
 # A level during which other processes used more CPU than this (% of one core) is measured again.
@@ -114,7 +117,7 @@ CHATML = (
 )
 
 
-def serve_baseline(model_path: str, port: int, mode: str = "worker") -> None:
+def serve_baseline(model_path: str, port: int, mode: str = "worker", packed: bool = False) -> None:
     """The original inference server's way: load once, answer each request with `model.generate`, one at a time.
 
     mode "worker": one generation thread runs every request; "lock": each connection's thread calls generate
@@ -132,6 +135,16 @@ def serve_baseline(model_path: str, port: int, mode: str = "worker") -> None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     model.eval()
+    if packed:  # the linear layers our engine multiplies with (models/packed.py): what batching adds beside them
+        from llm_feedback_loop.models.packed import pack_linear_layers
+
+        # On a thread that ends, as our engine packs: a thread that ran torch and stays alive (this one, which
+        # serves HTTP) would slow every forward pass of the generation thread (bench/omp_two_threads.py).
+        counted: list[int] = []
+        packer = threading.Thread(target=lambda: counted.append(pack_linear_layers(model)))
+        packer.start()
+        packer.join()
+        print(f"baseline: {counted[0] if counted else 0} linear layers packed for oneDNN", flush=True)
     name = Path(model_path).name
     # "worker" (the default): one thread runs every generation, one at a time (HTTP threads hand their request
     # over and wait). "lock" serializes too, but generation then runs in the connections' own threads, and with
@@ -238,9 +251,13 @@ def serve_baseline(model_path: str, port: int, mode: str = "worker") -> None:
 def server_command(kind: str, model: str, port: int, baseline_mode: str = "worker") -> list[str]:
     if kind in ("ours", SEEDED):
         return [str(VENV_BIN / "llmfl"), "serve-model", "--model", model, "--port", str(port), "--log-level", "warning"]
-    if kind == "baseline":
+    if kind in BASELINES:
         here = str(Path(__file__).resolve())
-        return [sys.executable, here, "--serve-baseline", model, "--port", str(port), "--baseline-mode", baseline_mode]
+        packed = ["--baseline-packed"] if kind == "baseline-packed" else []
+        return [
+            sys.executable, here, "--serve-baseline", model, "--port", str(port), "--baseline-mode", baseline_mode,
+            *packed,
+        ]  # fmt: skip
     if kind == "transformers":
         return [str(VENV_BIN / "transformers"), "serve", model, "--host", HOST, "--port", str(port)]
     raise ValueError(kind)
@@ -727,7 +744,7 @@ def summarize(runs: list[ServerRun], levels: list[int]) -> dict[str, Any]:
     for clients in levels:
         for name in ("ours", SEEDED):
             ours = find(runs, name, clients)
-            for other_name in ("baseline", "transformers"):
+            for other_name in (*BASELINES, "transformers"):
                 other = find(runs, other_name, clients)
                 if ours and other and other.tokens_per_s > 0:
                     ratio = ours.tokens_per_s / other.tokens_per_s
@@ -755,7 +772,7 @@ def summarize(runs: list[ServerRun], levels: list[int]) -> dict[str, Any]:
                 f"   target <= 1.00x  {verdict(matched <= 1.0)}"
             )
     for run in runs:
-        if run.server == "baseline":
+        if run.server in BASELINES:
             continue
         for level in run.levels:
             base = find(runs, "baseline", level.clients) or find(runs, "baseline", 1)
@@ -806,6 +823,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="baseline: one generation thread (worker, default) or each request's thread under a global lock",
     )
     parser.add_argument("--serve-baseline", metavar="MODEL", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline-packed", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=5005, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -813,7 +831,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_baseline:
-        serve_baseline(args.serve_baseline, args.port, args.baseline_mode)
+        serve_baseline(args.serve_baseline, args.port, args.baseline_mode, args.baseline_packed)
         return 0
     os.environ["HF_HUB_OFFLINE"] = "1"
     levels = [int(c) for c in (args.clients or ("1,8" if args.quick else "1,8,32")).split(",")]

@@ -216,3 +216,27 @@ def test_a_stopped_engine_refuses_a_request_instead_of_leaving_it_waiting(tiny_m
     with pytest.raises(GenerationError, match="stopped"):
         run(asyncio.wait_for(stopped.complete(ids, SamplingParams(max_tokens=4, temperature=0)), timeout=30))
     assert stopped.in_flight == 0
+
+
+def test_on_a_cpu_the_engine_multiplies_with_packed_linear_layers(engine: GenerationEngine) -> None:
+    import torch
+
+    from llm_feedback_loop.models.packed import packing_available
+
+    layers = [m for m in engine.loaded.model.modules() if type(m) is torch.nn.Linear]
+    assert engine.packed_layers == (len(layers) if packing_available() else 0)
+
+
+def test_model_packed_linear_false_serves_the_plain_layers(tiny_model: Path) -> None:
+    from llm_feedback_loop.serving.slot import ModelChoice, start_model
+    from llm_feedback_loop.settings import Settings
+
+    off = Settings(model_packed_linear=False)  # MODEL_PACKED_LINEAR=false
+    served = start_model(ModelChoice("tiny", None, str(tiny_model)), "cpu", pack_linear=off.model_packed_linear)
+    try:
+        assert served.engine.packed_layers == 0
+        greedy = SamplingParams(max_tokens=3, temperature=0)
+        answer = run(served.engine.complete(served.engine.encode_text("Hi"), greedy))
+        assert answer.completion_tokens == 3
+    finally:
+        served.engine.stop()

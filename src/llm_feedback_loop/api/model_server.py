@@ -103,7 +103,14 @@ def serving_lifespan(
         database = await open_database(settings.database_url)
         try:
             app.state.auth = Authenticator(database.sessions, required=settings.auth_required)
-            slot = ModelSlot(database.engine, settings.base_model, device=device, current=preloaded, engine=engine)
+            slot = ModelSlot(
+                database.engine,
+                settings.base_model,
+                device=device,
+                current=preloaded,
+                engine=engine,
+                pack_linear=settings.model_packed_linear,
+            )
             app.state.slot = slot
             if preloaded is None:
                 await (slot.switch(model, registered_only=False) if model else slot.current())

@@ -45,7 +45,9 @@ async def open_service_state(settings: Settings) -> AsyncIterator[ServiceState]:
         chat = ChatService(settings, database.engine)  # loads no model until the first local chat
         try:
             jobs = TrainingJobs(settings.database_url)
-            arena = ArenaModels(database.engine, settings.base_model, settings.model_device)
+            arena = ArenaModels(
+                database.engine, settings.base_model, settings.model_device, pack_linear=settings.model_packed_linear
+            )
             try:
                 yield ServiceState(settings, database, writer, chat, jobs, arena)
             finally:

@@ -69,12 +69,14 @@ class ArenaModels:
         device: str = "auto",
         capacity: int = 2,
         start: Starter | None = None,
+        pack_linear: bool = True,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity: at least 1 model")
         self._database = database
         self._base_model = base_model
         self._device = device
+        self._pack_linear = pack_linear
         self.capacity = capacity
         self._start = start or self._start_engine
         self._models: OrderedDict[int, _Loaded] = OrderedDict()  # least recently used first
@@ -132,7 +134,7 @@ class ArenaModels:
 
     async def _start_engine(self, version: ModelVersion) -> ServedModel:
         choice = await choose_model(self._database, str(version.id), self._base_model)
-        return await in_own_thread(start_model, choice, self._device)
+        return await in_own_thread(start_model, choice, self._device, "auto", "transformers", self._pack_linear)
 
     @staticmethod
     async def _stop(entry: _Loaded) -> None:

@@ -15,7 +15,9 @@ class ChatService:
     as well."""
 
     def __init__(self, settings: Settings, database: AsyncEngine) -> None:
-        self.slot = ModelSlot(database, settings.base_model, device=settings.model_device)
+        self.slot = ModelSlot(
+            database, settings.base_model, device=settings.model_device, pack_linear=settings.model_packed_linear
+        )
         timeout = settings.chat_timeout_s
         self.local: ChatProvider = (
             OpenAICompatibleProvider(

@@ -123,7 +123,7 @@ def serve_model(
     release_database()  # the server opens its own
     try:  # loaded here, so that a model that cannot be loaded is reported plainly, not by a traceback
         # On a thread that ends: the main thread then never runs torch (see serving.engine.on_fresh_thread).
-        served = on_fresh_thread(start_model, choice, device, "auto", engine)
+        served = on_fresh_thread(start_model, choice, device, "auto", engine, settings.model_packed_linear)
     except ModelLoadError as error:
         raise fail(str(error)) from None
     uvicorn.run(

@@ -108,16 +108,21 @@ def answer_and_sample(
     temperature: float = 0.8,
     top_p: float = 0.95,
     seed: int = 0,
+    pack_linear: bool = True,
 ) -> tuple[list[str], list[list[str]]]:
     """The model at `source`'s greedy answers (unless `greedy` is False: an empty list) and `samples` sampled
-    answers per prompt (an empty list each when 0), with one load of the model."""
+    answers per prompt (an empty list each when 0), with one load of the model (`pack_linear`: its linear layers
+    multiply prepacked on a CPU, models/packed.py; the model only answers)."""
     import warnings
 
     from llm_feedback_loop.models.loader import load_model
+    from llm_feedback_loop.models.packed import pack_linear_layers
 
     with warnings.catch_warnings():  # PEFT asks transformers a deprecated question when it loads an adapter
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         loaded = load_model(source, device="cpu")
+    if pack_linear:
+        pack_linear_layers(loaded.model)
     conversations = [[{"role": "user", "content": prompt}] for prompt in prompts]
     found = []
     if greedy:

@@ -59,6 +59,7 @@ def held_out_answers(run: LoopRun, version: ModelVersion) -> tuple[list[str], li
                 temperature=sampling.temperature,
                 top_p=sampling.top_p,
                 seed=sampling.seed or 0,
+                pack_linear=run.app_settings.model_packed_linear,
             )
         except ModelLoadError as error:
             raise LoopError(f"cannot evaluate {version.name}: {error}") from None

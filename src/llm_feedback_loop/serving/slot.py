@@ -93,10 +93,15 @@ async def choose_model(
 
 
 def start_model(
-    choice: ModelChoice, device: str = "auto", dtype: str = "auto", engine: str = "transformers"
+    choice: ModelChoice,
+    device: str = "auto",
+    dtype: str = "auto",
+    engine: str = "transformers",
+    pack_linear: bool = True,
 ) -> ServedModel:
     """Load a model and start its engine (blocking; raises ModelLoadError with a readable message): in this
-    process (`transformers`), or in a vLLM server of its own (`vllm`, serving/vllm.py)."""
+    process (`transformers`; `pack_linear`: on a CPU its linear layers multiply prepacked, MODEL_PACKED_LINEAR),
+    or in a vLLM server of its own (`vllm`, serving/vllm.py)."""
     if engine == "vllm":
         from llm_feedback_loop.serving.vllm import start_vllm
 
@@ -105,7 +110,7 @@ def start_model(
         return ServedModel(choice.name, choice.version_id, choice.source or DEFAULT_SOURCE, remote)  # type: ignore[arg-type]
     log.warning("loading model %s (%s)", choice.name, choice.source)
     loaded = load_model(choice.source, device=device, dtype=dtype)
-    engine = GenerationEngine(loaded)
+    engine = GenerationEngine(loaded, pack_linear=pack_linear)
     engine.start()
     return ServedModel(choice.name, choice.version_id, loaded.source, engine)
 
@@ -121,8 +126,10 @@ class ModelSlot:
         dtype: str = "auto",
         current: ServedModel | None = None,
         engine: str = "transformers",
+        pack_linear: bool = True,
     ) -> None:
         self._engine = engine
+        self._pack_linear = pack_linear
         self._database = database
         self._base_model = base_model
         self._device = device
@@ -170,7 +177,7 @@ class ModelSlot:
         return choice.version_id != self._current.version_id
 
     async def _load(self, choice: ModelChoice) -> ServedModel:
-        return await in_own_thread(start_model, choice, self._device, self._dtype, self._engine)
+        return await in_own_thread(start_model, choice, self._device, self._dtype, self._engine, self._pack_linear)
 
     async def _retire(self, old: ServedModel) -> None:
         while old.holders or old.engine.in_flight > 0:  # let every request on the old model finish
