@@ -11,7 +11,7 @@ per-request sampling, `n` candidates, usage counts, and which path a request tak
 - on a CPU, a batch's attention is computed request by request (`serving/attention.py`), not as one product
   of all the step's tokens against all their keys;
 - on a CPU, the model's float32 linear layers multiply with weights prepacked for oneDNN (`models/packed.py`,
-  unless MODEL_PACKED_LINEAR=false): MKL's sgemm on the plain weights cost 2-2.6x as much per product here;
+  unless MODEL_PACKED_LINEAR=false): MKL's sgemm on the plain weights cost 1.2-5x as much per product here;
 - a request that arrives when no other is in flight is generated with plain `generate` while the (empty)
   batch pauses: one sequence alone is faster that way than through the manager's paged cache;
 - where the sampler cannot be installed (transformers' asynchronous batch processor, on a GPU), the manager
