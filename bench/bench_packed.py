@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psutil
 import torch
 
 from llm_feedback_loop.evaluation.answers import BATCH_ROWS, generate_answers, sample_answers
@@ -41,11 +42,7 @@ def best_ms(work: Callable[[], Any], repeats: int, rounds: int = 3) -> float:
 
 
 def rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return psutil.Process().memory_info().rss / 2**20
 
 
 def products() -> None:
