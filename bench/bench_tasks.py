@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -163,17 +164,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-control", action="store_true", help="skip the shuffled-label control rounds")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of every process")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the run's files here")
+    parser.add_argument(
+        "--loop-args", default="", help='more `llmfl loop` options for every run, e.g. "--seed 3 --no-greedy-answer"'
+    )
     args = parser.parse_args(argv)
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="bench-tasks-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    extra: list[str] = []
+    extra: list[str] = shlex.split(args.loop_args)
     if args.model == "tiny":
         from llm_feedback_loop.models.tiny import build_tiny_model
 
         tiny = build_tiny_model(workdir / "tiny-model")
         os.environ["BASE_MODEL"] = str(tiny)
         # random answers: a score that tells them apart, and every candidate promoted, so every stage runs
-        extra = ["--annotator", "tests.loop.scorers:by_length", "--prompts-per-round", "8", "--max-tokens", "12"]
+        extra += ["--annotator", "tests.loop.scorers:by_length", "--prompts-per-round", "8", "--max-tokens", "12"]
         extra += ["--min-gain", "-100", "--min-win-rate", "0", "--max-drop", "100"]
     rows = []
     started = time.monotonic()

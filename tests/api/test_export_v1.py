@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from trl.data_utils import is_conversational, maybe_apply_chat_template
 
+from llm_feedback_loop.training_data.repetition import repeated
 from tests.support.payloads import BEST_PICK_COMPARISON, README_COMPARISON, README_RATING
 from tests.support.tokenizer import chatml_tokenizer
 
@@ -165,3 +166,32 @@ def test_exports_load_with_datasets_and_pass_trl_checks(
                 assert isinstance(applied[answer_field], str) and applied[answer_field]
         if kind == "kto":
             assert isinstance(example["label"], bool)
+
+
+def test_each_training_prompt_gets_one_repetition_pair_and_the_test_side_none(client: TestClient) -> None:
+    seed_feedback(client)
+    plain = export(client, "dpo", test_size=0.0)
+    with_repeats = export(client, "dpo", repetition_pairs=True)
+    added = [row for row in with_repeats if row not in plain]
+    assert len(with_repeats) == len(plain) + len({row["prompt"] for row in plain})
+    assert {row["prompt"] for row in added} == {row["prompt"] for row in plain}
+    for row in added:  # the prompt's first pair's chosen answer, over itself repeated
+        first = next(r for r in plain if r["prompt"] == row["prompt"])
+        assert row["chosen"] == first["chosen"] and row["rejected"] == repeated(first["chosen"])
+
+    # With a split, the held-out side keeps the annotators' pairs only.
+    for seed in range(20):
+        test = export(client, "dpo", test_size=0.5, seed=seed, split="test", repetition_pairs=True)
+        train = export(client, "dpo", test_size=0.5, seed=seed, split="train", repetition_pairs=True)
+        if test and train:
+            break
+    assert test and train
+    assert all(row in plain for row in test)
+    assert any(row not in plain for row in train)
+
+    conversational = export(client, "dpo", format="conversational", repetition_pairs=True)
+    row = conversational[-1]
+    assert row["rejected"][0]["role"] == "assistant" and row["rejected"][0]["content"] == repeated(
+        row["chosen"][0]["content"]
+    )
+    assert client.get("/v1/export/sft", params={"repetition_pairs": True}).status_code == 422

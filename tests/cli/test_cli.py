@@ -87,6 +87,19 @@ def test_export_with_test_split_writes_both_files_and_a_manifest(tmp_path: Path)
     assert not list(Path("out").glob("*.partial"))
 
 
+def test_export_with_repetition_pairs_counts_them_in_the_manifest(tmp_path: Path) -> None:
+    invoke("import", str(write_feedback_file(tmp_path, [MONGOEXPORT_RATING, MONGOEXPORT_COMPARISON])))
+    code, output = invoke("export", "dpo", "--out", "pairs.jsonl", "--repetition-pairs")
+    assert code == 0, output
+    manifest = json.loads(Path("pairs.manifest.json").read_text())
+    assert manifest["options"]["repetition_pairs"] is True
+    assert manifest["counts"]["rows_per_source"] == {"comparison": 1, "repetition": 1}
+    rows = [json.loads(line) for line in Path("pairs.jsonl").read_text().splitlines()]
+    assert rows[1]["chosen"] == rows[0]["chosen"] and rows[1]["rejected"] != rows[0]["rejected"]
+    code, output = invoke("export", "sft", "--out", "sft.jsonl", "--repetition-pairs")
+    assert code == 1 and "repetition pairs are preference pairs" in output
+
+
 def test_export_as_datasets_folder(tmp_path: Path) -> None:
     invoke("import", str(write_feedback_file(tmp_path, [MONGOEXPORT_RATING, MONGOEXPORT_COMPARISON])))
     code, output = invoke("export", "dpo", "--out", "pairs", "--as-dataset", "--test-size", "0.5")

@@ -38,6 +38,9 @@ def export_command(
     include_comparisons: Annotated[bool, typer.Option(help="sft: add each comparison's best answer.")] = False,
     test_size: Annotated[float, typer.Option(help="Share of prompts held out (split by prompt hash).")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the split and of random pairing.")] = 0,
+    repetition_pairs: Annotated[
+        bool, typer.Option(help="dpo, reward: a training pair more per prompt, its liked answer over itself repeated.")
+    ] = False,
     since: Annotated[str | None, typer.Option(help="Only feedback created at or after (ISO 8601).")] = None,
     until: Annotated[str | None, typer.Option(help="Only feedback created before (ISO 8601).")] = None,
     annotator: Annotated[str | None, typer.Option(help="Only feedback by this annotator.")] = None,
@@ -59,6 +62,7 @@ def export_command(
             test_size,
             seed,
             max_pairs_per_prompt=load_settings().max_pairs_per_prompt,
+            repetition_pairs=repetition_pairs,
         )
     except ValueError as error:
         raise fail(str(error)) from None

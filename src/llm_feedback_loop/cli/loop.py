@@ -194,6 +194,13 @@ def loop_command(
             "(0: greedy only).",
         ),
     ] = 2,
+    repetition_pairs: Annotated[
+        bool,
+        typer.Option(
+            help="DPO: each training prompt also gets its liked answer preferred to itself repeated (its first "
+            "item or sentence in place of the rest), against greedy answers that loop."
+        ),
+    ] = True,
     seed: Annotated[int | None, typer.Option(help="Seed the answers (reproducible).")] = None,
     min_win_rate: Annotated[float, typer.Option(help="Promote only at this win rate against the base...")] = 0.55,
     max_drop: Annotated[float, typer.Option(help="...and if no metric falls more than this many points.")] = 5.0,
@@ -244,6 +251,7 @@ def loop_command(
         min_gain=min_gain,
         eval_max_tokens=max_tokens,
         eval_samples=eval_samples,
+        repetition_pairs=repetition_pairs,
         control=control.value if control else None,
     )
     summary = run_loop(settings, load_settings(), with_database, service_url)

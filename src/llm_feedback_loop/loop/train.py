@@ -44,6 +44,7 @@ def export_round_data(run: LoopRun, number: int, method: str, since: datetime) -
         test_size=held_out,
         max_pairs_per_prompt=min(run.app_settings.max_pairs_per_prompt, settings.pairs_per_prompt),
         exact_split=True,
+        repetition_pairs=settings.repetition_pairs and method_of(method).kind == "dpo",
     )
     annotator = settings.annotator_name if settings.annotator == "simulated" else None
     where = FeedbackFilter(since=None if reward else since, annotator=annotator)
@@ -62,7 +63,9 @@ def export_round_data(run: LoopRun, number: int, method: str, since: datetime) -
         )
     tested = per_split.get("test", 0)
     shown = f" ({tested} held out{'' if reward else ' for early stopping'})" if tested else ""
-    run.say(f"  exported {rows} {method} rows from {prompts} prompts{shown} to {out.parent}")
+    repeats = manifest["counts"]["rows_per_source"].get("repetition", 0)
+    repeats_shown = f" ({repeats} of them a liked answer over itself repeated)" if repeats else ""
+    run.say(f"  exported {rows} {method} rows{repeats_shown} from {prompts} prompts{shown} to {out.parent}")
     return {"path": str(out), "rows": rows, "manifest_counts": manifest["counts"]}
 
 

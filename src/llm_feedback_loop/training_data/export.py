@@ -28,7 +28,7 @@ from llm_feedback_loop.feedback.filters import FeedbackFilter
 from llm_feedback_loop.feedback.streams import iter_prompt_groups
 from llm_feedback_loop.training_data.kinds import kind_of
 from llm_feedback_loop.training_data.options import ExportOptions
-from llm_feedback_loop.training_data.rows import rows_for_group
+from llm_feedback_loop.training_data.rows import repetition_row, rows_for_group
 from llm_feedback_loop.training_data.split import Split, exact_test_prompts, split_of
 
 
@@ -73,7 +73,10 @@ async def iter_export_lines(
         if not produced.rows:
             continue
         stats.prompts[split] += 1
-        for dataset_row in produced.rows:
+        rows = produced.rows
+        if options.repetition_pairs and split == "train" and (extra := repetition_row(rows)) is not None:
+            rows = [*rows, extra]
+        for dataset_row in rows:
             stats.rows[split] += 1
             stats.by_source[dataset_row.source] += 1
             if "label" in dataset_row.row:

@@ -11,6 +11,7 @@ DATASET_KINDS: tuple[str, ...] = KIND_NAMES
 PairStrategy = Literal["all-pairs", "best-vs-rest", "best-vs-random-lower", "best-vs-worst"]
 PAIR_STRATEGIES: tuple[PairStrategy, ...] = ("all-pairs", "best-vs-rest", "best-vs-random-lower", "best-vs-worst")
 RowFormat = Literal["standard", "conversational"]
+PAIR_KINDS = ("dpo", "reward")  # the kinds whose rows are (prompt, chosen, rejected)
 DEFAULT_MAX_PAIRS_PER_PROMPT = 64  # MAX_PAIRS_PER_PROMPT's default (settings.py)
 
 
@@ -24,6 +25,9 @@ class ExportOptions:
 
     `exact_split`: `test_size` of the prompts that give rows is held out exactly (rounded, at least one), not
     about that share by each prompt's hash alone; the feedback is read twice (for small exports: a loop round's).
+
+    `repetition_pairs` (dpo, reward): each prompt of the training side gets one more pair, its first pair's
+    chosen answer preferred to itself repeated (`repetition.py`); the test side keeps the annotators' pairs only.
     """
 
     kind: DatasetKind
@@ -35,6 +39,7 @@ class ExportOptions:
     seed: int = 0
     max_pairs_per_prompt: int | None = None
     exact_split: bool = False
+    repetition_pairs: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in DATASET_KINDS:
@@ -45,6 +50,8 @@ class ExportOptions:
             raise ValueError(f"unknown format {self.format!r}; choose standard or conversational")
         if not 0.0 <= self.test_size < 1.0:
             raise ValueError(f"test_size must be in [0, 1), got {self.test_size}")
+        if self.repetition_pairs and self.kind not in PAIR_KINDS:
+            raise ValueError(f"repetition pairs are preference pairs: {' or '.join(PAIR_KINDS)} only, not {self.kind}")
         if self.max_pairs_per_prompt is not None and self.max_pairs_per_prompt < 1:
             raise ValueError(f"max_pairs_per_prompt must be at least 1, got {self.max_pairs_per_prompt}")
 
@@ -64,4 +71,5 @@ class ExportOptions:
             "seed": self.seed,
             "max_pairs_per_prompt": self.pair_cap,
             **({"exact_split": True} if self.exact_split else {}),
+            **({"repetition_pairs": True} if self.repetition_pairs else {}),
         }

@@ -22,6 +22,7 @@ from llm_feedback_loop.training_data.preferences import (
     net_votes_by_response,
     preference_pairs_for_group,
 )
+from llm_feedback_loop.training_data.repetition import repeated
 
 if TYPE_CHECKING:  # options.py reads the kinds table (kinds.py), which holds the row builders below
     from llm_feedback_loop.training_data.options import ExportOptions, RowFormat
@@ -119,6 +120,19 @@ def pair_rows(group: PromptGroup, options: ExportOptions) -> GroupRows:
         # Without dedupe a pair appears once per vote for it, so agreement weighs in training.
         rows += [DatasetRow(row, pair.source)] * (1 if options.dedupe else pair.votes)
     return GroupRows(rows, ties, capped)
+
+
+def repetition_row(rows: list[DatasetRow]) -> DatasetRow | None:
+    """The first pair's chosen answer preferred to itself repeated (`repetition.repeated`), for a prompt whose
+    rows are pairs; None when the answer cannot be repeated."""
+    first = rows[0].row
+    chosen = first["chosen"]
+    text = chosen if isinstance(chosen, str) else chosen[-1]["content"]
+    rejected = repeated(text)
+    if rejected is None:
+        return None
+    answer = rejected if isinstance(chosen, str) else [{"role": "assistant", "content": rejected}]
+    return DatasetRow({"prompt": first["prompt"], "chosen": chosen, "rejected": answer}, "repetition")
 
 
 def prompt_rows(group: PromptGroup, options: ExportOptions) -> GroupRows:

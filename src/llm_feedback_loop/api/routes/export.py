@@ -26,6 +26,9 @@ def export_options(
     include_comparisons: Annotated[bool, Query(description="sft: add the best answer of each comparison.")] = False,
     test_size: Annotated[float, Query(ge=0.0, lt=1.0, description="Share of prompts held out for test.")] = 0.0,
     seed: Annotated[int, Query(ge=0, le=INT_MAX, description="Seed of the split and of random pairing.")] = 0,
+    repetition_pairs: Annotated[
+        bool, Query(description="dpo, reward: a training pair more per prompt, its liked answer over itself repeated.")
+    ] = False,
 ) -> ExportOptions:
     try:
         return ExportOptions(
@@ -37,6 +40,7 @@ def export_options(
             test_size,
             seed,
             max_pairs_per_prompt=state.settings.max_pairs_per_prompt,
+            repetition_pairs=repetition_pairs,
         )
     except ValueError as error:
         raise HTTPException(status_code=422, detail=str(error)) from None

@@ -1,0 +1,51 @@
+"""Repetition pairs: an answer the annotator liked, preferred to the same answer with its first item or
+sentence repeated in place of the others.
+
+A small chat model's greedy answers can repeat one item of a list, or one sentence, until the token limit
+("1. Bread is a staple food.\n2. Bread is a staple food.\n3. ..."); DPO on a round's feedback makes a model
+surer of the form the annotators liked, and with it of such loops, while the round's sampled answers seldom
+show one for the annotators to dislike (SmolLM2-135M-Instruct: none of 14 sampled lists, 3 of 7 greedy ones).
+A person who liked an answer would not like it repeated, so each prompt of an export's training side can
+carry one such pair (`ExportOptions.repetition_pairs`, on in `llmfl loop`). They are built from the
+feedback's own liked answers, never from the held-out side: early stopping and the loop's held-out check
+judge the annotators' pairs alone. The manifest counts them as the source `repetition`.
+"""
+
+from __future__ import annotations
+
+import re
+
+ITEM_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+NUMBERED = re.compile(r"^\s*\d+[.)]\s+")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+MIN_UNITS = 3  # the repeated answer has at least this many copies of its first unit
+
+
+def repeated(text: str) -> str | None:
+    """`text` with its first unit repeated in place of every other, at least MIN_UNITS times. A text of
+    several lines: its first list item (or first line, in a text with no list) in place of the lines after it,
+    each keeping its own list marker, lines added after the last numbered on (or marked as the first); lines
+    before the first item are kept. One line: its first sentence. None when that changes nothing (an empty
+    text, or one that already repeats)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if len(lines) >= 2:
+        start = next((index for index, line in enumerate(lines) if ITEM_MARK.match(line)), 0)
+        kept, items = lines[:start], lines[start:]
+        head = ITEM_MARK.match(items[0])
+        first = ITEM_MARK.sub("", items[0], count=1)
+        units = []
+        for index in range(max(MIN_UNITS, len(items))):
+            mark = ITEM_MARK.match(items[index]) if index < len(items) else None
+            if mark is not None:
+                units.append(mark.group(0) + first)
+            elif index >= len(items) and head is not None:
+                units.append((f"{index + 1}. " if NUMBERED.match(items[0]) else head.group(0)) + first)
+            else:
+                units.append(first)
+        result = "\n".join(kept + units)
+    else:
+        sentences = [sentence for sentence in SENTENCE_END.split(text.strip()) if sentence]
+        if not sentences:
+            return None
+        result = " ".join([sentences[0]] * max(MIN_UNITS, len(sentences)))
+    return None if result in (text.strip(), "\n".join(lines)) else result

@@ -1,0 +1,41 @@
+"""Repetition pairs: a liked answer preferred to itself repeated, on the training side of an export only."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_feedback_loop.training_data.options import ExportOptions
+from llm_feedback_loop.training_data.repetition import repeated
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a list: its first item in place of the others, each line keeping its marker, at least three lines
+        ("1. Bread.\n2. Milk is a drink.", "1. Bread.\n2. Bread.\n3. Bread."),
+        ("- a b\n- c d\n- e f\n- g h", "- a b\n- a b\n- a b\n- a b"),
+        ("* a\n\n* b", "* a\n* a\n* a"),
+        # lines before the first item are kept; the items repeat
+        ("Here are some:\n1. A\n2. B", "Here are some:\n1. A\n2. A\n3. A"),
+        # lines that are not a list: the first line
+        ("line one\nline two", "line one\nline one\nline one"),
+        # one line: its first sentence, as often as it has sentences, at least three times
+        ("Paris is the capital.", "Paris is the capital. Paris is the capital. Paris is the capital."),
+        ("One. Two! Three? Four.", "One. One. One. One."),
+    ],
+)
+def test_an_answer_is_repeated_by_its_first_item_or_sentence(text: str, expected: str) -> None:
+    assert repeated(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "   ", "A. A. A.", "1. A\n\n2. A\n\n3. A"])
+def test_an_empty_or_already_repeating_answer_gives_no_pair(text: str) -> None:
+    assert repeated(text) is None
+
+
+def test_only_pair_kinds_take_repetition_pairs() -> None:
+    for kind in ("sft", "kto", "prompt"):
+        with pytest.raises(ValueError, match="repetition pairs"):
+            ExportOptions(kind, repetition_pairs=True)  # type: ignore[arg-type]
+    assert ExportOptions("reward", repetition_pairs=True).as_dict()["repetition_pairs"] is True
+    assert "repetition_pairs" not in ExportOptions("dpo").as_dict()
