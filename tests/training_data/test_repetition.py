@@ -39,3 +39,13 @@ def test_only_pair_kinds_take_repetition_pairs() -> None:
             ExportOptions(kind, repetition_pairs=True)  # type: ignore[arg-type]
     assert ExportOptions("reward", repetition_pairs=True).as_dict()["repetition_pairs"] is True
     assert "repetition_pairs" not in ExportOptions("dpo").as_dict()
+
+
+def test_a_long_first_unit_among_many_short_ones_is_not_repeated_without_bound() -> None:
+    long_first = "word " * 5_000 + "end."
+    text = long_first + " a." * 10_000
+    result = repeated(text)
+    assert result is not None and result.startswith(long_first)
+    assert len(result) <= 2 * len(text) + 2 * len(long_first)
+    lines = "1. " + "x" * 5_000 + "\n" + "\n".join(["- y"] * 10_000)
+    assert len(repeated(lines) or "") <= 2 * len(lines) + 2 * 5_004

@@ -14,6 +14,7 @@ judge the annotators' pairs alone. The manifest counts them as the source `repet
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 ITEM_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 NUMBERED = re.compile(r"^\s*\d+[.)]\s+")
@@ -25,27 +26,41 @@ def repeated(text: str) -> str | None:
     """`text` with its first unit repeated in place of every other, at least MIN_UNITS times. A text of
     several lines: its first list item (or first line, in a text with no list) in place of the lines after it,
     each keeping its own list marker, lines added after the last numbered on (or marked as the first); lines
-    before the first item are kept. One line: its first sentence. None when that changes nothing (an empty
-    text, or one that already repeats)."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    before the first item are kept. One line: its first sentence. Repeats stop once the result is twice as long
+    as the text, so a long first unit among many short ones costs linear, not quadratic, space. None when that
+    changes nothing (an empty text, or one that already repeats)."""
+    stripped = text.strip()
+    lines = [line.strip() for line in stripped.splitlines() if line.strip()]
     if len(lines) >= 2:
         start = next((index for index, line in enumerate(lines) if ITEM_MARK.match(line)), 0)
         kept, items = lines[:start], lines[start:]
         head = ITEM_MARK.match(items[0])
         first = ITEM_MARK.sub("", items[0], count=1)
-        units = []
-        for index in range(max(MIN_UNITS, len(items))):
+
+        def unit(index: int) -> str:
             mark = ITEM_MARK.match(items[index]) if index < len(items) else None
             if mark is not None:
-                units.append(mark.group(0) + first)
-            elif index >= len(items) and head is not None:
-                units.append((f"{index + 1}. " if NUMBERED.match(items[0]) else head.group(0)) + first)
-            else:
-                units.append(first)
-        result = "\n".join(kept + units)
+                return mark.group(0) + first
+            if index >= len(items) and head is not None:
+                return (f"{index + 1}. " if NUMBERED.match(items[0]) else head.group(0)) + first
+            return first
+
+        result = "\n".join(kept + within(unit, len(items), 2 * len(stripped)))
     else:
-        sentences = [sentence for sentence in SENTENCE_END.split(text.strip()) if sentence]
+        sentences = [sentence for sentence in SENTENCE_END.split(stripped) if sentence]
         if not sentences:
             return None
-        result = " ".join([sentences[0]] * max(MIN_UNITS, len(sentences)))
-    return None if result in (text.strip(), "\n".join(lines)) else result
+        result = " ".join(within(lambda _: sentences[0], len(sentences), 2 * len(stripped)))
+    return None if result in (stripped, "\n".join(lines)) else result
+
+
+def within(unit: Callable[[int], str], count: int, budget: int) -> list[str]:
+    """unit(0), unit(1), ...: `count` of them (at least MIN_UNITS), fewer once their length passes `budget`."""
+    units: list[str] = []
+    length = 0
+    for index in range(max(MIN_UNITS, count)):
+        if index >= MIN_UNITS and length > budget:
+            break
+        units.append(unit(index))
+        length += len(units[-1]) + 1
+    return units
