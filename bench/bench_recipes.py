@@ -7,7 +7,9 @@ Run from the repository root, on a round's export (a loop round writes one: `loo
         --recipe default= --recipe sft0.5=--sft-weight,0.5 --recipe steps12=--max-steps,12
 
 A recipe is NAME=FLAGS: comma-separated `llmfl train dpo` flags added to its defaults (empty: the defaults, the
-small-data recipe). Every recipe trains from the same base on the same pairs, and training is seeded (the same
+small-data recipe), and `repetition-pairs` to train on the export with one repetition pair per training prompt
+added, as `llmfl loop` exports a round now (`--recipe rep=repetition-pairs`; a round exported before that has none).
+Every recipe trains from the same base on the same pairs, and training is seeded (the same
 recipe on the same export gives the same candidate), so the differences between rows come from the recipes, not
 from the feedback: a loop round's collection is not seeded, and its gains move with it. The base's held-out
 answers are computed once; with the loop's `--seed` they are the round's own.
@@ -68,12 +70,38 @@ def described(name: str, metrics: dict[str, Any]) -> str:
     )
 
 
+REPETITION_PAIRS = "repetition-pairs"  # a recipe flag of this harness: train on the export with repetition pairs
+
+
+def with_repetition_pairs(data: Path, workdir: Path) -> Path:
+    """A copy of the export whose training side has one repetition pair per prompt, as `llmfl loop` exports it
+    (`training_data/repetition.py`); the test side as it was."""
+    from llm_feedback_loop.training_data.files import jsonl_split_files
+    from llm_feedback_loop.training_data.rows import DatasetRow, repetition_row
+
+    folder = workdir / "with-repetition-pairs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, path in jsonl_split_files(data.resolve()).items():
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if split == "train":
+            firsts: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                firsts.setdefault(json.dumps(row["prompt"]), row)
+            extra = [repetition_row([DatasetRow(row, "comparison")]) for row in firsts.values()]
+            rows += [added.row for added in extra if added is not None and added.row not in rows]  # not twice
+        lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        (folder / f"dpo.{split}.jsonl").write_text(lines, encoding="utf-8")
+    return folder / "dpo.jsonl"
+
+
 def train_recipe(name: str, flags: list[str], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """`llmfl train dpo` on the export with the recipe's flags; its output folder, steps and cost."""
+    """`llmfl train dpo` on the export (with repetition pairs, for a recipe that names them) with the recipe's
+    flags; its output folder, steps and cost."""
     env = offline_env(args.threads, f"sqlite+aiosqlite:///{workdir / 'runs.db'}")
     env |= {"CHECKPOINT_DIR": str(workdir / "checkpoints"), "TRL_EXPERIMENTAL_SILENCE": "1"}
     out = workdir / name
-    data = str(args.data.resolve())
+    data = str(with_repetition_pairs(args.data, workdir) if REPETITION_PAIRS in flags else args.data.resolve())
+    flags = [flag for flag in flags if flag != REPETITION_PAIRS]
     command = [sys.executable, "-m", "llm_feedback_loop", "train", "dpo", "--data", data, "--model", args.model]
     command += ["--output-dir", str(out), "--name", f"recipe-{name}", *flags]
     started = time.monotonic()
