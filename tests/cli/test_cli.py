@@ -96,6 +96,14 @@ def test_export_with_repetition_pairs_counts_them_in_the_manifest(tmp_path: Path
     assert manifest["counts"]["rows_per_source"] == {"comparison": 1, "repetition": 1}
     rows = [json.loads(line) for line in Path("pairs.jsonl").read_text().splitlines()]
     assert rows[1]["chosen"] == rows[0]["chosen"] and rows[1]["rejected"] != rows[0]["rejected"]
+    # Training reads them, but the small-data recipe's length counts the feedback's rows only.
+    from llm_feedback_loop.training.recipes import RECIPES
+    from llm_feedback_loop.training_data.files import load_export
+    from llm_feedback_loop.training_data.kinds import kind_of
+
+    data = load_export("pairs.jsonl", kind_of("dpo"), "llmfl train dpo")
+    assert len(data.train) == 2 and data.feedback_rows == 1
+    assert RECIPES["dpo"].steps(data.feedback_rows, 8) == RECIPES["dpo"].min_steps
     code, output = invoke("export", "sft", "--out", "sft.jsonl", "--repetition-pairs")
     assert code == 1 and "repetition pairs are preference pairs" in output
 

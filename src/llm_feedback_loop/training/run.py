@@ -344,7 +344,7 @@ def run_training(
     check_output_dir(output_dir, resume)
     rank, world_size = world()
     data = load_data(config, settings, database, run_id, say)
-    config = small_data(config, len(data.train), say if rank == 0 else None)
+    config = small_data(config, data.feedback_rows, say if rank == 0 else None)
     prepared = prepare_method(config, data, database, run_id)
     started: StartedRun | None = None
     if rank == 0:

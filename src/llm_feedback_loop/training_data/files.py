@@ -38,6 +38,14 @@ class TrainingData:
     def test(self) -> list[dict[str, Any]]:
         return self.splits.get("test", [])
 
+    @property
+    def feedback_rows(self) -> int:
+        """The training rows that came from feedback: all of them, less the repetition pairs the export's
+        manifest counts (`training_data/repetition.py`), which the small-data recipe's length leaves out."""
+        counts = (self.manifest or {}).get("counts") or {}
+        added = (counts.get("rows_per_source") or {}).get("repetition", 0)
+        return max(0, len(self.train) - added) if isinstance(added, int) else len(self.train)
+
     def lineage(self) -> dict[str, Any]:
         return {
             "path": self.path,
