@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads of every process")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the run's files here")
     parser.add_argument(
-        "--loop-args", default="", help='more `llmfl loop` options for every run, e.g. "--seed 3 --no-greedy-answer"'
+        "--loop-args", default="", help='more `llmfl loop` options for every run, e.g. "--seed 3 --no-repetition-pairs"'
     )
     args = parser.parse_args(argv)
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="bench-tasks-"))).resolve()
