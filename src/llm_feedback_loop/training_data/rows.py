@@ -131,7 +131,7 @@ def repetition_row(rows: list[DatasetRow]) -> DatasetRow | None:
     rejected = repeated(text)
     if rejected is None:
         return None
-    answer = rejected if isinstance(chosen, str) else [{"role": "assistant", "content": rejected}]
+    answer = render_answer(rejected, "standard" if isinstance(chosen, str) else "conversational")
     return DatasetRow({"prompt": first["prompt"], "chosen": chosen, "rejected": answer}, "repetition")
 
 
