@@ -168,29 +168,37 @@ def test_exports_load_with_datasets_and_pass_trl_checks(
             assert isinstance(example["label"], bool)
 
 
-def test_each_training_prompt_gets_one_repetition_pair_and_the_test_side_none(client: TestClient) -> None:
+LIST_COMPARISON = {
+    "prompt": "Sebutkan tiga buah.",
+    "responses": [{"id": "1", "text": "1. Apel\n2. Jeruk\n3. Mangga"}, {"id": "2", "text": "Apel."}],
+    "ranking": [0, 1],
+}
+
+
+def test_each_training_prompt_with_a_liked_list_gets_one_repetition_pair_and_the_test_side_none(
+    client: TestClient,
+) -> None:
     seed_feedback(client)
+    client.post("/rlhf-feedback", json=LIST_COMPARISON)
     plain = export(client, "dpo", test_size=0.0)
     with_repeats = export(client, "dpo", repetition_pairs=True)
     added = [row for row in with_repeats if row not in plain]
-    assert len(with_repeats) == len(plain) + len({row["prompt"] for row in plain})
-    assert {row["prompt"] for row in added} == {row["prompt"] for row in plain}
-    for row in added:  # the prompt's first pair's chosen answer, over itself repeated
-        first = next(r for r in plain if r["prompt"] == row["prompt"])
-        assert row["chosen"] == first["chosen"] and row["rejected"] == repeated(first["chosen"])
+    # the liked list, over itself repeated; the prompts whose liked answers are sentences get none
+    assert added == [{"prompt": "Sebutkan tiga buah.", "chosen": "1. Apel\n2. Jeruk\n3. Mangga",
+                      "rejected": "1. Apel\n2. Apel\n3. Apel"}]  # fmt: skip
+    assert len(with_repeats) == len(plain) + 1
 
     # With a split, the held-out side keeps the annotators' pairs only.
-    for seed in range(20):
+    for seed in range(40):
         test = export(client, "dpo", test_size=0.5, seed=seed, split="test", repetition_pairs=True)
         train = export(client, "dpo", test_size=0.5, seed=seed, split="train", repetition_pairs=True)
-        if test and train:
+        if any(row["prompt"] == LIST_COMPARISON["prompt"] for row in test) and train:
             break
-    assert test and train
-    assert all(row in plain for row in test)
-    assert any(row not in plain for row in train)
+    assert any(row["prompt"] == LIST_COMPARISON["prompt"] for row in test) and train
+    assert all(row in plain for row in test + train)
 
     conversational = export(client, "dpo", format="conversational", repetition_pairs=True)
-    row = conversational[-1]
+    row = next(row for row in conversational if row["rejected"][0]["content"].startswith("1. Apel\n2. Apel"))
     assert row["rejected"][0]["role"] == "assistant" and row["rejected"][0]["content"] == repeated(
         row["chosen"][0]["content"]
     )

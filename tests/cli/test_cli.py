@@ -88,7 +88,11 @@ def test_export_with_test_split_writes_both_files_and_a_manifest(tmp_path: Path)
 
 
 def test_export_with_repetition_pairs_counts_them_in_the_manifest(tmp_path: Path) -> None:
-    invoke("import", str(write_feedback_file(tmp_path, [MONGOEXPORT_RATING, MONGOEXPORT_COMPARISON])))
+    # the ranking's best answer is a list: only a list gets a repetition pair
+    listed = MONGOEXPORT_COMPARISON.replace(
+        "Kubernetes digunakan untuk mengelola container dan deployment.", "1. Mengelola container.\\n2. Deployment."
+    )
+    invoke("import", str(write_feedback_file(tmp_path, [MONGOEXPORT_RATING, listed])))
     code, output = invoke("export", "dpo", "--out", "pairs.jsonl", "--repetition-pairs")
     assert code == 0, output
     manifest = json.loads(Path("pairs.manifest.json").read_text())

@@ -1,11 +1,12 @@
-"""Repetition pairs: a liked answer preferred to itself repeated, on the training side of an export only."""
+"""Repetition pairs: a liked list preferred to itself repeated, on the training side of an export only."""
 
 from __future__ import annotations
 
 import pytest
 
 from llm_feedback_loop.training_data.options import ExportOptions
-from llm_feedback_loop.training_data.repetition import repeated
+from llm_feedback_loop.training_data.repetition import is_list, repeated
+from llm_feedback_loop.training_data.rows import DatasetRow, repetition_row
 
 
 @pytest.mark.parametrize(
@@ -31,6 +32,35 @@ def test_an_answer_is_repeated_by_its_first_item_or_sentence(text: str, expected
 @pytest.mark.parametrize("text", ["", "   ", "A. A. A.", "1. A\n\n2. A\n\n3. A"])
 def test_an_empty_or_already_repeating_answer_gives_no_pair(text: str) -> None:
     assert repeated(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "listed"),
+    [
+        ("1. Bread.\n2. Milk.", True),
+        ("Here are some:\n- a\n* b", True),
+        ("  1) a\n  2) b\n", True),
+        ("1. Only one item.", False),
+        ("Paris is the capital. It is in France.", False),
+        ("line one\nline two", False),
+        ("In 1889. 2. the tower opened", False),  # a figure in a sentence is not an item
+    ],
+)
+def test_a_list_is_two_or_more_marked_lines(text: str, listed: bool) -> None:
+    assert is_list(text) is listed
+
+
+def test_only_a_liked_list_gets_a_repetition_row() -> None:
+    def pair(chosen: object) -> list[DatasetRow]:
+        return [DatasetRow({"prompt": "Q?", "chosen": chosen, "rejected": "No."}, "comparison")]
+
+    row = repetition_row(pair("1. A\n2. B"))
+    assert row is not None and row.source == "repetition"
+    assert row.row == {"prompt": "Q?", "chosen": "1. A\n2. B", "rejected": "1. A\n2. A\n3. A"}
+    assert repetition_row(pair("One sentence. Another sentence.")) is None
+    assert repetition_row(pair("1. A\n2. A\n3. A")) is None  # already repeating
+    talk = repetition_row(pair([{"role": "assistant", "content": "- x\n- y"}]))
+    assert talk is not None and talk.row["rejected"] == [{"role": "assistant", "content": "- x\n- x\n- x"}]
 
 
 def test_only_pair_kinds_take_repetition_pairs() -> None:

@@ -39,7 +39,11 @@ def export_command(
     test_size: Annotated[float, typer.Option(help="Share of prompts held out (split by prompt hash).")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the split and of random pairing.")] = 0,
     repetition_pairs: Annotated[
-        bool, typer.Option(help="dpo, reward: a training pair more per prompt, its liked answer over itself repeated.")
+        bool,
+        typer.Option(
+            help="dpo, reward: one more training pair per prompt whose liked answer is a list: that list "
+            "preferred to itself repeated."
+        ),
     ] = False,
     since: Annotated[str | None, typer.Option(help="Only feedback created at or after (ISO 8601).")] = None,
     until: Annotated[str | None, typer.Option(help="Only feedback created before (ISO 8601).")] = None,

@@ -197,8 +197,8 @@ def loop_command(
     repetition_pairs: Annotated[
         bool,
         typer.Option(
-            help="DPO: each training prompt also gets its liked answer preferred to itself repeated (its first "
-            "item or sentence in place of the rest), against greedy answers that loop."
+            help="DPO: each training prompt whose liked answer is a list also gets that list preferred to itself "
+            "repeated (its first item in place of the rest), against greedy answers that loop."
         ),
     ] = True,
     seed: Annotated[int | None, typer.Option(help="Seed the answers (reproducible).")] = None,

@@ -72,8 +72,8 @@ class LoopSettings:
     # sampled answers per held-out prompt beside the greedy one (at the sampling's temperature and top-p); the
     # promotion rule asks their gain and coherence too. 0: greedy answers only
     eval_samples: int = 2
-    # each prompt of a DPO export's training side gets one more pair: its liked answer over itself repeated
-    # (`training_data/repetition.py`), against the greedy loops DPO makes likelier
+    # each prompt of a DPO export's training side whose liked answer is a list gets one more pair: that list
+    # over itself repeated (`training_data/repetition.py`), against the greedy loops DPO makes likelier
     repetition_pairs: bool = True
 
     @property

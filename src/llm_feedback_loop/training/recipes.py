@@ -18,8 +18,9 @@ prompts for it, and refuses a candidate that ranks them no better than chance (l
 shuffled control's pairs, which say nothing, still shortened the answers, and the task counted it as a gain.
 
 The rows that set a run's length are those from feedback: an export's repetition pairs (one per training
-prompt, `training_data/repetition.py`) are trained on but not counted. Counted, they lengthened `concise`'s
-rounds from 13 to 20 steps, and the longer run lost 3 of 42 greedy answers' coherence (bench_recipes.py).
+prompt whose liked answer is a list, `training_data/repetition.py`) are trained on but not counted. Counted
+(when every answer got one), they lengthened `concise`'s rounds from 13 to 20 steps, and the longer run lost 3
+of 42 greedy answers' coherence (bench_recipes.py).
 
 A setting the run chooses (in its YAML file or flags) is kept: `--no-lora`, or a `learning_rate` without
 `--lora`, keeps full fine-tuning at that rate and the method's beta; `--lora` alone takes the recipe's adapter,

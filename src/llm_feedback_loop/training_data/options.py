@@ -26,8 +26,9 @@ class ExportOptions:
     `exact_split`: `test_size` of the prompts that give rows is held out exactly (rounded, at least one), not
     about that share by each prompt's hash alone; the feedback is read twice (for small exports: a loop round's).
 
-    `repetition_pairs` (dpo, reward): each prompt of the training side gets one more pair, its first pair's
-    chosen answer preferred to itself repeated (`repetition.py`); the test side keeps the annotators' pairs only.
+    `repetition_pairs` (dpo, reward): each prompt of the training side whose first pair's chosen answer is a
+    list gets one more pair, that answer preferred to itself repeated (`repetition.py`); the test side keeps the
+    annotators' pairs only.
     """
 
     kind: DatasetKind

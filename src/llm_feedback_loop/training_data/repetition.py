@@ -1,14 +1,19 @@
-"""Repetition pairs: an answer the annotator liked, preferred to the same answer with its first item or
-sentence repeated in place of the others.
+"""Repetition pairs: a list the annotator liked, preferred to the same list with its first item repeated in
+place of the others.
 
-A small chat model's greedy answers can repeat one item of a list, or one sentence, until the token limit
-("1. Bread is a staple food.\n2. Bread is a staple food.\n3. ..."); DPO on a round's feedback makes a model
-surer of the form the annotators liked, and with it of such loops, while the round's sampled answers seldom
-show one for the annotators to dislike (SmolLM2-135M-Instruct: none of 14 sampled lists, 3 of 7 greedy ones).
-A person who liked an answer would not like it repeated, so each prompt of an export's training side can
-carry one such pair (`ExportOptions.repetition_pairs`, on in `llmfl loop`). They are built from the
-feedback's own liked answers, never from the held-out side: early stopping and the loop's held-out check
-judge the annotators' pairs alone. The manifest counts them as the source `repetition`.
+A small chat model's greedy answers can repeat one item of a list until the token limit ("1. Bread is a
+staple food.\n2. Bread is a staple food.\n3. ..."); DPO on a round's feedback makes a model surer of the form
+the annotators liked, and with it of such loops, while the round's sampled answers seldom show one for the
+annotators to dislike (SmolLM2-135M-Instruct: none of 14 sampled lists, 3 of 7 greedy ones). A person who
+liked a list would not like it repeated, so each prompt of an export's training side whose liked answer is a
+list (`is_list`) can carry one such pair (`ExportOptions.repetition_pairs`, on in `llmfl loop`). They are built
+from the feedback's own liked answers, never from the held-out side: early stopping and the loop's held-out
+check judge the annotators' pairs alone. The manifest counts them as the source `repetition`.
+
+Lists only: on one fixed round of `bullets` (lists) the pairs kept every greedy answer as coherent as the
+base's (88.1% against 83.3% without, the same gain), but on one of `specific` (paragraphs) pairs of a repeated
+first sentence took its greedy gain from +23.8 to +14.3 points and its sampled gain from +13.1 to +4.8, even
+with 18 of its 50 pairs kept (bench/bench_recipes.py; README: the loop).
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ ITEM_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 NUMBERED = re.compile(r"^\s*\d+[.)]\s+")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 MIN_UNITS = 3  # the repeated answer has at least this many copies of its first unit
+
+
+def is_list(text: str) -> bool:
+    """At least two of the text's lines are marked as list items ("1. ", "2) ", "- ", "* ", "• ")."""
+    return sum(ITEM_MARK.match(line) is not None for line in text.splitlines()) >= 2
 
 
 def repeated(text: str) -> str | None:

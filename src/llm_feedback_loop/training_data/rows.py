@@ -22,7 +22,7 @@ from llm_feedback_loop.training_data.preferences import (
     net_votes_by_response,
     preference_pairs_for_group,
 )
-from llm_feedback_loop.training_data.repetition import repeated
+from llm_feedback_loop.training_data.repetition import is_list, repeated
 
 if TYPE_CHECKING:  # options.py reads the kinds table (kinds.py), which holds the row builders below
     from llm_feedback_loop.training_data.options import ExportOptions, RowFormat
@@ -124,11 +124,11 @@ def pair_rows(group: PromptGroup, options: ExportOptions) -> GroupRows:
 
 def repetition_row(rows: list[DatasetRow]) -> DatasetRow | None:
     """The first pair's chosen answer preferred to itself repeated (`repetition.repeated`), for a prompt whose
-    rows are pairs; None when the answer cannot be repeated."""
+    rows are pairs; None when that answer is not a list (`repetition.is_list`) or cannot be repeated."""
     first = rows[0].row
     chosen = first["chosen"]
     text = chosen if isinstance(chosen, str) else chosen[-1]["content"]
-    rejected = repeated(text)
+    rejected = repeated(text) if is_list(text) else None
     if rejected is None:
         return None
     answer = render_answer(rejected, "standard" if isinstance(chosen, str) else "conversational")

@@ -27,7 +27,11 @@ def export_options(
     test_size: Annotated[float, Query(ge=0.0, lt=1.0, description="Share of prompts held out for test.")] = 0.0,
     seed: Annotated[int, Query(ge=0, le=INT_MAX, description="Seed of the split and of random pairing.")] = 0,
     repetition_pairs: Annotated[
-        bool, Query(description="dpo, reward: a training pair more per prompt, its liked answer over itself repeated.")
+        bool,
+        Query(
+            description="dpo, reward: one more training pair per prompt whose liked answer is a list: that list "
+            "preferred to itself repeated."
+        ),
     ] = False,
 ) -> ExportOptions:
     try:
