@@ -7,8 +7,9 @@ Run from the repository root, on a round's export (a loop round writes one: `loo
         --recipe default= --recipe sft0.5=--sft-weight,0.5 --recipe steps12=--max-steps,12
 
 A recipe is NAME=FLAGS: comma-separated `llmfl train dpo` flags added to its defaults (empty: the defaults, the
-small-data recipe), and `repetition-pairs` to train on the export with one repetition pair per training prompt
-added, as `llmfl loop` exports a round now (`--recipe rep=repetition-pairs`; a round exported before that has none).
+small-data recipe), and `repetition-pairs` to train on the export with one repetition pair added per training
+prompt whose liked answer is a list, as `llmfl loop` exports a round now (`--recipe rep=repetition-pairs`; a round
+exported before that has none).
 Every recipe trains from the same base on the same pairs, and training is seeded (the same
 recipe on the same export gives the same candidate), so the differences between rows come from the recipes, not
 from the feedback: a loop round's collection is not seeded, and its gains move with it. The base's held-out
@@ -74,8 +75,8 @@ REPETITION_PAIRS = "repetition-pairs"  # a recipe flag of this harness: train on
 
 
 def with_repetition_pairs(data: Path, workdir: Path) -> Path:
-    """A copy of the export whose training side has one repetition pair per prompt, as `llmfl loop` exports it
-    (`training_data/repetition.py`); the test side as it was."""
+    """A copy of the export whose training side has one repetition pair per prompt whose liked answer is a list,
+    as `llmfl loop` exports it (`training_data/repetition.py`); the test side as it was."""
     from llm_feedback_loop.training_data.files import jsonl_split_files
     from llm_feedback_loop.training_data.rows import DatasetRow, repetition_row
 

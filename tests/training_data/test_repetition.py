@@ -12,25 +12,32 @@ from llm_feedback_loop.training_data.rows import DatasetRow, repetition_row
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        # a list: its first item in place of the others, each line keeping its marker, at least three lines
+        # its first item in place of the others, each line keeping its marker, at least three lines
         ("1. Bread.\n2. Milk is a drink.", "1. Bread.\n2. Bread.\n3. Bread."),
         ("- a b\n- c d\n- e f\n- g h", "- a b\n- a b\n- a b\n- a b"),
         ("* a\n\n* b", "* a\n* a\n* a"),
         # lines before the first item are kept; the items repeat
         ("Here are some:\n1. A\n2. B", "Here are some:\n1. A\n2. A\n3. A"),
-        # lines that are not a list: the first line
-        ("line one\nline two", "line one\nline one\nline one"),
-        # one line: its first sentence, as often as it has sentences, at least three times
-        ("Paris is the capital.", "Paris is the capital. Paris is the capital. Paris is the capital."),
-        ("One. Two! Three? Four.", "One. One. One. One."),
+        # a line inside the list that is not an item becomes the first item, unmarked
+        ("1. A\nmore about A\n2. B", "1. A\nA\n2. A"),
     ],
 )
-def test_an_answer_is_repeated_by_its_first_item_or_sentence(text: str, expected: str) -> None:
+def test_a_list_is_repeated_by_its_first_item(text: str, expected: str) -> None:
     assert repeated(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "   ", "A. A. A.", "1. A\n\n2. A\n\n3. A"])
-def test_an_empty_or_already_repeating_answer_gives_no_pair(text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "1. A\n\n2. A\n\n3. A",  # already repeating
+        "Paris is the capital. It is in France.",  # not a list: sentences,
+        "line one\nline two",  # lines,
+        "1. Only one item.",  # one item
+    ],
+)
+def test_an_answer_that_is_not_a_list_or_already_repeats_gives_none(text: str) -> None:
     assert repeated(text) is None
 
 
@@ -43,7 +50,6 @@ def test_an_empty_or_already_repeating_answer_gives_no_pair(text: str) -> None:
         ("1. Only one item.", False),
         ("Paris is the capital. It is in France.", False),
         ("line one\nline two", False),
-        ("In 1889. 2. the tower opened", False),  # a figure in a sentence is not an item
     ],
 )
 def test_a_list_is_two_or_more_marked_lines(text: str, listed: bool) -> None:
@@ -71,11 +77,8 @@ def test_only_pair_kinds_take_repetition_pairs() -> None:
     assert "repetition_pairs" not in ExportOptions("dpo").as_dict()
 
 
-def test_a_long_first_unit_among_many_short_ones_is_not_repeated_without_bound() -> None:
-    long_first = "word " * 5_000 + "end."
-    text = long_first + " a." * 10_000
-    result = repeated(text)
-    assert result is not None and result.startswith(long_first)
-    assert len(result) <= 2 * len(text) + 2 * len(long_first)
+def test_a_long_first_item_among_many_short_ones_is_not_repeated_without_bound() -> None:
     lines = "1. " + "x" * 5_000 + "\n" + "\n".join(["- y"] * 10_000)
-    assert len(repeated(lines) or "") <= 2 * len(lines) + 2 * 5_004
+    result = repeated(lines)
+    assert result is not None and result.startswith("1. " + "x" * 5_000 + "\n- " + "x" * 5_000)
+    assert len(result) <= 2 * len(lines) + 2 * 5_004

@@ -64,7 +64,7 @@ def export_round_data(run: LoopRun, number: int, method: str, since: datetime) -
     tested = per_split.get("test", 0)
     shown = f" ({tested} held out{'' if reward else ' for early stopping'})" if tested else ""
     repeats = manifest["counts"]["rows_per_source"].get("repetition", 0)
-    repeats_shown = f" ({repeats} of them a liked answer over itself repeated)" if repeats else ""
+    repeats_shown = f" ({repeats} of them a liked list over itself repeated)" if repeats else ""
     run.say(f"  exported {rows} {method} rows{repeats_shown} from {prompts} prompts{shown} to {out.parent}")
     return {"path": str(out), "rows": rows, "manifest_counts": manifest["counts"]}
 

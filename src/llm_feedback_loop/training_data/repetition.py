@@ -23,8 +23,7 @@ from collections.abc import Callable
 
 ITEM_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 NUMBERED = re.compile(r"^\s*\d+[.)]\s+")
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-MIN_UNITS = 3  # the repeated answer has at least this many copies of its first unit
+MIN_UNITS = 3  # the repeated list has at least this many copies of its first item
 
 
 def is_list(text: str) -> bool:
@@ -33,35 +32,29 @@ def is_list(text: str) -> bool:
 
 
 def repeated(text: str) -> str | None:
-    """`text` with its first unit repeated in place of every other, at least MIN_UNITS times. A text of
-    several lines: its first list item (or first line, in a text with no list) in place of the lines after it,
-    each keeping its own list marker, lines added after the last numbered on (or marked as the first); lines
-    before the first item are kept. One line: its first sentence. Repeats stop once the result is twice as long
-    as the text, so a long first unit among many short ones costs linear, not quadratic, space. None when that
-    changes nothing (an empty text, or one that already repeats)."""
+    """The list in `text` with its first item in place of every other item, each keeping its own list marker,
+    at least MIN_UNITS times (items added after the last numbered on, or marked as the first); lines before the
+    first item are kept. Repeats stop once the result is twice as long as the text, so a long first item among
+    many short ones costs linear, not quadratic, space. None for a text that is not a list (`is_list`) or that
+    already repeats."""
+    if not is_list(text):
+        return None
     stripped = text.strip()
     lines = [line.strip() for line in stripped.splitlines() if line.strip()]
-    if len(lines) >= 2:
-        start = next((index for index, line in enumerate(lines) if ITEM_MARK.match(line)), 0)
-        kept, items = lines[:start], lines[start:]
-        head = ITEM_MARK.match(items[0])
-        first = ITEM_MARK.sub("", items[0], count=1)
+    start, head = next((index, mark) for index, line in enumerate(lines) if (mark := ITEM_MARK.match(line)))
+    kept, items = lines[:start], lines[start:]
+    first = items[0][head.end() :]
 
-        def unit(index: int) -> str:
-            mark = ITEM_MARK.match(items[index]) if index < len(items) else None
-            if mark is not None:
-                return mark.group(0) + first
-            if index >= len(items) and head is not None:
-                return (f"{index + 1}. " if NUMBERED.match(items[0]) else head.group(0)) + first
-            return first
+    def unit(index: int) -> str:
+        mark = ITEM_MARK.match(items[index]) if index < len(items) else None
+        if mark is not None:
+            return mark.group(0) + first
+        if index >= len(items):
+            return (f"{index + 1}. " if NUMBERED.match(items[0]) else head.group(0)) + first
+        return first  # a line inside the list that is not an item
 
-        result = "\n".join(kept + within(unit, len(items), 2 * len(stripped)))
-    else:
-        sentences = [sentence for sentence in SENTENCE_END.split(stripped) if sentence]
-        if not sentences:
-            return None
-        result = " ".join(within(lambda _: sentences[0], len(sentences), 2 * len(stripped)))
-    return None if result in (stripped, "\n".join(lines)) else result
+    result = "\n".join(kept + within(unit, len(items), 2 * len(stripped)))
+    return None if result == "\n".join(lines) else result
 
 
 def within(unit: Callable[[int], str], count: int, budget: int) -> list[str]:

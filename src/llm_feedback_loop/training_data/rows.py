@@ -22,7 +22,7 @@ from llm_feedback_loop.training_data.preferences import (
     net_votes_by_response,
     preference_pairs_for_group,
 )
-from llm_feedback_loop.training_data.repetition import is_list, repeated
+from llm_feedback_loop.training_data.repetition import repeated
 
 if TYPE_CHECKING:  # options.py reads the kinds table (kinds.py), which holds the row builders below
     from llm_feedback_loop.training_data.options import ExportOptions, RowFormat
@@ -128,7 +128,7 @@ def repetition_row(rows: list[DatasetRow]) -> DatasetRow | None:
     first = rows[0].row
     chosen = first["chosen"]
     text = chosen if isinstance(chosen, str) else chosen[-1]["content"]
-    rejected = repeated(text) if is_list(text) else None
+    rejected = repeated(text)
     if rejected is None:
         return None
     answer = render_answer(rejected, "standard" if isinstance(chosen, str) else "conversational")
