@@ -15,7 +15,9 @@ from llm_feedback_loop.training.recipes import (
     describe,
     small_data_settings,
     with_small_data_recipe,
+    without_adapter,
 )
+from llm_feedback_loop.training.run import small_data
 from tests.training.conftest import invoke, write_export
 
 
@@ -72,6 +74,23 @@ def test_a_beta_chosen_is_kept_with_the_recipes_adapter() -> None:
 def test_a_learning_rate_without_lora_keeps_full_fine_tuning() -> None:
     assert small_data_settings(config(learning_rate=1e-5), 62) == {"eval_steps": 4, "max_steps": 20}
     assert small_data_settings(config(learning_rate=1e-5, max_steps=4, eval_steps=0), 62) == {}
+
+
+def test_the_log_says_why_a_run_trains_without_the_adapter() -> None:
+    assert without_adapter(config()) is None
+    assert without_adapter(config(lora=True, learning_rate=1e-5)) is None  # the recipe's adapter at the run's rate
+    assert without_adapter(config(lora=False)) == "full fine-tuning chosen (--no-lora): no adapter"
+    said: list[str] = []
+    trained = small_data(config(learning_rate=1.5e-4), 62, said.append)
+    assert not trained.lora and trained.effective_learning_rate == 1.5e-4
+    assert said == [
+        "small data (62 rows, at most 1000): the small-data recipe sets eval_steps 4, max_steps 20; learning_rate "
+        "0.00015 chosen without --lora: full fine-tuning at that rate, no adapter (--lora keeps the recipe's "
+        "adapter at that rate)"
+    ]
+    said.clear()
+    small_data(config(), 62, said.append)
+    assert len(said) == 1 and "full fine-tuning" not in said[0]
 
 
 def test_a_runs_own_settings_win() -> None:

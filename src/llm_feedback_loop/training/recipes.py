@@ -25,6 +25,8 @@ of 42 greedy answers' coherence (bench_recipes.py).
 A setting the run chooses (in its YAML file or flags) is kept: `--no-lora`, or a `learning_rate` without
 `--lora`, keeps full fine-tuning at that rate and the method's beta; `--lora` alone takes the recipe's adapter,
 rate and beta; a `lora_target_modules` pattern keeps its layers; `epochs` or `max_steps` keep their length.
+The run's log says why it trains without the adapter (`without_adapter`): 1.5e-4 without `--lora` took
+`concise`'s greedy task score and coherence to 0 on one round's export, the same rate with it gained +14.3.
 """
 
 from __future__ import annotations
@@ -79,15 +81,28 @@ def small_data_settings(config: TrainConfig, rows: int) -> dict[str, Any]:
         return {}
     chosen = config.model_fields_set
     settings = {key: value for key, value in recipe.settings.items() if key not in chosen}
-    # Full fine-tuning chosen, or a learning rate chosen without LoRA (a rate for the method's own training):
-    # no adapter, and the run's rate.
-    if ("lora" in chosen and not config.lora) or ("learning_rate" in chosen and "lora" not in chosen):
+    if without_adapter(config) is not None:
         settings = {key: value for key, value in settings.items() if key not in ADAPTER_SETTINGS}
     if "lora_target_modules" in chosen:  # the run's pattern names its layers
         settings.pop("lora_top_layers", None)
     if not chosen & {"epochs", "max_steps"}:
         settings["max_steps"] = recipe.steps(rows, config.batch_size)
     return settings
+
+
+def without_adapter(config: TrainConfig) -> str | None:
+    """Why a run of `config` trains every weight instead of the recipe's adapter, for the run's log: full
+    fine-tuning chosen, or a learning rate chosen without LoRA (a rate for the method's own training, which the
+    run keeps); None when the run left the choice to the recipe."""
+    chosen = config.model_fields_set
+    if "lora" in chosen and not config.lora:
+        return "full fine-tuning chosen (--no-lora): no adapter"
+    if "learning_rate" in chosen and "lora" not in chosen:
+        return (
+            f"learning_rate {config.learning_rate} chosen without --lora: full fine-tuning at that rate, no adapter "
+            "(--lora keeps the recipe's adapter at that rate)"
+        )
+    return None
 
 
 def with_small_data_recipe(config: TrainConfig, rows: int) -> tuple[TrainConfig, dict[str, Any]]:

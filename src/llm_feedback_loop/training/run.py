@@ -313,15 +313,17 @@ def train_recording_failures(
 def small_data(config: TrainConfig, rows: int, say: Callable[[str], None] | None) -> TrainConfig:
     """The run's settings with the small-data recipe (`training/recipes.py`) where the run left them to it."""
     from llm_feedback_loop.training.config import ConfigError
-    from llm_feedback_loop.training.recipes import SMALL_DATA_ROWS, describe, with_small_data_recipe
+    from llm_feedback_loop.training.recipes import SMALL_DATA_ROWS, describe, with_small_data_recipe, without_adapter
 
     try:
-        config, applied = with_small_data_recipe(config, rows)
+        trained, applied = with_small_data_recipe(config, rows)
     except ConfigError as error:
         raise RunFailed(str(error)) from None
     if applied and say is not None:
-        say(f"small data ({rows} rows, at most {SMALL_DATA_ROWS}): the small-data recipe sets {describe(applied)}")
-    return config
+        reason = without_adapter(config)
+        said = f"small data ({rows} rows, at most {SMALL_DATA_ROWS}): the small-data recipe sets {describe(applied)}"
+        say(said + (f"; {reason}" if reason else ""))
+    return trained
 
 
 def run_training(
