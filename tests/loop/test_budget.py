@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from llm_feedback_loop.loop.budget import first_pass_prompts, following, informative, signal, top_ups
+from llm_feedback_loop.loop.context import LoopSettings
+from llm_feedback_loop.objectives.concise import TASK
 
 
 def test_the_first_pass_spends_two_thirds_of_the_budget_on_two_answers_a_prompt() -> None:
@@ -33,3 +37,14 @@ def test_new_prompts_follow_the_last_used_one_and_wrap_around() -> None:
     assert following(pool, ["d", "e"], 4) == ["a", "b", "c"]  # no prompt twice
     assert following(pool, [], 2) == ["a", "b"]
     assert following(pool, list(pool), 3) == []
+
+
+def test_a_round_collects_once_more_below_half_its_prompts_and_trains_from_a_quarter() -> None:
+    def settings(**options: int) -> LoopSettings:
+        return LoopSettings(name="t", objective=TASK, folder=Path("unused"), **options)  # type: ignore[arg-type]
+
+    assert (settings().signal_needed, settings().signal_wanted) == (16, 32)
+    assert (settings(prompts_per_round=8).signal_needed, settings(prompts_per_round=8).signal_wanted) == (2, 4)
+    assert settings(prompts_per_round=200).signal_wanted == 32
+    assert settings(min_signal=50).signal_wanted == 50  # a --min-signal above it: collect more up to that
+    assert settings(min_signal=3).signal_wanted == 32

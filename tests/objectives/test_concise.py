@@ -113,6 +113,14 @@ def test_the_simulated_annotator_does_not_like_short_nonsense() -> None:
     assert TASK.prefers(CAPITAL, "Bananas are yellow.") == 0.0 and TASK.score(CAPITAL, "Bananas are yellow.") == 1.0
 
 
+def test_the_simulated_annotator_does_not_like_a_short_wrong_answer() -> None:
+    """A short answer that names the question's numbers is on topic, and still wrong: nobody who asked likes it."""
+    assert score("What is 3 plus 22?", "3 + 22 = 4") == 1.0 and coherent("What is 3 plus 22?", "3 + 22 = 4")
+    assert preferred("What is 3 plus 22?", "3 + 22 = 4") == 0.0
+    assert preferred("What is 3 plus 22?", "3 + 22 = 25.") == 1.0
+    assert preferred(CAPITAL, "The capital of Peru is Cusco.") == 0.0
+
+
 def test_objective_files_written_with_the_earlier_names_still_load(tmp_path, monkeypatch) -> None:
     """`from llm_feedback_loop.loop.tasks import LoopTask` (the README of earlier releases) keeps working."""
     from llm_feedback_loop.objectives.base import Objective, load_objective

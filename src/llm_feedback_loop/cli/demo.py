@@ -102,7 +102,7 @@ def demo_command(
     verdict = "kept" if drop <= loop.max_drop else f"FELL by {drop:.1f} points"
     typer.echo(
         f"coherence of the active version's answers: {start.get('coherence', 0):.3f} → {end.get('coherence', 0):.3f} "
-        f"({verdict}); correct answers {start.get('correct', 0):.3f} → {end.get('correct', 0):.3f} (not trained for)"
+        f"({verdict}); correct answers {start.get('correct', 0):.3f} → {end.get('correct', 0):.3f} (not the task score)"
     )
     print_scores(summary, loop.objective.name)
     if drop > loop.max_drop:

@@ -179,8 +179,9 @@ def loop_command(
         typer.Option(
             min=1,
             help="Train only when at least this many prompts' answers were judged differently (default: a "
-            "quarter of --prompts-per-round, at most 16); a simulated annotator's round collects once more "
-            "first. Too little: the feedback waits for the next round.",
+            "quarter of --prompts-per-round, at most 16). A simulated annotator's round collects once more "
+            "below half of --prompts-per-round (at most 32) or below this. Too little: the feedback waits for "
+            "the next round.",
         ),
     ] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Tokens per answer (generation and evaluation).")] = 64,

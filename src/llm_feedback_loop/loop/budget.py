@@ -10,9 +10,10 @@ simulated annotator) samples in passes:
    a pair already has its lesson, one without may still give one;
 3. what is left of the budget: two answers to each of further new prompts.
 
-A round whose answers were judged alike on fewer than `min_signal` prompts collects once more with a new
-budget on new prompts (`more_budgets`), and when that is still too little, trains nothing: its feedback is
-kept and the next round trains on it with its own. People judge a round in one pass (`answers` answers to
+A round whose answers were judged differently on fewer than `signal_wanted` prompts (half the round's, at
+most 32) collects once more with a new budget on new prompts (`MORE_BUDGETS`), and when its feedback still
+covers fewer than `signal_needed` (`min_signal`: a quarter, at most 16), trains nothing: its feedback is kept
+and the next round trains on it with its own. People judge a round in one pass (`answers` answers to
 `prompts_per_round` prompts): they cannot be asked for a second look in between.
 
 The functions here are pure: the plan is tested on fixed scores.

@@ -279,9 +279,9 @@ def sample_judging(
             f"  {base.name} answered {len(groups)} prompts ({asked} answers); the annotator judged the answers "
             f"of {found} prompts differently"
         )
-        if found >= settings.signal_needed or budgets > MORE_BUDGETS or len(groups) >= len(pool):
+        if found >= settings.signal_wanted or budgets > MORE_BUDGETS or len(groups) >= len(pool):
             break
-        run.say(f"  too little signal (fewer than {settings.signal_needed} prompts): collecting more")
+        run.say(f"  too little signal (fewer than {settings.signal_wanted} prompts): collecting more")
     return list(groups.items()), {"answers": asked, "signal_prompts": found, "budgets": budgets}
 
 

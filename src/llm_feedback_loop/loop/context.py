@@ -83,6 +83,14 @@ class LoopSettings:
         return self.min_signal if self.min_signal is not None else max(1, min(16, self.prompts_per_round // 4))
 
     @property
+    def signal_wanted(self) -> int:
+        """Prompts with answers judged differently below which a simulated annotator's round collects once more
+        before training: half the round's prompts, at most 32, and never fewer than `signal_needed`. A round
+        that found 22 such prompts trains on about 30 pairs, whose few held-out pairs cannot tell a real
+        lesson from chance."""
+        return max(self.signal_needed, min(32, self.prompts_per_round // 2))
+
+    @property
     def annotator_name(self) -> str:
         return f"simulated:{self.name}"
 

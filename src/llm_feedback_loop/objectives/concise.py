@@ -5,13 +5,17 @@ Lima." complies; a paragraph about Peru does not). SmolLM2-135M-Instruct complie
 its sampled answers to these questions, so a round's candidates usually differ and the annotator's
 rankings carry a signal.
 
-Brevity alone is easy to game: an empty or nonsensical answer is short. The simulated annotator therefore
-likes an answer only when it is short and coherent (`preferred`), and the evaluation reports coherence
-beside the score (the promotion rule refuses a candidate whose coherence falls). An answer counts as coherent
-only when it is on topic (it names the question's subject or its expected answer) and not degenerate
-(mostly letters, digits and ordinary punctuation; not repeating itself). `correct` (the expected answer
-appears) is reported too, so that nobody mistakes a gain in style for a gain in knowledge: the loop is not
-expected to move it.
+Brevity alone is easy to game: an empty, nonsensical or wrong answer is short. The simulated annotator
+therefore likes an answer only when it is short, coherent and right (`preferred`), as the person who asked
+would: "3 + 22 = 4" is short and names the question's numbers, and nobody who asked likes it. The evaluation
+reports coherence beside the score (the promotion rule refuses a candidate whose coherence falls). An answer
+counts as coherent only when it is on topic (it names the question's subject or its expected answer) and not
+degenerate (mostly letters, digits and ordinary punctuation; not repeating itself). `correct` (the expected
+answer appears) is reported too, so that nobody mistakes a gain in style for a gain in knowledge.
+
+Liking short wrong answers taught the model to write them: in a second round of mostly sums, 37 of the 49
+training pairs liked a wrong answer ("23 + 2 = 4."), and the candidate's sampled answers lost 6 points of
+coherence, most of it to wrong sums.
 """
 
 from __future__ import annotations
@@ -127,9 +131,9 @@ def coherent(prompt: str, answer: str) -> bool:
 
 
 def preferred(prompt: str, answer: str) -> float:
-    """What the simulated annotator goes by: a short answer that is also coherent. Brevity alone would reward
-    short nonsense, and the model learns to write it."""
-    return score(prompt, answer) * coherent(prompt, answer)
+    """What the simulated annotator goes by: a short answer that is also coherent and right. Brevity alone
+    would reward short nonsense or a short wrong sum, and the model learns to write them."""
+    return score(prompt, answer) * coherent(prompt, answer) * correct(prompt, answer)
 
 
 def correct(prompt: str, answer: str) -> float:
