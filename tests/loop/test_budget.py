@@ -41,7 +41,7 @@ def test_new_prompts_follow_the_last_used_one_and_wrap_around() -> None:
 
 def test_a_round_collects_once_more_below_half_its_prompts_and_trains_from_a_quarter() -> None:
     def settings(**options: int) -> LoopSettings:
-        return LoopSettings(name="t", objective=TASK, folder=Path("unused"), **options)  # type: ignore[arg-type]
+        return LoopSettings(name="t", objective=TASK, folder=Path("unused"), **options)
 
     assert (settings().signal_needed, settings().signal_wanted) == (16, 32)
     assert (settings(prompts_per_round=8).signal_needed, settings(prompts_per_round=8).signal_wanted) == (2, 4)
