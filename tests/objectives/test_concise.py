@@ -57,10 +57,13 @@ def test_correct_looks_for_the_expected_answer() -> None:
     assert correct("What is 3 plus 2?", "3 plus 2 equals 15.") == 0.0  # "5" inside "15" is not the answer
     assert correct("What is 3 plus 2?", "3 plus 2 equals 50.") == 0.0
     assert correct(CAPITAL, "Limas are beans.") == 0.0
+    assert correct("What does a calculator do?", "It calculates sums.") == 1.0  # any of a tool's uses
+    assert correct("What does a calculator do?", "It is a small box.") == 0.0
+    assert coherent("What is the capital of the Netherlands?", "The Netherlands' capital.")  # "the" not needed
 
 
 def test_held_out_prompts_are_fixed_and_apart_from_the_feedback_prompts() -> None:
-    assert len(TASK.eval_prompts) >= 40
+    assert len(TASK.eval_prompts) >= 60  # one answer moves the held-out figures by under 2 points
     assert not set(TASK.eval_prompts) & set(TASK.train_prompts)
     assert load_objective("concise").eval_prompts == TASK.eval_prompts
 
@@ -70,6 +73,19 @@ def test_rounds_take_new_prompts_in_turn() -> None:
     assert len(first) == len(second) == 50
     assert not set(first) & set(second)
     assert len(TASK.round_prompts(1, 10_000)) == len(TASK.train_prompts)
+
+
+def test_a_round_asks_every_kind_of_question_in_proportion() -> None:
+    kinds = ("What is the capital", "What language", "What colour", "How many legs", "What is the opposite")
+    kinds += ("What does", "plus")
+
+    def kind(prompt: str) -> str:
+        return next(k for k in kinds if prompt.startswith(k) or (k == "plus" and k in prompt))
+
+    first = [kind(prompt) for prompt in TASK.round_prompts(1, 85)]  # the first pass of a round (defaults)
+    assert set(first) == set(kinds)
+    share = sum(kind(prompt) == "plus" for prompt in TASK.train_prompts) / len(TASK.train_prompts)
+    assert abs(first.count("plus") / len(first) - share) < 0.1
 
 
 @pytest.mark.parametrize("name", ["Objective", "LoopTask"])  # LoopTask: the earlier name, in users' files

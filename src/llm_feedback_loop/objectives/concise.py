@@ -45,43 +45,75 @@ CAPITALS = [
     ("Argentina", "Buenos Aires"), ("Sweden", "Stockholm"), ("Finland", "Helsinki"), ("Poland", "Warsaw"),
     ("Austria", "Vienna"), ("Ireland", "Dublin"), ("Cuba", "Havana"), ("Thailand", "Bangkok"),
     ("Vietnam", "Hanoi"), ("Turkey", "Ankara"), ("Iran", "Tehran"), ("Hungary", "Budapest"),
+    ("Belgium", "Brussels"), ("the Netherlands", "Amsterdam"), ("Denmark", "Copenhagen"), ("Australia", "Canberra"),
+    ("South Korea", "Seoul"), ("the Philippines", "Manila"), ("Pakistan", "Islamabad"), ("Bangladesh", "Dhaka"),
+    ("Saudi Arabia", "Riyadh"), ("Iraq", "Baghdad"), ("Morocco", "Rabat"), ("Nigeria", "Abuja"), ("Ghana", "Accra"),
+    ("Ethiopia", "Addis Ababa"), ("Venezuela", "Caracas"), ("Uruguay", "Montevideo"), ("New Zealand", "Wellington"),
+    ("Croatia", "Zagreb"), ("Serbia", "Belgrade"), ("Romania", "Bucharest"), ("Bulgaria", "Sofia"),
+    ("Lebanon", "Beirut"), ("Syria", "Damascus"), ("Afghanistan", "Kabul"), ("Nepal", "Kathmandu"),
+    ("Senegal", "Dakar"), ("Algeria", "Algiers"), ("Uganda", "Kampala"), ("Qatar", "Doha"), ("Latvia", "Riga"),
+    ("Lithuania", "Vilnius"), ("Estonia", "Tallinn"), ("Ecuador", "Quito"), ("Jamaica", "Kingston"),
 ]  # fmt: skip
 LANGUAGES = [
     ("France", "French"), ("Germany", "German"), ("Italy", "Italian"), ("Brazil", "Portuguese"),
     ("Japan", "Japanese"), ("Russia", "Russian"), ("Mexico", "Spanish"), ("Egypt", "Arabic"),
     ("Greece", "Greek"), ("Sweden", "Swedish"), ("Poland", "Polish"), ("Turkey", "Turkish"),
+    ("the Netherlands", "Dutch"), ("Denmark", "Danish"), ("Finland", "Finnish"), ("Norway", "Norwegian"),
+    ("Hungary", "Hungarian"), ("Thailand", "Thai"), ("Vietnam", "Vietnamese"), ("South Korea", "Korean"),
+    ("Israel", "Hebrew"), ("Argentina", "Spanish"), ("Austria", "German"), ("Romania", "Romanian"),
+    ("Ukraine", "Ukrainian"), ("Indonesia", "Indonesian"), ("Iran", "Persian"),
 ]  # fmt: skip
 COLOURS = [
     ("the sky on a clear day", "blue"), ("fresh grass", "green"), ("snow", "white"), ("a ripe banana", "yellow"),
     ("coal", "black"), ("a ripe tomato", "red"), ("milk", "white"), ("a lemon", "yellow"), ("blood", "red"),
+    ("a carrot", "orange"), ("a lime", "green"), ("a crow", "black"), ("a polar bear", "white"), ("a flamingo", "pink"),
+    ("a pumpkin", "orange"), ("a fire truck", "red"), ("a swan", "white"), ("a cucumber", "green"),
 ]  # fmt: skip
 LEGS = [
     ("spider", "8", "eight"), ("dog", "4", "four"), ("chicken", "2", "two"), ("ant", "6", "six"),
     ("cat", "4", "four"), ("horse", "4", "four"), ("duck", "2", "two"), ("beetle", "6", "six"),
+    ("cow", "4", "four"), ("goat", "4", "four"), ("pig", "4", "four"), ("sheep", "4", "four"), ("lion", "4", "four"),
+    ("goose", "2", "two"), ("parrot", "2", "two"), ("bee", "6", "six"), ("mosquito", "6", "six"),
+    ("scorpion", "8", "eight"), ("tick", "8", "eight"),
 ]  # fmt: skip
 OPPOSITES = [
     ("hot", "cold"), ("up", "down"), ("big", "small"), ("day", "night"), ("fast", "slow"), ("light", "dark"),
     ("open", "closed"), ("wet", "dry"), ("happy", "sad"), ("early", "late"), ("full", "empty"), ("hard", "soft"),
+    ("tall", "short"), ("young", "old"), ("thick", "thin"), ("rich", "poor"), ("loud", "quiet"), ("strong", "weak"),
+    ("clean", "dirty"), ("heavy", "light"), ("push", "pull"), ("inside", "outside"), ("north", "south"),
+    ("true", "false"), ("buy", "sell"), ("left", "right"), ("win", "lose"), ("cheap", "expensive"),
 ]  # fmt: skip
-TOOLS = [
+TOOLS = [  # (a tool, words of its use: any of them, "|" between)
     ("a thermometer", "temperature"), ("a compiler", "code"), ("a database", "data"), ("a web browser", "web"),
-    ("a refrigerator", "cold"), ("a microscope", "small"), ("a calculator", "calculat"), ("a clock", "time"),
-    ("a camera", "photo"), ("a telescope", "distant"), ("a dictionary", "words"), ("a map", "places"),
+    ("a refrigerator", "cold"), ("a microscope", "small"), ("a clock", "time"), ("a camera", "photo"),
+    ("a calculator", "calculates|calculations|numbers|arithmetic|math"), ("a telescope", "distant"),
+    ("a dictionary", "words|meanings|definitions"), ("a map", "places"), ("an umbrella", "rain"),
+    ("a ruler", "length|lengths|measures|distance"), ("a kettle", "water|boils|boil"), ("a toothbrush", "teeth"),
+    ("a washing machine", "clothes"), ("a dishwasher", "dishes"), ("a lamp", "light"), ("a printer", "paper"),
+    ("a fan", "air|cools|cool"), ("an oven", "food|bakes|cooks|heats"), ("a freezer", "frozen|freezes|cold"),
 ]  # fmt: skip
 
 
 def questions() -> list[Question]:
-    found = [Question(f"What is the capital of {c}?", (c,), (city,)) for c, city in CAPITALS]
-    found += [Question(f"What language is spoken in {c}?", (c,), (language,)) for c, language in LANGUAGES]
-    found += [Question(f"What colour is {thing}?", (thing.split()[-1],), (colour,)) for thing, colour in COLOURS]
-    found += [Question(f"How many legs does a {animal} have?", (animal,), (n, word)) for animal, n, word in LEGS]
-    found += [Question(f"What is the opposite of {word}?", (word,), (other,)) for word, other in OPPOSITES]
-    found += [Question(f"What does {tool} do?", (tool.split()[-1],), (use,)) for tool, use in TOOLS]
-    found += [
-        Question(f"What is {a} plus {b}?", (str(a), str(b)), (str(a + b),))
-        for a, b in ((a, b) for a in range(3, 40, 4) for b in range(2, 40, 5))
+    """Every question, the kinds spread evenly through the list (in proportion to their numbers), so that each
+    round's stretch of feedback prompts asks some of every kind."""
+    kinds = [
+        [Question(f"What is the capital of {c}?", (c.removeprefix("the "),), (city,)) for c, city in CAPITALS],
+        [
+            Question(f"What language is spoken in {c}?", (c.removeprefix("the "),), (language,))
+            for c, language in LANGUAGES
+        ],
+        [Question(f"What colour is {thing}?", (thing.split()[-1],), (colour,)) for thing, colour in COLOURS],
+        [Question(f"How many legs does a {animal} have?", (animal,), (n, word)) for animal, n, word in LEGS],
+        [Question(f"What is the opposite of {word}?", (word,), (other,)) for word, other in OPPOSITES],
+        [Question(f"What does {tool} do?", (tool.split()[-1],), tuple(use.split("|"))) for tool, use in TOOLS],
+        [
+            Question(f"What is {a} plus {b}?", (str(a), str(b)), (str(a + b),))
+            for a, b in ((a, b) for a in range(3, 40, 4) for b in range(2, 40, 5))
+        ],
     ]
-    return found
+    placed = [((i + 0.5) / len(kind), k, q) for k, kind in enumerate(kinds) for i, q in enumerate(kind)]
+    return [question for _, _, question in sorted(placed, key=lambda item: item[:2])]
 
 
 QUESTIONS = {question.prompt: question for question in questions()}
