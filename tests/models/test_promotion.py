@@ -3,7 +3,9 @@ measured gain whose interval excludes zero."""
 
 from __future__ import annotations
 
-from llm_feedback_loop.models.promotion import decide
+import pytest
+
+from llm_feedback_loop.models.promotion import decide, points_dropped
 
 
 def evaluation(path: str, **metrics: float) -> dict:
@@ -56,3 +58,13 @@ def test_a_gain_the_sampled_answers_do_not_show_is_refused() -> None:
     incoherent = greedy_only | {"metrics": greedy_only["metrics"] | shown_but_incoherent}
     decision = decide({"evaluations": [incoherent]}, parent, 0.55, 5.0)
     assert decision.reasons == ["sampled_coherence on task:bullets dropped 10.00 points (more than 5.0)"]
+
+
+@pytest.mark.parametrize(("before", "after"), [(0.9167, 0.8667), (0.9333, 0.8833)])  # 6 of 120 answers either way
+def test_a_drop_of_exactly_the_allowed_points_is_allowed(before: float, after: float) -> None:
+    parent = {"evaluations": [evaluation("task:concise", task_score=0.3, sampled_coherence=before)]}
+    candidate = evaluation("task:concise", task_score=0.6, sampled_coherence=after, win_rate=0.8, gain=0.3,
+                           gain_low=0.15, gain_high=0.45)  # fmt: skip
+    assert points_dropped(before, after) == 5.0
+    assert decide({"evaluations": [candidate]}, parent, 0.55, 5.0).promote
+    assert not decide({"evaluations": [candidate]}, parent, 0.55, 4.99).promote

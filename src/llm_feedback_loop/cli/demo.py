@@ -62,6 +62,7 @@ def demo_command(
     from llm_feedback_loop.loop.context import Sampling
     from llm_feedback_loop.loop.report import after_round
     from llm_feedback_loop.models.loader import DEFAULT_SOURCE
+    from llm_feedback_loop.models.promotion import points_dropped
 
     folder = folder.resolve()
     prepare_demo_folder(folder)
@@ -98,7 +99,7 @@ def demo_command(
     )
     done = [r for r in summary if r["status"] == "completed"]
     start, end = after_round(done[0]), after_round(done[-1])
-    drop = 100 * (start.get("coherence", 0) - end.get("coherence", 0))
+    drop = points_dropped(start.get("coherence", 0), end.get("coherence", 0))
     verdict = "kept" if drop <= loop.max_drop else f"FELL by {drop:.1f} points"
     typer.echo(
         f"coherence of the active version's answers: {start.get('coherence', 0):.3f} → {end.get('coherence', 0):.3f} "

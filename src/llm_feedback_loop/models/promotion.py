@@ -76,10 +76,17 @@ def decide(
                 )
         for name, scale in compared.items():
             if name in metrics and name in theirs.get(path, {}):
-                drop = (theirs[path][name] - metrics[name]) * scale
+                drop = points_dropped(theirs[path][name], metrics[name], scale)
                 if drop > max_drop:
                     reasons.append(f"{name} on {path} dropped {drop:.2f} points (more than {max_drop})")
     return Decision(not reasons, reasons)
+
+
+def points_dropped(before: float, after: float, scale: float = 100.0) -> float:
+    """How many points a metric fell, rounded to a millionth of a point: metrics are kept rounded, and 6 of
+    120 answers lost is 5 points whether the difference of the rounded shares comes out as 4.999999999999993
+    (0.9167 - 0.8667) or 5.000000000000004 (0.9333 - 0.8833)."""
+    return round((before - after) * scale, 6)
 
 
 async def promote_version(
