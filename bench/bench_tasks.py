@@ -37,6 +37,8 @@ from typing import Any
 
 from bench_common import offline_env
 
+from llm_feedback_loop.models.promotion import points_dropped
+
 TASKS = ("concise", "specific", "bullets", "plain")
 
 
@@ -118,7 +120,7 @@ def verdicts(row: dict[str, Any]) -> list[str]:
     if not isinstance(gain, float) or gain < 0.20 or not isinstance(low, float) or low <= 0:
         missed.append("gain ≥ +20 with its interval above 0")
     coherence = row.get("candidate_coherence")
-    if not isinstance(coherence, float) or row["base_coherence"] - coherence > 0.02 + 1e-9:
+    if not isinstance(coherence, float) or points_dropped(row["base_coherence"], coherence) > 2:
         missed.append("coherence within 2 points")
     cpu = row["cpu_minutes"][1] if len(row["cpu_minutes"]) > 1 else None
     if not isinstance(cpu, float) or cpu > 12:
