@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llm_feedback_loop.loop.budget import first_pass_prompts, following, informative, signal, top_ups
+from llm_feedback_loop.loop.budget import (
+    first_pass_prompts,
+    following,
+    informative,
+    shortfall_budget,
+    signal,
+    top_ups,
+)
 from llm_feedback_loop.loop.context import LoopSettings
 from llm_feedback_loop.objectives.concise import TASK
 
@@ -48,3 +55,12 @@ def test_a_round_collects_once_more_below_half_its_prompts_and_trains_from_a_qua
     assert settings(prompts_per_round=200).signal_wanted == 32
     assert settings(min_signal=50).signal_wanted == 50  # a --min-signal above it: collect more up to that
     assert settings(min_signal=3).signal_wanted == 32
+
+
+def test_a_second_collection_is_sized_to_the_signal_the_first_one_lacked() -> None:
+    assert shortfall_budget(256, asked=256, found=30, wanted=32) == 26  # 2 prompts at 8.5 answers each, × 1.5
+    assert shortfall_budget(256, asked=256, found=31, wanted=32) == 13
+    assert shortfall_budget(256, asked=256, found=16, wanted=32) == 256  # 384 would be more than a budget
+    assert shortfall_budget(256, asked=256, found=0, wanted=32) == 256  # no rate to go by: a whole budget
+    assert shortfall_budget(256, asked=256, found=32, wanted=32) == 0
+    assert shortfall_budget(8, asked=8, found=3, wanted=50) == 8  # --min-signal far above what a round finds

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from llm_feedback_loop.loop.budget import shortfall_budget
 from llm_feedback_loop.objectives.concise import TASK
 from llm_feedback_loop.settings import get_settings
 from llm_feedback_loop.storage.engine import create_engine
@@ -329,6 +331,26 @@ def test_a_failed_round_runs_again_on_the_feedback_it_collected(training_databas
     assert len(rows(Rating)) == ratings  # nothing collected twice
     again = [r for r in rows(LoopRound) if r.loop == "retry"][-1]
     assert again.status == "completed" and again.data == failed.data and again.candidate_version_id
+
+
+def test_a_round_a_little_short_of_signal_collects_only_what_it_lacks(training_database: str, tmp_path: Path) -> None:
+    """20 prompts, 2 answers each (40 answers), want signal on 10 of them; the annotator tells answers apart on
+    9 of the first 20 prompts (by a hash of each prompt), so the second collection is sized to the one missing
+    prompt (`shortfall_budget`: 7 answers, not 40)."""
+    config = tmp_path / "train.yaml"
+    config.write_text(TRAIN_FOR_MECHANICS + "max_steps: 1\n")
+    code, output = invoke(
+        "loop", "--rounds", "1", "--name", "short", "--prompts-per-round", "20", "--answers", "2",
+        "--max-tokens", "8", "--train-config", str(config), "--annotator", "tests.loop.scorers:some_prompts",
+        "--seed", "1", "--min-gain", "-100",
+    )  # fmt: skip
+    assert code == 0, output
+    found = re.search(r"answered 20 prompts \(40 answers\); the annotator judged the answers of (\d+) prompts", output)
+    assert found is not None, output
+    sized = shortfall_budget(40, 40, int(found.group(1)), 10)
+    assert sized < 40 and f"collecting more (up to {sized} answers)" in output
+    first = [r for r in rows(LoopRound) if r.loop == "short"][-1]
+    assert first.feedback["budgets"] == 2 and first.feedback["answers"] == 40 + 2 * (sized // 2)
 
 
 def test_a_candidate_no_better_than_chance_on_its_held_out_pairs_is_not_evaluated(

@@ -11,7 +11,9 @@ simulated annotator) samples in passes:
 3. what is left of the budget: two answers to each of further new prompts.
 
 A round whose answers were judged differently on fewer than `signal_wanted` prompts (half the round's, at
-most 32) collects once more with a new budget on new prompts (`MORE_BUDGETS`), and when its feedback still
+most 32) collects once more on new prompts (`MORE_BUDGETS`), with a budget sized to what it lacks
+(`shortfall_budget`: the answers its first budget spent per prompt of signal, for the prompts still wanted,
+and half as many again; a whole budget at most), and when its feedback still
 covers fewer than `signal_needed` (`min_signal`: a quarter, at most 16), trains nothing: its feedback is kept
 and the next round trains on it with its own. People judge a round in one pass (`answers` answers to
 `prompts_per_round` prompts): they cannot be asked for a second look in between.
@@ -21,10 +23,12 @@ The functions here are pure: the plan is tested on fixed scores.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 FIRST_ANSWERS = 2  # answers to every prompt in the first pass
 MORE_BUDGETS = 1  # budgets spent again when a round's first one found too little signal
+SHORTFALL_MARGIN = 1.5  # a further budget pays for this many times the answers the missing signal should cost
 
 
 def first_pass_prompts(budget: int, answers: int) -> int:
@@ -72,3 +76,17 @@ def following(pool: Sequence[str], used: Sequence[str], count: int) -> list[str]
 def signal(judged: Sequence[Sequence[float]]) -> int:
     """How many prompts' answers were judged differently."""
     return sum(informative(scores) for scores in judged)
+
+
+def shortfall_budget(budget: int, asked: int, found: int, wanted: int) -> int:
+    """Answers a further collection may sample when `asked` answers found `found` prompts judged differently,
+    fewer than `wanted`: at the rate the answers so far found them, what the missing prompts should cost,
+    times SHORTFALL_MARGIN (rounded up), and at most a whole `budget`. A collection that found nothing has no
+    rate to go by and gets the whole budget. (`bullets`, 64 prompts × 4 answers: 256 answers found 30 of 32
+    prompts, so the second collection gets 26 answers, not 256.)"""
+    missing = wanted - found
+    if missing <= 0:
+        return 0
+    if found <= 0:
+        return budget
+    return min(budget, math.ceil(SHORTFALL_MARGIN * missing * asked / found))

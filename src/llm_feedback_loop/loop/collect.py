@@ -30,6 +30,7 @@ from llm_feedback_loop.loop.budget import (
     first_answers,
     first_pass_prompts,
     following,
+    shortfall_budget,
     signal,
     top_ups,
 )
@@ -236,8 +237,9 @@ def sample_judging(
     run: LoopRun, number: int, base: ModelVersion, sampling: Sampling, score: Scorer
 ) -> tuple[list[tuple[str, list[dict[str, Any]]]], dict[str, Any]]:
     """The round's answers for a simulated annotator, sampled in passes (`loop/budget.py`): two answers to
-    many prompts, more to those whose answers were judged alike, the rest to new prompts; a budget more when
-    too few prompts were judged differently. Returns (prompt, answers) and what the plan did."""
+    many prompts, more to those whose answers were judged alike, the rest to new prompts; once more, with a
+    budget sized to what is missing, when too few prompts were judged differently. Returns (prompt, answers)
+    and what the plan did."""
     settings = run.settings
     objective, n = settings.objective, sampling.n
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -255,8 +257,8 @@ def sample_judging(
         return [score(prompt, a["text"]) for a in groups[prompt] if a["text"].strip()]
 
     budgets, found = 0, 0
+    budget = settings.prompts_per_round * n
     while True:
-        budget = settings.prompts_per_round * n
         first = first_answers(n)
         pool = objective.train_prompts
         fresh = (
@@ -281,7 +283,11 @@ def sample_judging(
         )
         if found >= settings.signal_wanted or budgets > MORE_BUDGETS or len(groups) >= len(pool):
             break
-        run.say(f"  too little signal (fewer than {settings.signal_wanted} prompts): collecting more")
+        budget = shortfall_budget(settings.prompts_per_round * n, asked, found, settings.signal_wanted)
+        run.say(
+            f"  too little signal (fewer than {settings.signal_wanted} prompts): collecting more "
+            f"(up to {budget} answers)"
+        )
     return list(groups.items()), {"answers": asked, "signal_prompts": found, "budgets": budgets}
 
 
