@@ -257,10 +257,9 @@ def sample_judging(
         return [score(prompt, a["text"]) for a in groups[prompt] if a["text"].strip()]
 
     budgets, found = 0, 0
-    budget = settings.prompts_per_round * n
+    whole = settings.prompts_per_round * n
+    budget, first, pool = whole, first_answers(n), objective.train_prompts
     while True:
-        first = first_answers(n)
-        pool = objective.train_prompts
         fresh = (
             objective.round_prompts(number, first_pass_prompts(budget, n))
             if not groups
@@ -283,7 +282,7 @@ def sample_judging(
         )
         if found >= settings.signal_wanted or budgets > MORE_BUDGETS or len(groups) >= len(pool):
             break
-        budget = shortfall_budget(settings.prompts_per_round * n, asked, found, settings.signal_wanted)
+        budget = shortfall_budget(whole, asked, found, settings.signal_wanted)
         run.say(
             f"  too little signal (fewer than {settings.signal_wanted} prompts): collecting more "
             f"(up to {budget} answers)"
