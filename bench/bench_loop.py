@@ -127,7 +127,7 @@ def held_out_metrics(task: Any, source: str, max_new_tokens: int) -> dict[str, f
 
 
 def store_ours(client: Any, prompts: list[str], answers: list[list[str]], scores: list[list[float]]) -> None:
-    from llm_feedback_loop.loop.collect import judgement
+    from llm_feedback_loop.loop.budget import judgement
 
     for prompt, texts, marks in zip(prompts, answers, scores, strict=True):
         kept = [(t, m) for t, m in zip(texts, marks, strict=True) if t]

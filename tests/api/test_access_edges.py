@@ -66,6 +66,33 @@ def test_password_guessing_is_slowed_down(client: TestClient) -> None:
     assert echoed.status_code == 422 and "ppppp" not in echoed.text  # a password is never sent back
 
 
+def test_guesses_from_elsewhere_do_not_lock_the_owner_out(client: TestClient) -> None:
+    """Ten wrong guesses at a name lock it at the addresses that guessed, not for its owner signing in from
+    another address; a guesser that moves to a new address gets one try there before the name's lock holds."""
+    created = client.post("/v1/users", json={"name": "hana", "role": "viewer", "password": "right password"})
+    assert created.status_code == 201
+
+    transport = client._transport  # the address the app sees as the caller's (starlette's test transport)
+    own = transport.client  # type: ignore[attr-defined]
+
+    def sign_in(address: str, password: str) -> int:
+        transport.client = (address, 40000)  # type: ignore[attr-defined]
+        try:
+            body = {"name": "hana", "password": password}
+            return client.post("/v1/auth/login", json=body, headers=ANONYMOUS).status_code
+        finally:
+            transport.client = own  # type: ignore[attr-defined]
+
+    for guesser in (f"10.0.0.{i}" for i in range(1, 6)):  # five addresses, two guesses each
+        for _ in range(2):
+            assert sign_in(guesser, "wrong guess") == 401
+    assert sign_in("10.0.0.1", "right password") == 429  # the name is locked where it was guessed at
+    assert sign_in("10.0.0.9", "another guess") == 401  # a new address: one try...
+    assert sign_in("10.0.0.9", "right password") == 429  # ...then the name's lock holds there too
+    assert sign_in("192.168.1.7", "right password") == 200  # the owner, elsewhere, signs in
+    assert sign_in("10.0.0.2", "right password") == 429  # and the guessers stay locked out after it
+
+
 def test_a_nul_in_the_url_or_a_name_is_a_client_error(client: TestClient) -> None:
     for path in ("/v1/feedback?annotator=a%00b", "/v1/ratings?model=a%00b", "/v1/tasks/progress?batch=%00"):
         response = client.get(path)

@@ -190,6 +190,19 @@ def test_the_arena_keeps_at_most_two_models_loaded(arena: TestClient, settings: 
     assert len(models.loaded) == 2
 
 
+def test_only_an_admin_chooses_the_arenas_versions_and_answers_are_never_greedy(
+    arena: TestClient, api_keys: dict[str, str]
+) -> None:
+    """Each new pair of versions loads models: an annotator battles the default pair. A greedy answer could be
+    reproduced through /v1/chat and give the active version's side away."""
+    chosen = {"prompt": "hi", "max_tokens": 2, "models": ["tiny-b", "tiny-a"]}
+    refused = arena.post("/v1/arena/battles", json=chosen, headers=bearer(api_keys["annotator"]))
+    assert refused.status_code == 403 and "only an admin" in refused.json()["message"]
+    assert battle(arena, api_keys["annotator"], max_tokens=2)["battle_id"]  # the default pair
+    greedy = arena.post("/v1/arena/battles", json={"prompt": "hi", "temperature": 0}, headers=bearer(api_keys["admin"]))
+    assert greedy.status_code == 422 and "temperature" in greedy.text
+
+
 def test_a_battle_needs_two_chat_versions(client: TestClient) -> None:
     response = client.post("/v1/arena/battles", json={"prompt": "hi", "annotator": "x"})
     assert response.status_code == 409 and "two chat model versions" in response.json()["message"]

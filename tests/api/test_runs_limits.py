@@ -164,3 +164,13 @@ def test_text_the_database_cannot_store_is_refused_by_field(
     response = runs_client.post("/v1/runs", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and "surrogate" in response.json()["message"]  # refused as JSON already
     assert runs_client.get("/v1/runs").json() == []
+
+
+def test_a_metrics_line_cut_short_is_left_out_not_a_500(tmp_path: Path) -> None:
+    """A run killed while writing its metrics log leaves half a line: the entries before it are still read."""
+    from llm_feedback_loop.api.routes.runs import logged_entries
+
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"step": 1, "loss": 0.7}\n\n[1, 2]\n{"step": 2, "lo', encoding="utf-8")
+    assert logged_entries(log) == [{"step": 1, "loss": 0.7}]
+    assert logged_entries(tmp_path / "missing.jsonl") == []

@@ -135,6 +135,9 @@ BAD_REQUESTS: list[tuple[str, str, Any, int, str]] = [
         "corrected_response: must not be empty",
     ),
     ("v1 generation empty response", "/v1/generations", {"prompt": "p", "response": ""}, 422, "response"),
+    ("v1 chat stop string too long", "/v1/chat", {"prompt": "p", "stop": ["a" * 201]}, 422, "stop"),
+    ("v1 chat stop string empty", "/v1/chat", {"prompt": "p", "stop": [""]}, 422, "stop"),
+    ("v1 chat seed beyond 64 bits", "/v1/chat", {"prompt": "p", "seed": 2**64}, 422, "seed"),
 ]
 
 

@@ -29,6 +29,14 @@ def test_answers_judged_alike_teach_nothing() -> None:
     assert signal([[1.0, 0.0], [0.0, 0.0], [0.3, 0.4], [1.0, 1.0]]) == 2
 
 
+def test_scores_that_differ_but_give_no_pair_teach_nothing() -> None:
+    """Three thumbs up with no strict order (0.6, 0.6, 0.7) give the export no pair: not signal. Two of them
+    in a strict order, or an up beside a down, do."""
+    assert not informative([0.6, 0.6, 0.7]) and not informative([0.1, 0.1, 0.2])
+    assert informative([0.6, 0.7]) and informative([0.4, 0.6, 0.6])
+    assert signal([[0.6, 0.6, 0.7], [0.6, 0.7], [0.9, 0.9]]) == 1
+
+
 def test_more_answers_go_to_the_prompts_judged_alike_while_the_budget_lasts() -> None:
     judged = [[1.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.5, 0.1], [0.0, 0.0]]
     assert top_ups(judged, left=100, answers=4) == [1, 2, 3, 5]

@@ -3,7 +3,7 @@ loop's report."""
 
 from __future__ import annotations
 
-from llm_feedback_loop.loop.collect import judgement
+from llm_feedback_loop.loop.budget import judgement
 from llm_feedback_loop.models.promotion import decide
 
 

@@ -166,6 +166,7 @@ def test_a_shuffled_control_round_judges_the_same_scores_in_another_order(
         "loop", "--rounds", "1", "--name", "control", "--prompts-per-round", "6", "--answers", "3",
         "--max-tokens", "12", "--train-config", str(config), "--annotator", "tests.loop.scorers:by_length",
         "--seed", "1", "--control", "shuffled",
+        "--min-win-rate", "0", "--max-drop", "100", "--min-gain", "-100",  # the rule would promote any candidate
     )  # fmt: skip
     assert code == 0, output
     assert "control run: the annotator's judgements are shuffled" in output
@@ -173,7 +174,16 @@ def test_a_shuffled_control_round_judges_the_same_scores_in_another_order(
     assert judged and all(meta["control"] == "shuffled" for meta in judged)
     assert all(sorted(meta["judged_scores"]) == sorted(meta["scores"]) for meta in judged)
     assert any(meta["judged_scores"] != meta["scores"] for meta in judged)  # shuffled, not left as they were
-    assert rows(LoopRound)[1].feedback["control"] == "shuffled"
+    round_1 = rows(LoopRound)[1]
+    assert round_1.feedback["control"] == "shuffled"
+    # its candidate is never made active: the service keeps answering with the version it started from
+    assert round_1.candidate_version_id is not None and round_1.promoted is False
+    assert "control run's candidate is never made active" in " ".join(output.split())
+    active = [v for v in rows(ModelVersion) if v.status == "active"]
+    assert [v.id for v in active] == [round_1.base_version_id]
+    # a real run does not continue a control run's rounds (nor the reverse)
+    code, output = invoke("loop", "--rounds", "2", "--name", "control", "--max-tokens", "12")
+    assert code == 1 and "is a control run" in output, output
     code, output = invoke("loop", "--control", "shuffled", "--annotator", "people", "--service-url", "http://x")
     assert code == 1 and "people's are never altered" in output
 
@@ -191,6 +201,43 @@ def test_bad_options_are_explained(training_database: str) -> None:
     assert code == 1 and "--service-url" in output
     code, output = invoke("loop", "--service-url", "http://127.0.0.1:9")
     assert code == 1 and "LLMFL_API_KEY" in output  # a running service needs a key, refused before any work
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--rounds", "-1"],
+        ["--max-tokens", "5000"],
+        ["--min-win-rate", "55"],
+        ["--max-drop", "-1"],
+        ["--min-gain", "101"],
+        ["--wait-minutes", "0"],
+    ],
+)
+def test_numbers_out_of_range_are_refused(training_database: str, option: list[str]) -> None:
+    code, output = invoke("loop", *option)
+    assert code == 2 and "Invalid value" in output, output
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("learning_rate: [1\n", "not valid YAML"),
+        ("- a list\n", "must hold a mapping"),
+        ("learning_rate: -1\n", "learning_rate"),
+        ("no_such_setting: 1\n", "no_such_setting"),
+    ],
+)
+def test_a_bad_train_config_is_refused_before_round_0(
+    training_database: str, tmp_path: Path, text: str, says: str
+) -> None:
+    """Found out before any work, not in round 1 after the feedback was collected (and not as a stack trace)."""
+    config = tmp_path / "train.yaml"
+    config.write_text(text)
+    code, output = invoke("loop", "--rounds", "1", "--name", "badconfig", "--train-config", str(config))
+    assert code == 1 and "--train-config" in output and says in output, output
+    assert "Traceback" not in output
+    assert not [r for r in rows(LoopRound) if r.loop == "badconfig"]
 
 
 def test_a_round_whose_answers_are_all_judged_alike_trains_nothing(training_database: str) -> None:

@@ -68,6 +68,8 @@ def test_lora_on_the_top_layers_adapts_only_those(tiny_model: Path) -> None:
         ({"method": "sft", "data": "x", "from_db": True}, "not both"),
         ({"method": "sft", "data": "x", "merge": True}, "--merge"),
         ({"method": "sft", "data": "x", "batch_size": 0}, "batch_size"),
+        ({"method": "sft", "data": "x", "seed": -1}, "seed"),
+        ({"method": "sft", "data": "x", "split_seed": 2**32}, "split_seed"),
         ({"method": "sft", "data": "x", "test_size": 1.5}, "test_size"),
         ({"method": "sft", "data": "x", "report_to": ["surely_not_a_logger"]}, "unknown metrics logger"),
         ({"method": "sft", "data": "x", "report_to": ["all"]}, "unknown metrics logger"),

@@ -35,9 +35,12 @@ CACHE_ENTRIES = 10_000
 
 
 class LoginThrottle:
-    """Password sign-ins: after `failures` failed ones for a name or from an address within `window_s`, more
-    are refused (429) until the window has passed; and at most `hashing` password checks run at once (Argon2
-    costs ~100 ms of CPU and 64 MiB each), with at most `waiting` more queued: a flood gets 429, not the CPU."""
+    """Password sign-ins: after `failures` failed ones from an address within `window_s`, more from it are
+    refused (429) until the window has passed. After `failures` failed ones for a name (from any addresses),
+    more for it are refused from the addresses that failed for it themselves: guesses spread over many
+    addresses get one each, and the account's owner, signing in from an address that has not failed for it, is
+    not locked out by them. At most `hashing` password checks run at once (Argon2 costs ~100 ms of CPU and 64
+    MiB each), with at most `waiting` more queued: a flood gets 429, not the CPU."""
 
     def __init__(self, failures: int = 10, window_s: float = 300.0, hashing: int = 2, waiting: int = 32) -> None:
         self.failures, self.window_s, self.waiting = failures, window_s, waiting
@@ -45,28 +48,37 @@ class LoginThrottle:
         self._hashing = asyncio.Semaphore(hashing)
         self._queued = 0
 
-    def retry_after(self, *who: str) -> float:
-        """Seconds until `who` (a name, an address) may try again; 0 when they may now."""
+    def _recent(self, key: str, now: float) -> list[float]:
+        recent = [t for t in self._failed.get(key, ()) if now - t < self.window_s]
+        if recent:
+            self._failed[key] = recent
+        else:
+            self._failed.pop(key, None)
+        return recent
+
+    def retry_after(self, name: str, address: str) -> float:
+        """Seconds until a sign-in as `name` from `address` may be tried; 0 when it may now."""
         now = time.monotonic()
         wait = 0.0
-        for one in who:
-            recent = [t for t in self._failed.get(one, ()) if now - t < self.window_s]
-            if recent:
-                self._failed[one] = recent
-            else:
-                self._failed.pop(one, None)
+        keys = [f"address:{address}"]
+        if self._recent(f"pair:{name}\x00{address}", now):  # this address has failed for this name
+            keys.append(f"name:{name}")
+        for key in keys:
+            recent = self._recent(key, now)
             if len(recent) >= self.failures:
                 wait = max(wait, self.window_s - (now - recent[0]))
         return wait
 
-    def failed(self, *who: str) -> None:
+    def failed(self, name: str, address: str) -> None:
         if len(self._failed) >= CACHE_ENTRIES:
             self._failed.clear()
-        for one in who:
-            self._failed.setdefault(one, []).append(time.monotonic())
+        for key in (f"name:{name}", f"address:{address}", f"pair:{name}\x00{address}"):
+            self._failed.setdefault(key, []).append(time.monotonic())
 
-    def succeeded(self, name: str) -> None:
-        self._failed.pop(name, None)
+    def succeeded(self, name: str, address: str) -> None:
+        """The address's own failures for the name are forgiven; the name's count stays (for the addresses
+        that guessed at it) until its window passes."""
+        self._failed.pop(f"pair:{name}\x00{address}", None)
 
     @contextlib.asynccontextmanager
     async def checking(self) -> AsyncIterator[None]:

@@ -79,6 +79,7 @@ def run_loop(
     from llm_feedback_loop.loop.context import LoopError
     from llm_feedback_loop.loop.service import ServiceStartError
     from llm_feedback_loop.models.loader import ModelLoadError
+    from llm_feedback_loop.training.config import ConfigError
 
     if service_url is not None and not app_settings.llmfl_api_key:
         raise fail(
@@ -89,10 +90,23 @@ def run_loop(
         return run.run_loop(settings, app_settings, database, say, service_url)
     except AccountError as error:
         raise fail(str(error)) from None
-    except (LoopError, ServiceError, ServiceStartError, ModelLoadError, httpx.HTTPError) as error:
+    except (LoopError, ServiceError, ServiceStartError, ModelLoadError, ConfigError, httpx.HTTPError) as error:
         raise fail(f"the loop stopped: {error}") from None
     except KeyboardInterrupt:
         raise fail(f"interrupted; {resume_hint}") from None
+
+
+def check_train_config(path: Path, methods: list[str]) -> None:
+    """Refuse a --train-config that cannot be read or holds settings `llmfl train` refuses for one of the
+    loop's methods, before round 0 (else the loop would find out in round 1, after collecting its feedback)."""
+    from llm_feedback_loop.training.config import ConfigError, build_config, read_yaml
+
+    try:
+        chosen = read_yaml(path)
+        for method in methods:
+            build_config(chosen, {"method": method})
+    except ConfigError as error:
+        raise fail(f"--train-config: {error}") from None
 
 
 def loop_settings(**values: Any) -> LoopSettings:
@@ -134,7 +148,9 @@ def print_scores(rounds: list[dict[str, Any]], objective_name: str) -> None:
 
 
 def loop_command(
-    rounds: Annotated[int, typer.Option(help="Rounds of feedback and training (after round 0, the baseline).")] = 2,
+    rounds: Annotated[
+        int, typer.Option(min=0, max=100, help="Rounds of feedback and training (after round 0, the baseline).")
+    ] = 2,
     task: Annotated[
         str, typer.Option(help="The task: concise, specific, bullets, plain (built in), MODULE:NAME or FILE.py:NAME.")
     ] = "concise",
@@ -184,7 +200,9 @@ def loop_command(
             "the next round.",
         ),
     ] = None,
-    max_tokens: Annotated[int, typer.Option(min=1, help="Tokens per answer (generation and evaluation).")] = 64,
+    max_tokens: Annotated[
+        int, typer.Option(min=1, max=4096, help="Tokens per answer (generation and evaluation).")
+    ] = 64,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="Sampling temperature.")] = 0.8,
     eval_samples: Annotated[
         int,
@@ -203,15 +221,23 @@ def loop_command(
         ),
     ] = True,
     seed: Annotated[int | None, typer.Option(help="Seed the answers (reproducible).")] = None,
-    min_win_rate: Annotated[float, typer.Option(help="Promote only at this win rate against the base...")] = 0.55,
-    max_drop: Annotated[float, typer.Option(help="...and if no metric falls more than this many points.")] = 5.0,
+    min_win_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Promote only at this win rate against the base...")
+    ] = 0.55,
+    max_drop: Annotated[
+        float, typer.Option(min=0.0, max=100.0, help="...and if no metric falls more than this many points.")
+    ] = 5.0,
     min_gain: Annotated[
         float,
         typer.Option(
-            help="...and if the task score's gain has its 95% interval above this many points (-100: no check)."
+            min=-100.0,
+            max=100.0,
+            help="...and if the task score's gain has its 95% interval above this many points (-100: no check).",
         ),
     ] = 0.0,
-    wait_minutes: Annotated[float, typer.Option(help="--annotator people: longest wait per round.")] = 60.0,
+    wait_minutes: Annotated[
+        float, typer.Option(min=0.1, max=10080.0, help="--annotator people: longest wait per round.")
+    ] = 60.0,
     control: Annotated[
         Control | None,
         typer.Option(
@@ -255,5 +281,7 @@ def loop_command(
         repetition_pairs=repetition_pairs,
         control=control.value if control else None,
     )
+    if train_config is not None:
+        check_train_config(train_config, settings.methods)
     summary = run_loop(settings, load_settings(), with_database, service_url)
     print_scores(summary, settings.objective.name)

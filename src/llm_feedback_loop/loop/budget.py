@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+UP_THRESHOLD = 0.5  # the simulated annotator gives a thumbs up to answers scoring at least this
 FIRST_ANSWERS = 2  # answers to every prompt in the first pass
 MORE_BUDGETS = 1  # budgets spent again when a round's first one found too little signal
 SHORTFALL_MARGIN = 1.5  # a further budget pays for this many times the answers the missing signal should cost
@@ -43,9 +44,22 @@ def first_answers(answers: int) -> int:
     return min(answers, FIRST_ANSWERS)
 
 
+def judgement(scores: Sequence[float]) -> tuple[list[int] | None, list[str]]:
+    """What the simulated annotator says of answers with these scores: a thumbs up or down on each, and a
+    ranking (best first) only when the scores put the answers in a strict order."""
+    ratings = ["up" if score >= UP_THRESHOLD else "down" for score in scores]
+    ranking = None
+    if len(set(scores)) == len(scores) > 1:
+        ranking = sorted(range(len(scores)), key=lambda index: -scores[index])
+    return ranking, ratings
+
+
 def informative(scores: Sequence[float]) -> bool:
-    """Whether answers judged with these scores teach a preference: not all judged alike."""
-    return len(set(scores)) > 1
+    """Whether answers judged with these scores teach a preference: their judgement gives a pair (a strict
+    ranking, or a thumbs up and a thumbs down). Scores that differ without either (0.6, 0.6, 0.7: three
+    thumbs up, no strict order) give none."""
+    ranking, ratings = judgement(scores)
+    return ranking is not None or len(set(ratings)) > 1
 
 
 def top_ups(judged: Sequence[Sequence[float]], left: int, answers: int, have: Sequence[int] | None = None) -> list[int]:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from llm_feedback_loop.loop.budget import (
     first_answers,
     first_pass_prompts,
     following,
+    judgement,
     shortfall_budget,
     signal,
     top_ups,
@@ -37,8 +39,6 @@ from llm_feedback_loop.loop.budget import (
 from llm_feedback_loop.loop.context import LoopError, LoopRun, Sampling
 from llm_feedback_loop.objectives.base import Scorer
 from llm_feedback_loop.storage.tables import LoopRound, ModelVersion
-
-UP_THRESHOLD = 0.5  # the simulated annotator gives a thumbs up to answers scoring at least this
 
 
 class ServiceError(RuntimeError):
@@ -114,16 +114,6 @@ def import_batch(client: httpx.Client, batch: str, generated: list[tuple[str, li
         headers={"Content-Type": "application/x-ndjson"},
     )
     return int(checked(response)["loaded"])
-
-
-def judgement(scores: list[float]) -> tuple[list[int] | None, list[str]]:
-    """What the simulated annotator says of answers with these scores: a thumbs up or down on each, and a
-    ranking (best first) only when the scores put the answers in a strict order."""
-    ratings = ["up" if score >= UP_THRESHOLD else "down" for score in scores]
-    ranking = None
-    if len(set(scores)) == len(scores) > 1:
-        ranking = sorted(range(len(scores)), key=lambda index: -scores[index])
-    return ranking, ratings
 
 
 def annotate(
@@ -225,9 +215,12 @@ def annotator_scorer(run: LoopRun) -> Scorer:
     def score(prompt: str, answer: str) -> float:
         if (prompt, answer) not in seen:
             try:
-                seen[(prompt, answer)] = float(scorer(prompt, answer))
+                value = float(scorer(prompt, answer))
             except Exception as error:  # the annotator's own code
                 raise LoopError(f"the simulated annotator failed: {type(error).__name__}: {error}") from None
+            if not math.isfinite(value):  # no order, no thumbs, and no JSON spelling for it
+                raise LoopError(f"the simulated annotator scored an answer {value}: a score must be a finite number")
+            seen[(prompt, answer)] = value
         return seen[(prompt, answer)]
 
     return score

@@ -5,6 +5,7 @@ The metrics and the record kept with the version are `llm_feedback_loop.evaluati
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,15 +16,32 @@ from llm_feedback_loop.models.loader import ModelLoadError
 from llm_feedback_loop.storage.tables import ModelVersion
 
 
-def answers_path(run: LoopRun, name: str, samples: int = 0) -> Path:
-    """Where a version's held-out answers are kept: by its name and the answer length (ids are reused
-    when a database is made anew), and for sampled ones their number and temperature."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    tokens = run.settings.eval_max_tokens
+def answers_path(run: LoopRun, version: ModelVersion, samples: int = 0) -> Path:
+    """Where a version's held-out answers are kept: by its name and a digest of its model files (`made_of`: a
+    database made anew reuses a loop's names, and a round trained again writes its model to the same folder,
+    so `loop-r1-dpo` may be another model), the answer length, and for sampled ones their number,
+    temperature, top-p and seed."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in version.name)
+    which = hashlib.sha256(made_of(version.source).encode()).hexdigest()[:10]
+    stem = f"{safe}-{which}-{run.settings.eval_max_tokens}tok"
     if samples:
         sampling = run.settings.sampling
-        return run.settings.folder / "answers" / f"{safe}-{tokens}tok-{samples}x-t{sampling.temperature:g}.json"
-    return run.settings.folder / "answers" / f"{safe}-{tokens}tok.json"
+        seeded = f"-s{sampling.seed}" if sampling.seed is not None else ""
+        stem += f"-{samples}x-t{sampling.temperature:g}-p{sampling.top_p:g}{seeded}"
+    return run.settings.folder / "answers" / f"{stem}.json"
+
+
+def made_of(source: str) -> str:
+    """What a model source is made of, as far as the answers go: the source, and for a local folder or file
+    the name, size and modification time of each of its files (the same files: the same model, whichever
+    database registered it)."""
+    path = Path(source)
+    try:
+        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
+        stamps = [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files]
+    except OSError:  # not readable here: the source alone
+        stamps = []
+    return "|".join([source, *stamps])
 
 
 def keep(path: Path, answers: Any) -> None:
@@ -40,7 +58,7 @@ def held_out_answers(run: LoopRun, version: ModelVersion) -> tuple[list[str], li
 
     settings = run.settings
     samples = settings.eval_samples
-    greedy_path, sampled_path = answers_path(run, version.name), answers_path(run, version.name, samples)
+    greedy_path, sampled_path = answers_path(run, version), answers_path(run, version, samples)
     greedy = json.loads(greedy_path.read_text(encoding="utf-8")) if greedy_path.is_file() else None
     sampled = json.loads(sampled_path.read_text(encoding="utf-8")) if samples and sampled_path.is_file() else None
     need_samples = samples > 0 and sampled is None
@@ -101,6 +119,6 @@ def metrics_of(run: LoopRun, version: ModelVersion) -> dict[str, Any]:
     from llm_feedback_loop.evaluation.versions import latest_evaluation
 
     found = latest_evaluation(version, run.settings.data_path)
-    if found is not None and answers_path(run, version.name).is_file():
+    if found is not None and answers_path(run, version).is_file():
         return found["metrics"]
     return evaluate_version(run, version, None)

@@ -26,7 +26,9 @@ from llm_feedback_loop.storage.tables import LoopRound, ModelVersion
 
 
 def promote(run: LoopRun, candidate: ModelVersion, base: ModelVersion) -> tuple[bool, list[str]]:
-    """Activate the candidate if the promotion rule holds over its and its base's evaluations."""
+    """Activate the candidate if the promotion rule holds over its and its base's evaluations. A control run's
+    candidate, trained on shuffled judgements, is never made active (the service would answer with it): the
+    reasons say when the rule would have promoted it."""
     from llm_feedback_loop.models.promotion import decide
     from llm_feedback_loop.models.registry import activate_version
 
@@ -34,6 +36,11 @@ def promote(run: LoopRun, candidate: ModelVersion, base: ModelVersion) -> tuple[
     candidate, base = run.version(candidate.id), run.version(base.id)  # with their new evaluations
     also = {name: 100.0 for name in settings.objective.measures}
     decision = decide(candidate.extra, base.extra, settings.min_win_rate, settings.max_drop, also, settings.min_gain)
+    if settings.control is not None:
+        if decision.promote:
+            kept = f"the rule would promote it, but a {settings.control} control run's candidate is never made active"
+            return False, [kept]
+        return False, decision.reasons
     if decision.promote:
         run.session(lambda s: activate_version(s, candidate.id))
     return decision.promote, decision.reasons
@@ -143,6 +150,7 @@ def run_round(run: LoopRun, number: int) -> None:
 def run_rounds(run: LoopRun) -> list[dict[str, Any]]:
     """Rounds 0..N (those a previous run of the same loop completed are kept); returns the rounds."""
     rows = run.session(lambda s: history.rounds_of(s, run.settings.name))
+    check_control(run.settings.name, run.settings.control, rows)
     done = {r.round for r in rows if r.status == "completed"}
     for number in range(run.settings.rounds + 1):
         if number in done:
@@ -154,6 +162,19 @@ def run_rounds(run: LoopRun) -> list[dict[str, Any]]:
         run.session(lambda s, n=number, c=cost: history.record_cost(s, run.settings.name, n, c))
         run.say(f"  round {number} took {cost['wall_s']:.0f} s, {cost['cpu_minutes']:.1f} CPU-minutes")
     return summary(run)
+
+
+def check_control(name: str, control: str | None, rows: list[LoopRound]) -> None:
+    """Refuse to continue a loop's rounds as a control run when they were real, or the reverse: shuffled
+    judgements would join real ones in one loop's history (and its carried feedback)."""
+    kinds = {(r.feedback or {}).get("control") for r in rows if r.round > 0 and r.feedback and len(r.feedback) > 1}
+    if not kinds or kinds == {control}:
+        return
+    if control is None:
+        raise LoopError(
+            f"loop {name!r} is a control run (--control shuffled): continue it as one, or give this run another --name"
+        )
+    raise LoopError(f"loop {name!r} has rounds of real feedback: give the control run a --name of its own")
 
 
 def cpu_seconds() -> float:
@@ -194,10 +215,13 @@ def write_loop_report(run: LoopRun) -> Path:
     shown = [r["base"] for r in rounds if r["round"] == 0] + [r["candidate"] for r in rounds if r["promoted"]]
 
     def answers(name: str | None) -> tuple[str, list[str]]:
-        path = answers_path(run, name) if name else None
-        if path is None or not path.is_file():
+        from llm_feedback_loop.models.registry import find_version
+
+        version = run.session(lambda s: find_version(s, name)) if name else None
+        path = answers_path(run, version) if version is not None else None
+        if name is None or path is None or not path.is_file():
             return "", []
-        return name, json.loads(path.read_text(encoding="utf-8"))  # type: ignore[return-value]
+        return name, json.loads(path.read_text(encoding="utf-8"))
 
     described = {
         "name": objective.name,

@@ -8,6 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llm_feedback_loop.serving.engine import SamplingParams
 
+MAX_STOPS = 4
+MAX_STOP_CHARS = 200  # each stop string is looked for in the text after every token
+# A sampling seed: what torch's generator takes (a signed or unsigned 64-bit number; larger ones fail there).
+Seed = Annotated[int, Field(ge=-(2**63), le=2**64 - 1)]
+
 
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
@@ -28,7 +33,7 @@ class SamplingFields(BaseModel):
     max_tokens: Annotated[int | None, Field(ge=1, le=32768)] = None
     max_completion_tokens: Annotated[int | None, Field(ge=1, le=32768)] = None
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: Seed | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
 
@@ -36,8 +41,8 @@ class SamplingFields(BaseModel):
     @classmethod
     def check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
         stops = [value] if isinstance(value, str) else (value or [])
-        if len(stops) > 4 or any(not s for s in stops):
-            raise ValueError("stop takes up to 4 non-empty strings")
+        if len(stops) > MAX_STOPS or any(not s or len(s) > MAX_STOP_CHARS for s in stops):
+            raise ValueError(f"stop takes up to {MAX_STOPS} non-empty strings of at most {MAX_STOP_CHARS} characters")
         return value
 
     def sampling(self, default_max_tokens: int) -> SamplingParams:

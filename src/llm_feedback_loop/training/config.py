@@ -59,6 +59,9 @@ REPORTERS: dict[str, Reporter] = {
 }
 
 
+SEED_MOST = 2**32 - 1  # numpy's (and so transformers' set_seed's) largest seed
+
+
 class ConfigError(ValueError):
     """Settings that cannot be used; the message names the setting."""
 
@@ -75,7 +78,7 @@ class CommonConfig(BaseModel):
     from_db: bool = Field(default=False, description="Export the stored feedback the method needs, then train on it.")
     strategy: str = Field(default="best-vs-rest", description="--from-db: how rankings become pairs.")
     test_size: float = Field(default=0.1, ge=0.0, lt=1.0, description="--from-db: share of prompts held out.")
-    split_seed: int = Field(default=0, description="--from-db: seed of the train/test split.")
+    split_seed: int = Field(default=0, ge=0, le=SEED_MOST, description="--from-db: seed of the train/test split.")
     # What to start from: a registered version (id or name), a hub id or a folder. None: the active version.
     model: str | None = Field(
         default=None,
@@ -104,7 +107,7 @@ class CommonConfig(BaseModel):
     max_length: int = Field(default=1024, ge=8, description="Tokens per example; longer ones are truncated.")
     warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0, description="Share of the steps warming up.")
     weight_decay: float = Field(default=0.0, ge=0.0, description="AdamW weight decay.")
-    seed: int = Field(default=42, description="Seed of initialisation and shuffling.")
+    seed: int = Field(default=42, ge=0, le=SEED_MOST, description="Seed of initialisation and shuffling.")
 
     lora: bool = Field(default=False, description="Train a LoRA adapter (PEFT) instead of every weight.")
     merge: bool = Field(default=False, description="With --lora: save the base with the adapter merged in.")

@@ -96,11 +96,12 @@ def set_session_cookies(request: Request, response: Response, token: str, csrf: 
 
 @router.post("/auth/login")
 async def login(body: LoginIn, request: Request, response: Response, session: SessionDep, state: StateDep) -> Any:
-    """Sign in with a name and password: sets the session cookie. Ten failed sign-ins for a name or from an
-    address within five minutes make it wait (429)."""
+    """Sign in with a name and password: sets the session cookie. Ten failed sign-ins from an address within
+    five minutes make it wait (429); so do ten for a name, at the addresses that failed for it
+    (`LoginThrottle`)."""
     throttle = authenticator_of(request).logins
-    address = f"address:{request.client.host if request.client else '?'}"
-    wait = throttle.retry_after(f"name:{body.name}", address)
+    address = request.client.host if request.client else "?"
+    wait = throttle.retry_after(body.name, address)
     if wait > 0:
         raise HTTPException(
             status_code=429,
@@ -110,9 +111,9 @@ async def login(body: LoginIn, request: Request, response: Response, session: Se
     async with throttle.checking():
         user = await accounts.login_with_password(session, body.name, body.password)
     if user is None:
-        throttle.failed(f"name:{body.name}", address)
+        throttle.failed(body.name, address)
         raise HTTPException(status_code=401, detail="wrong name or password")
-    throttle.succeeded(f"name:{body.name}")
+    throttle.succeeded(body.name, address)
     token, csrf = await accounts.create_web_session(session, user, state.settings.session_hours)
     await session.commit()
     set_session_cookies(request, response, token, csrf, state.settings.session_hours)

@@ -22,6 +22,7 @@ from llm_feedback_loop.api.security import annotator_name
 from llm_feedback_loop.arena.battles import FLIPPED, find_battle, record_vote, store_battle
 from llm_feedback_loop.arena.contenders import pick_contenders
 from llm_feedback_loop.arena.leaderboard import LeaderboardUnavailable
+from llm_feedback_loop.auth.roles import Permission
 from llm_feedback_loop.chat.providers import ProviderError
 from llm_feedback_loop.feedback.links import comparison_values
 from llm_feedback_loop.feedback.rows import common_values
@@ -33,15 +34,22 @@ from llm_feedback_loop.storage.tables import Generation
 
 router = APIRouter(prefix="/v1/arena", tags=["arena"])
 
+MIN_ARENA_TEMPERATURE = 0.1
+
 
 class BattleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: NonEmptyText
     annotator: NonEmptyText | None = Field(default=None, max_length=200, description="Default: the signed-in user.")
-    models: Annotated[list[CleanText], Field(min_length=2, max_length=2)] | None = None
+    models: Annotated[list[CleanText], Field(min_length=2, max_length=2)] | None = Field(
+        default=None,
+        description="The two versions (admins only: each new pair loads models). Default: the active version and "
+        "the newest other chat version.",
+    )
     max_tokens: Annotated[int, Field(ge=1, le=2048)] = 256
-    temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.8
+    # Sampled, never greedy: a greedy answer could be reproduced through /v1/chat, naming the active version.
+    temperature: Annotated[float, Field(ge=MIN_ARENA_TEMPERATURE, le=2.0)] = 0.8
 
 
 class VoteIn(BaseModel):
@@ -68,6 +76,10 @@ class VoteIn(BaseModel):
 async def start_battle(body: BattleIn, state: StateDep, session: SessionDep, user: Annotator) -> dict[str, Any]:
     """Both versions answer the prompt; the answers come back in random order, without model names."""
     annotator = annotator_name(user, body.annotator, required="who will vote on this battle")
+    if body.models is not None and not user.may(Permission.manage):
+        raise HTTPException(
+            status_code=403, detail="models: only an admin chooses the arena's versions (each new pair loads models)"
+        )
     try:
         contenders = list(await pick_contenders(session, body.models))
     except RegistryError as error:

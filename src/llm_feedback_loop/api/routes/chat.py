@@ -20,6 +20,7 @@ from llm_feedback_loop.feedback.rows import common_values
 from llm_feedback_loop.logging_redaction import redact
 from llm_feedback_loop.models.loader import ModelLoadError
 from llm_feedback_loop.serving.engine import PromptTooLong, SamplingParams
+from llm_feedback_loop.serving.openai_schemas import MAX_STOP_CHARS, MAX_STOPS, Seed
 from llm_feedback_loop.serving.slot import Lease
 from llm_feedback_loop.storage.tables import Generation
 
@@ -37,8 +38,10 @@ class ChatIn(PromptIn):
     max_tokens: Annotated[int, Field(ge=1, le=4096)] = 256
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.8
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    stop: list[CleanText] | None = Field(default=None, max_length=4)
-    seed: int | None = None
+    stop: list[Annotated[CleanText, Field(min_length=1, max_length=MAX_STOP_CHARS)]] | None = Field(
+        default=None, max_length=MAX_STOPS
+    )
+    seed: Seed | None = None
     provider: Literal["local", "remote"] | None = None
     annotator: CleanText | None = Field(default=None, max_length=200)
 

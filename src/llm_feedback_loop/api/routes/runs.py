@@ -197,12 +197,24 @@ async def run_detail(run_id: RunId, session: SessionDep) -> dict[str, Any]:
 
 @router.get("/{run_id}/metrics", dependencies=[Depends(require_read)])
 async def run_metrics(run_id: RunId, session: SessionDep) -> list[dict[str, Any]]:
-    """Every logged entry of the run (loss, learning rate, epoch, step), oldest first."""
+    """Every logged entry of the run (loss, learning rate, epoch, step), oldest first; a line that is not a
+    whole entry (a run killed while writing it) is left out."""
     run = await existing_run(session, run_id)
-    path = Path(run.output_dir) / METRICS_FILE
+    return await asyncio.to_thread(logged_entries, Path(run.output_dir) / METRICS_FILE)
+
+
+def logged_entries(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    entries = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
 
 
 @router.get("/{run_id}/log", response_class=PlainTextResponse, dependencies=[Depends(require_read)])
