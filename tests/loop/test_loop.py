@@ -212,6 +212,7 @@ def test_bad_options_are_explained(training_database: str) -> None:
         ["--max-drop", "-1"],
         ["--min-gain", "101"],
         ["--wait-minutes", "0"],
+        ["--seed", "-1"],
     ],
 )
 def test_numbers_out_of_range_are_refused(training_database: str, option: list[str]) -> None:
@@ -238,6 +239,21 @@ def test_a_bad_train_config_is_refused_before_round_0(
     assert code == 1 and "--train-config" in output and says in output, output
     assert "Traceback" not in output
     assert not [r for r in rows(LoopRound) if r.loop == "badconfig"]
+
+
+def test_a_task_with_few_held_out_prompts_is_told_its_intervals_are_rough(
+    training_database: str, tmp_path: Path
+) -> None:
+    task = tmp_path / "small_task.py"
+    task.write_text(
+        "from llm_feedback_loop.objectives.base import Objective\n"
+        "TASK = Objective('small', 'short answers', ['Say a', 'Say b'], ['Say c', 'Say d', 'Say e'],\n"
+        "                 lambda prompt, answer: float(len(answer) < 20))\n",
+        encoding="utf-8",
+    )
+    code, output = invoke("loop", "--rounds", "0", "--name", "small", "--task", f"{task}:TASK", "--max-tokens", "4")
+    assert code == 0, output
+    assert "has 3 held-out prompts; with fewer than 20" in " ".join(output.split())
 
 
 def test_a_round_whose_answers_are_all_judged_alike_trains_nothing(training_database: str) -> None:

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from llm_feedback_loop.models.loader import load_model
-from llm_feedback_loop.serving.engine import GenerationEngine, PromptTooLong, SamplingParams
+from llm_feedback_loop.serving.engine import (
+    BadPrompt,
+    ConversationRefused,
+    GenerationEngine,
+    PromptTooLong,
+    SamplingParams,
+)
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +127,23 @@ def test_a_prompt_longer_than_the_context_is_refused(engine: GenerationEngine) -
     ids = engine.encode_text("word " * 600)
     with pytest.raises(PromptTooLong, match="more than the model's context of 512 tokens"):
         run(engine.complete(ids, SamplingParams(max_tokens=10)))
+
+
+def test_a_conversation_the_chat_template_refuses_is_a_bad_prompt_not_a_crash(engine: GenerationEngine) -> None:
+    """Templates of some models (Mistral's, Gemma's) raise on roles that do not alternate: the caller's error."""
+    template = engine.tokenizer.chat_template
+    engine.tokenizer.chat_template = (
+        "{% for m in messages %}{% if loop.index0 % 2 == 1 and m['role'] == 'user' %}"
+        "{{ raise_exception('Conversation roles must alternate user/assistant') }}{% endif %}"
+        "{{ m['content'] }}{% endfor %}"
+    )
+    try:
+        with pytest.raises(ConversationRefused, match="roles must alternate") as refused:
+            engine.encode_chat([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
+        assert isinstance(refused.value, BadPrompt)
+        assert engine.encode_chat([{"role": "user", "content": "a"}])
+    finally:
+        engine.tokenizer.chat_template = template
 
 
 def test_one_off_work_runs_on_a_thread_of_its_own_and_reports_errors() -> None:

@@ -34,7 +34,7 @@ from llm_feedback_loop.api.guards.strict_json import StrictJSONBody
 from llm_feedback_loop.api.security import Authenticator
 from llm_feedback_loop.logging_redaction import install_log_redaction
 from llm_feedback_loop.models.loader import ModelLoadError
-from llm_feedback_loop.serving.engine import Completion, GenerationError, PromptTooLong, SamplingParams
+from llm_feedback_loop.serving.engine import BadPrompt, Completion, GenerationError, SamplingParams
 from llm_feedback_loop.serving.openai_schemas import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -69,7 +69,7 @@ def create_serving_app(
         lifespan=serving_lifespan(settings, model, watch_registry_s, device, preloaded, engine),
     )
     install_error_handlers(app)
-    app.add_exception_handler(PromptTooLong, prompt_too_long)
+    app.add_exception_handler(BadPrompt, bad_prompt)
     app.add_exception_handler(GenerationError, generation_failed)
     app.add_middleware(StrictJSONBody)  # the same order as the feedback service (api/app.py)
     install_http_guards(app, settings)
@@ -130,7 +130,7 @@ def serving_lifespan(
     return lifespan
 
 
-async def prompt_too_long(request: Request, exc: Exception) -> JSONResponse:
+async def bad_prompt(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=400, content={"message": str(exc), "detail": str(exc)})
 
 

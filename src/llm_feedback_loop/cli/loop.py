@@ -220,7 +220,7 @@ def loop_command(
             "repeated (its first item in place of the rest), against greedy answers that loop."
         ),
     ] = True,
-    seed: Annotated[int | None, typer.Option(help="Seed the answers (reproducible).")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=2**31 - 1, help="Seed the answers (reproducible).")] = None,
     min_win_rate: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Promote only at this win rate against the base...")
     ] = 0.55,

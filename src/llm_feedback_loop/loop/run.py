@@ -28,6 +28,9 @@ def active_version(database: RunOnDatabase, settings: Settings) -> ModelVersion:
     return in_session(database, lambda session: ensure_active_version(session, base, name), commit=True)
 
 
+FEW_HELD_OUT = 20  # held-out prompts below which the loop says its intervals are rough
+
+
 def run_loop(
     settings: LoopSettings,
     app_settings: Settings,
@@ -45,6 +48,12 @@ def run_loop(
 
     active_version(database, app_settings)
     settings.folder.mkdir(parents=True, exist_ok=True)
+    held_out = len(settings.objective.eval_prompts)
+    if held_out < FEW_HELD_OUT:
+        say(
+            f"note: task {settings.objective.name!r} has {held_out} held-out prompts; with fewer than "
+            f"{FEW_HELD_OUT}, a gain's interval (bootstrap over prompts) is rough, and promotion on it is a guess"
+        )
     key, key_prefix = app_settings.llmfl_api_key, None
     if service_url is None:  # the loop's own service: an admin key it gives itself, revoked at the end
         own_key, key = in_session(

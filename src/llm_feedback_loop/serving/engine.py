@@ -98,8 +98,16 @@ class GenerationError(RuntimeError):
     """Generation failed inside the engine."""
 
 
-class PromptTooLong(ValueError):
+class BadPrompt(ValueError):
+    """A request's conversation the model cannot take: a client error (400), never a server's."""
+
+
+class PromptTooLong(BadPrompt):
     """The prompt plus the answer budget does not fit the model's context."""
+
+
+class ConversationRefused(BadPrompt):
+    """The model's chat template refuses the conversation (e.g. roles that do not alternate)."""
 
 
 MIN_TEMPERATURE = 1e-5
@@ -154,9 +162,14 @@ class PromptsAndCompletions:
         raise NotImplementedError
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
-        encoded = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=True
-        )
+        from jinja2 import TemplateError
+
+        try:
+            encoded = self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=True, return_dict=True
+            )
+        except TemplateError as error:  # the template's own check (raise_exception) or a conversation it cannot render
+            raise ConversationRefused(f"the model's chat template refuses this conversation: {error}") from None
         return list(encoded["input_ids"])
 
     def encode_text(self, prompt: str) -> list[int]:

@@ -29,7 +29,7 @@ from llm_feedback_loop.feedback.rows import common_values
 from llm_feedback_loop.logging_redaction import redact
 from llm_feedback_loop.models.loader import ModelLoadError
 from llm_feedback_loop.models.registry import RegistryError
-from llm_feedback_loop.serving.engine import GenerationError, PromptTooLong, SamplingParams
+from llm_feedback_loop.serving.engine import BadPrompt, GenerationError, SamplingParams
 from llm_feedback_loop.storage.tables import Generation
 
 router = APIRouter(prefix="/v1/arena", tags=["arena"])
@@ -97,7 +97,7 @@ async def start_battle(body: BattleIn, state: StateDep, session: SessionDep, use
                 completion = await served.engine.complete(input_ids, params)
         except (ModelLoadError, ProviderError, GenerationError) as error:
             raise HTTPException(status_code=503, detail=f"model version {version.name}: {redact(str(error))}") from None
-        except PromptTooLong as error:
+        except BadPrompt as error:
             raise HTTPException(status_code=400, detail=str(error)) from None
         text = completion.text.replace("\x00", "\ufffd")
         # Logged under no annotator: the voter must not find the versions among its own rows before voting

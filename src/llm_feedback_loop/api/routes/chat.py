@@ -19,7 +19,7 @@ from llm_feedback_loop.chat.providers import Candidate, ChatOutcome, LocalProvid
 from llm_feedback_loop.feedback.rows import common_values
 from llm_feedback_loop.logging_redaction import redact
 from llm_feedback_loop.models.loader import ModelLoadError
-from llm_feedback_loop.serving.engine import PromptTooLong, SamplingParams
+from llm_feedback_loop.serving.engine import BadPrompt, SamplingParams
 from llm_feedback_loop.serving.openai_schemas import MAX_STOP_CHARS, MAX_STOPS, Seed
 from llm_feedback_loop.serving.slot import Lease
 from llm_feedback_loop.storage.tables import Generation
@@ -60,7 +60,7 @@ async def answer(
         outcome = await chosen.chat(messages, n, params)
     except ProviderError as error:
         raise HTTPException(status_code=error.status, detail=str(error)) from None
-    except PromptTooLong as error:
+    except BadPrompt as error:
         raise HTTPException(status_code=400, detail=str(error)) from None
     except ModelLoadError as error:
         raise HTTPException(status_code=503, detail=str(error)) from None
@@ -150,7 +150,7 @@ async def prompt_ids(lease: Lease, messages: list[dict[str, str]], max_tokens: i
         lease.served.engine.check_fits(input_ids, max_tokens)
     except BaseException as error:
         lease.release()
-        if isinstance(error, PromptTooLong):
+        if isinstance(error, BadPrompt):
             raise HTTPException(status_code=400, detail=str(error)) from None
         raise
     return input_ids
