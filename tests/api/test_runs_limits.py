@@ -174,3 +174,17 @@ def test_a_metrics_line_cut_short_is_left_out_not_a_500(tmp_path: Path) -> None:
     log.write_text('{"step": 1, "loss": 0.7}\n\n[1, 2]\n{"step": 2, "lo', encoding="utf-8")
     assert logged_entries(log) == [{"step": 1, "loss": 0.7}]
     assert logged_entries(tmp_path / "missing.jsonl") == []
+
+
+def test_a_runs_log_is_shown_with_its_credentials_redacted(tmp_path: Path) -> None:
+    """The log is the training process's raw output (a traceback is no log record): it is redacted when shown."""
+    from llm_feedback_loop.api.routes.runs import shown_log
+    from llm_feedback_loop.training.scheduler import LOG_FILE
+
+    key = "llmfl_abcdefgh_" + "s" * 32
+    (tmp_path / LOG_FILE).write_text(
+        f"step 1\nrequests.exceptions.HTTPError: 401 for url: https://user:hunter22@example.org/x\nkey {key}\n",
+        encoding="utf-8",
+    )
+    shown = shown_log(tmp_path, 200)
+    assert "step 1" in shown and "hunter22" not in shown and key not in shown and "llmfl_abcdefgh_" in shown

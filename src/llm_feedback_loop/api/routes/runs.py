@@ -27,6 +27,7 @@ from fastapi.responses import PlainTextResponse
 
 from llm_feedback_loop.api.deps import SessionDep, StateDep, require_admin, require_read
 from llm_feedback_loop.api.routes.feedback import Offset
+from llm_feedback_loop.logging_redaction import redact
 from llm_feedback_loop.models.registry import find_version
 from llm_feedback_loop.models.run_folder import METRICS_FILE, last_checkpoint
 from llm_feedback_loop.settings import Settings
@@ -221,8 +222,14 @@ def logged_entries(path: Path) -> list[dict[str, Any]]:
 async def run_log(
     run_id: RunId, session: SessionDep, lines: Annotated[int, Query(ge=1, le=5000)] = 200
 ) -> PlainTextResponse:
+    """The last `lines` lines of the run's log, credentials in it (a traceback's URL, a key) redacted: the
+    log is the training process's own output, not log records that went through the redacting filter."""
     run = await existing_run(session, run_id)
-    return PlainTextResponse(log_tail(Path(run.output_dir), lines))
+    return PlainTextResponse(await asyncio.to_thread(shown_log, Path(run.output_dir), lines))
+
+
+def shown_log(output_dir: Path, lines: int) -> str:
+    return redact(log_tail(output_dir, lines))
 
 
 @router.post("/{run_id}/stop", status_code=202, dependencies=[Depends(require_admin)])
