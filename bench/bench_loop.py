@@ -4,8 +4,8 @@ on the same simulated feedback, in one run.
 Run from the repository root:
 
     .venv/bin/python bench/bench_loop.py                  # SmolLM2-135M-Instruct, 64 prompts x 4 answers (~22 min)
-    .venv/bin/python bench/bench_loop.py --pipelines ours,original   # the offline pipelines only (~13 min)
-    .venv/bin/python bench/bench_loop.py --task all --pipelines ours,original   # every built-in task (~50 min)
+    .venv/bin/python bench/bench_loop.py --pipelines ours,original   # the offline pipelines only (~17 min)
+    .venv/bin/python bench/bench_loop.py --task all --pipelines ours,original   # every built-in task (~66 min)
     .venv/bin/python bench/bench_loop.py --model tiny --max-new-tokens 8   # checks the harness (~1 min; the
                                                                            # tiny model's figures mean nothing)
 
