@@ -378,7 +378,8 @@ def test_the_demo_on_the_tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_a_failed_round_runs_again_on_the_feedback_it_collected(training_database: str, tmp_path: Path) -> None:
     bad, good = tmp_path / "bad.yaml", tmp_path / "good.yaml"
-    bad.write_text("learning_rate: -1\n")  # `llmfl train` refuses it
+    # settings `llmfl train` takes, but its training fails on: LoRA on layers the model does not have
+    bad.write_text(TRAIN_FOR_MECHANICS + "lora: true\nlora_target_modules: [no_such_layer]\n")
     good.write_text(TRAIN_FOR_MECHANICS + "epochs: 1\n")
     options = ["loop", "--rounds", "1", "--name", "retry", "--prompts-per-round", "4", "--answers", "2"]
     options += ["--max-tokens", "8", "--annotator", "tests.loop.scorers:by_length"]

@@ -103,8 +103,8 @@ def check_train_config(path: Path, methods: list[str]) -> None:
 
     try:
         chosen = read_yaml(path)
-        for method in methods:
-            build_config(chosen, {"method": method})
+        for method in methods:  # each round's training is given its export (--data) by the loop
+            build_config(chosen, {"method": method, "data": "round-export.jsonl"})
     except ConfigError as error:
         raise fail(f"--train-config: {error}") from None
 
