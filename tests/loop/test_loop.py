@@ -112,7 +112,9 @@ def test_two_rounds_through_the_service_are_recorded(training_database: str, tmp
     html = (tmp_path / "loops" / "t" / "report.html").read_text()
     assert "<svg" in html and "Rounds" in html
     assert "sampled answers' task score" in html
-    sampled = json.loads((tmp_path / "loops" / "t" / "answers" / "tiny-12tok-2x-t0.8.json").read_text())
+    # kept under the version's name and a digest of its model files, with how they were sampled (--seed 1)
+    [kept] = (tmp_path / "loops" / "t" / "answers").glob("tiny-*-12tok-2x-t0.8-p0.95-s1.json")
+    sampled = json.loads(kept.read_text())
     assert len(sampled) == len(TASK.eval_prompts) and {len(answers) for answers in sampled} == {2}
     assert "Held-out answers" in html  # the first and the latest version's answers side by side
 

@@ -99,12 +99,16 @@ def run_loop(
 def check_train_config(path: Path, methods: list[str]) -> None:
     """Refuse a --train-config that cannot be read or holds settings `llmfl train` refuses for one of the
     loop's methods, before round 0 (else the loop would find out in round 1, after collecting its feedback)."""
+    from llm_feedback_loop.loop.context import ONLINE
     from llm_feedback_loop.training.config import ConfigError, build_config, read_yaml
 
     try:
         chosen = read_yaml(path)
-        for method in methods:  # each round's training is given its export (--data) by the loop
-            build_config(chosen, {"method": method, "data": "round-export.jsonl"})
+        for method in methods:  # each round's training is given its export (--data) by the loop...
+            given = {"method": method, "data": "round-export.jsonl"}
+            if method in ONLINE and not chosen.get("reward"):  # ...and an online method the round's reward model
+                given["reward"] = ["the-rounds-reward-model"]
+            build_config(chosen, given)
     except ConfigError as error:
         raise fail(f"--train-config: {error}") from None
 
