@@ -46,10 +46,15 @@ def promote(run: LoopRun, candidate: ModelVersion, base: ModelVersion) -> tuple[
     return decision.promote, decision.reasons
 
 
+def collected(feedback: dict[str, Any] | None) -> bool:
+    """Whether a round's feedback is in: more than the time its collection began (set first, before any)."""
+    return bool(feedback and feedback.get("since") and len(feedback) > 1)
+
+
 def feedback_of(run: LoopRun, number: int, row: LoopRound, base: ModelVersion) -> datetime:
     """When the round's feedback began: collected now, or by an earlier attempt at the same round."""
     feedback = row.feedback or {}
-    if feedback.get("since") and len(feedback) > 1:  # a rerun: this round's feedback is in already
+    if collected(feedback):  # a rerun: this round's feedback is in already
         run.say(f"  using the feedback collected by the earlier attempt at round {number}")
         return datetime.fromisoformat(feedback["since"])
     since, feedback = collect_feedback(run, number, row, base)
@@ -167,7 +172,7 @@ def run_rounds(run: LoopRun) -> list[dict[str, Any]]:
 def check_control(name: str, control: str | None, rows: list[LoopRound]) -> None:
     """Refuse to continue a loop's rounds as a control run when they were real, or the reverse: shuffled
     judgements would join real ones in one loop's history (and its carried feedback)."""
-    kinds = {(r.feedback or {}).get("control") for r in rows if r.round > 0 and r.feedback and len(r.feedback) > 1}
+    kinds = {r.feedback.get("control") for r in rows if r.round > 0 and collected(r.feedback)}
     if not kinds or kinds == {control}:
         return
     if control is None:
