@@ -14,8 +14,9 @@ curt or wrong one, written as our export's JSONL: {"prompt", "completion"} / {"p
 the same epochs and batch size, each trainer runs as its own subprocess, one after the other:
 
   ours          `llmfl train sft|dpo --data FILE --model FOLDER --output-dir DIR --epochs E --batch-size B
-                --no-register` (full fine-tuning); `ours-lora` adds `--lora`. Its DATABASE_URL points at a
-                throw-away SQLite file. A row whose command fails is reported as failed with its stderr tail.
+                --no-register --no-bf16` (full fine-tuning, fp32 as the others); `ours-lora` adds `--lora`.
+                Its DATABASE_URL points at a throw-away SQLite file. A row whose command fails is reported as
+                failed with its stderr tail.
   original      bench/original_trainer.py, a stand-in for the original project's `scripts/trainer.py`: plain
                 `prompt completion` text padded to 512 tokens with the loss on every token (padding included)
                 through transformers' Trainer; for DPO, TRL's DPOTrainer with a second full model copy loaded as
@@ -441,7 +442,7 @@ def trainer_command(
     epochs, batch = f"{args.epochs:g}", str(args.batch_size)
     if trainer in ("ours", "ours-lora"):
         command = [str(LLMFL), "train", method, "--data", str(data), "--model", model, "--output-dir", str(out)]
-        command += ["--epochs", epochs, "--batch-size", batch, "--no-register"]
+        command += ["--epochs", epochs, "--batch-size", batch, "--no-register", "--no-bf16"]  # fp32 as the others
         return command + (["--lora"] if trainer == "ours-lora" else [])
     if trainer == "original":
         command = [sys.executable, str(ORIGINAL_TRAINER), "--mode", method, "--model", model, "--data", str(data)]

@@ -80,3 +80,20 @@ def test_dpo_can_add_language_modelling_on_the_chosen_answers(tiny_model: Path, 
     assert plain.args.loss_type == ["sigmoid"]
     anchored = build_trainer(job_for("dpo", tiny_model, tmp_path / "b", lora=True, sft_weight=0.5))
     assert anchored.args.loss_type == ["sigmoid", "sft"] and anchored.args.loss_weights == [1.0, 0.5]
+
+
+@pytest.mark.parametrize("chosen", [True, False, None])
+def test_bf16_on_cpu_as_chosen_else_where_the_processor_computes_in_it(
+    chosen: bool | None, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from llm_feedback_loop.training.methods.base import native_bf16, shared_arguments
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert native_bf16(on_cpu=True) is False  # emulated bfloat16 is slower than fp32
+    job = job_for("dpo", tiny_model, tmp_path, **({} if chosen is None else {"bf16": chosen}))
+    assert shared_arguments(job)["bf16"] is bool(chosen)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert shared_arguments(job)["bf16"] is (True if chosen is None else chosen)

@@ -144,6 +144,10 @@ class CommonConfig(BaseModel):
         description="Metrics loggers transformers reports to: tensorboard, wandb, mlflow, ...; default none.",
     )
     device: str = Field(default="auto", description="auto | cpu | cuda (choose a GPU with CUDA_VISIBLE_DEVICES).")
+    bf16: bool | None = Field(
+        default=None,
+        description="Mixed precision in bfloat16 (default: where the GPU or CPU has bfloat16 arithmetic).",
+    )
 
     @model_validator(mode="before")
     @classmethod
