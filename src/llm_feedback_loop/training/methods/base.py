@@ -153,10 +153,10 @@ def micro_batches(batch_size: int, wanted: int) -> tuple[int, int]:
 
 def native_bf16(on_cpu: bool) -> bool:
     """Whether the device computes in bfloat16 natively: a GPU that supports it, or a CPU with AVX-512 BF16
-    or AMX instructions (elsewhere a CPU emulates it, slower than fp32). On such a CPU (SmolLM2, 2 cores, DPO's 20
-    steps on one loop round's export of `plain`, bench/bench_recipes.py), mixed precision trained in 122 s where
-    fp32 took 242 s (208 s with cli/app.py's malloc setting, estimated from 8 steps), and its candidate scored as
-    well: greedy gain +55.0 against +51.7 points, coherence 85.0 both, sampled gain +37.5 against +35.8."""
+    or AMX instructions (a CPU without them would emulate it: fp32 there, not measured). On such a CPU (SmolLM2,
+    2 cores, DPO's 20 steps on one loop round's export of `plain`, bench/bench_recipes.py), mixed precision took
+    the steps from 162 to 122 s (the whole run 212 -> 162 s, 6.8 -> 5.2 CPU-minutes), and its candidate scored
+    as well: greedy gain +55.0 against +51.7 points, coherence 85.0 both, sampled gain +37.5 against +35.8."""
     import torch
 
     if not on_cpu:
