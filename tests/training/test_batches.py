@@ -83,17 +83,21 @@ def test_dpo_can_add_language_modelling_on_the_chosen_answers(tiny_model: Path, 
 
 
 @pytest.mark.parametrize("chosen", [True, False, None])
-def test_bf16_on_cpu_as_chosen_else_where_the_processor_computes_in_it(
+def test_bf16_as_chosen_else_on_a_cpu_that_computes_in_it_for_the_methods_measured(
     chosen: bool | None, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import torch
 
-    from llm_feedback_loop.training.methods.base import native_bf16, shared_arguments
+    from llm_feedback_loop.training.methods.base import shared_arguments, use_bf16
 
+    settings = {} if chosen is None else {"bf16": chosen}
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
-    assert native_bf16(on_cpu=True) is False  # emulated bfloat16 is slower than fp32
-    job = job_for("dpo", tiny_model, tmp_path, **({} if chosen is None else {"bf16": chosen}))
-    assert shared_arguments(job)["bf16"] is bool(chosen)
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    job = job_for("dpo", tiny_model, tmp_path, **settings)
+    assert shared_arguments(job)["bf16"] is bool(chosen)  # without the instructions bf16 would be emulated
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
     assert shared_arguments(job)["bf16"] is (True if chosen is None else chosen)
+    for method in ("sft", "kto", "reward", "grpo", "rloo"):  # not measured in bf16 on a CPU: fp32 unless chosen
+        rewards = {"reward": ["fn:m.py:f"]} if method in ("grpo", "rloo") else {}
+        config = build_config({"method": method, "data": "unused", **rewards, **settings})
+        assert use_bf16(config, "cpu") is bool(chosen)

@@ -76,6 +76,19 @@ def test_an_online_method_trains_on_a_function_and_registers_its_lineage(
     assert any(key.startswith("kl") for key in keys)  # beta > 0 by default: the pull to the reference is logged
 
 
+def test_grpo_samples_and_trains_in_bf16_mixed_precision_when_asked(
+    training_database: str, tmp_path: Path, rewards_file: Path
+) -> None:
+    data = prompts_export(tmp_path / "exports")
+    reward = f"fn:{rewards_file}:shorter"
+    code, output = invoke(
+        "train", "grpo", "--data", str(data), "--output-dir", "g", "--reward", reward, *FAST, "--bf16"
+    )
+    assert code == 0, output
+    assert run_show(1)["status"] == "completed"
+    assert all(entry.get("loss", 0) == entry.get("loss", 0) for entry in logged(tmp_path / "g"))  # no NaN
+
+
 @pytest.mark.parametrize("method", ["grpo", "rloo"])
 @pytest.mark.parametrize("rewards", ["model", "model+function"])
 def test_an_online_method_is_rewarded_by_a_reward_model_version(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from llm_feedback_loop.models.loader import load_model
@@ -49,6 +50,7 @@ def test_each_method_trains_and_registers_a_candidate(
     assert losses and all(loss == loss for loss in losses)  # logged, and not NaN
     assert weights_changed(tiny_model, out / "model")
     assert (out / "checkpoint-4").is_dir() and (out / "run.yaml").is_file()
+    assert yaml.safe_load((out / "run.yaml").read_text())["bf16"] in (True, False)  # the precision it ran in
 
     run = run_show(1)
     assert run["status"] == "completed" and run["method"] == method
@@ -63,6 +65,22 @@ def test_each_method_trains_and_registers_a_candidate(
         assert 0.0 <= run["metrics"]["preference_accuracy"] <= 1.0  # held-out: chosen scored above rejected
     code, listed = invoke("models", "list")
     assert f"tiny-{method}-run1" in listed and "candidate" in listed
+
+
+@pytest.mark.parametrize("method", ["sft", "dpo", "kto", "reward"])
+def test_each_method_trains_in_bf16_mixed_precision_when_asked(
+    method: str, training_database: str, tmp_path: Path, tiny_model: Path
+) -> None:
+    data = write_export(tmp_path / "exports", method, count=24, test=8)
+    out = tmp_path / "runs" / method
+    code, output = invoke("train", method, "--data", str(data), "--output-dir", str(out), *FAST, "--bf16")
+    assert code == 0, output
+    losses = logged_losses(out)
+    assert losses and all(loss == loss for loss in losses)
+    assert weights_changed(tiny_model, out / "model")
+    assert yaml.safe_load((out / "run.yaml").read_text())["bf16"] is True
+    saved = load_file(out / "model" / "model.safetensors")
+    assert {tensor.dtype for tensor in saved.values()} == {torch.float32}  # the weights stay fp32
 
 
 def test_lora_then_dpo_on_the_result(training_database: str, tmp_path: Path, tiny_model: Path) -> None:

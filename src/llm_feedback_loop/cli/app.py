@@ -11,10 +11,6 @@ llmfl demo                       # the loop offline on a CPU, with a simulated a
 
 from __future__ import annotations
 
-import ctypes
-import os
-import sys
-
 import typer
 
 from llm_feedback_loop import __version__
@@ -61,33 +57,5 @@ app.command("export")(export_command)
 app.command("import")(import_command)
 
 
-# glibc's mallopt parameters (malloc.h)
-M_TRIM_THRESHOLD = -1
-M_MMAP_MAX = -4
-
-
-def keep_freed_memory() -> bool:
-    """Let glibc's malloc keep the memory torch frees for its next tensors instead of handing it back to the
-    kernel; returns whether it did. By default glibc maps each allocation above 32 MB (a batch's logits:
-    sequences x tokens x 49k vocabulary x 4 bytes) from the kernel and unmaps it when freed, so every forward
-    pass faults its pages in again, zeroed. DPO on SmolLM2-135M on 2 CPU cores (8 steps of one loop round's
-    export): 21.8M page faults -> 3.3M, system CPU 41 -> 11 s, wall 150 -> 128 s; peak memory 3.3 -> 4.1 GB, held
-    until the process ends. Not on other C libraries, nor when the environment tunes malloc itself
-    (`MALLOC_*` variables, `GLIBC_TUNABLES`)."""
-    if not sys.platform.startswith("linux") or "GLIBC_TUNABLES" in os.environ:
-        return False
-    if any(name.startswith("MALLOC_") for name in os.environ):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # musl or another C library
-        return False
-    mallopt = getattr(libc, "mallopt", None)
-    if mallopt is None:
-        return False
-    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
-
-
 def main() -> None:
-    keep_freed_memory()
     app()

@@ -162,9 +162,11 @@ def report(result: RunResult) -> None:
 def train_command(**options: Any) -> None:
     """Train a model from feedback (SFT, DPO, KTO, a reward model, or online RL: GRPO, RLOO) and register it as a
     candidate."""
+    from llm_feedback_loop.cli.memory import keep_freed_memory
     from llm_feedback_loop.training.methods import method_names, method_of
     from llm_feedback_loop.training.run import RunFailed, RunStopped, plan_run, run_training
 
+    keep_freed_memory()  # for the whole process: a run's, not the service's
     settings = load_settings()
     method = options.get("method") or options.get("mode")
     if method in ALIASES:

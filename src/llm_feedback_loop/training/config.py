@@ -146,7 +146,8 @@ class CommonConfig(BaseModel):
     device: str = Field(default="auto", description="auto | cpu | cuda (choose a GPU with CUDA_VISIBLE_DEVICES).")
     bf16: bool | None = Field(
         default=None,
-        description="Mixed precision in bfloat16 (default: where the GPU or CPU has bfloat16 arithmetic).",
+        description="Mixed precision in bfloat16 (default: on a GPU that has it; on a CPU with bfloat16 "
+        "instructions, for DPO).",
     )
 
     @model_validator(mode="before")

@@ -33,7 +33,7 @@ from llm_feedback_loop.training.callbacks import KeepBest, MetricsLog, SkipFinal
 from llm_feedback_loop.training.config import TrainConfig
 from llm_feedback_loop.training.data import TrainingData, to_dataset
 from llm_feedback_loop.training.methods import method_of
-from llm_feedback_loop.training.methods.base import TrainingJob
+from llm_feedback_loop.training.methods.base import TrainingJob, use_bf16
 from llm_feedback_loop.training.runs import RunStatus
 
 log = logging.getLogger(__name__)
@@ -181,9 +181,11 @@ def train(
     checkpoint = last_checkpoint(output_dir) if resume else None
     if resume and checkpoint is None:
         raise ResumeError(f"no checkpoint in {output_dir} to resume from; start the run again without --resume")
+    device = resolve_device(config.device)
+    if config.bf16 is None:  # run.yaml says which precision it trained in, and a resumed run keeps it
+        config = config.model_copy(update={"bf16": use_bf16(config, device)})
     if int(os.environ.get("RANK", "0")) == 0:  # under accelerate launch, the main process's settings
         save_config(config, output_dir)
-    device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     base = prepare_base(base_source, output_dir)
     model, tokenizer = load_for_method(config, base, device)

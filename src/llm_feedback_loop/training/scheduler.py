@@ -57,11 +57,12 @@ INHERITED_NAMES = frozenset(
         "VIRTUAL_ENV", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
         "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",  # to reach the hub
         "TOKENIZERS_PARALLELISM", "DATABASE_URL", "CHECKPOINT_DIR", "BASE_MODEL", "MODEL_DEVICE",
+        "GLIBC_TUNABLES",  # the service's malloc settings: a run keeps them (cli/memory.py)
     }
 )  # fmt: skip
 INHERITED_PREFIXES = (
     "LC_", "HF_", "TRANSFORMERS_", "HUGGINGFACE_HUB_", "CUDA_", "NVIDIA_", "TORCH", "PYTORCH_", "NCCL_",
-    "TRITON_", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "NUMEXPR_",
+    "TRITON_", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "NUMEXPR_", "MALLOC_",
 )  # fmt: skip
 CREDENTIAL_MARKS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "COOKIE")
 

@@ -3,7 +3,8 @@ each prompt, the rewards (training/rewards.py) score them, and the policy moves 
 KL pull (`beta`) to its reference.
 
 Defaults for a CPU and small models, where TRL's assume GPUs (bf16, gradient checkpointing, GRPO's beta=0.0,
-i.e. no KL at all, 8 generations of up to 512 tokens): fp32 and no checkpointing on CPU (shared_arguments),
+i.e. no KL at all, 8 generations of up to 512 tokens): fp32 and no checkpointing on CPU (shared_arguments;
+`--bf16` chooses bf16 mixed precision, not measured for these methods),
 `beta` 0.1 (a learned reward is easy to over-optimise without a pull to the reference), 4 generations of up
 to 64 tokens, and LoRA on the top 40% of the layers unless a run says otherwise.
 

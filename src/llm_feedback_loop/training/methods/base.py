@@ -98,6 +98,7 @@ class TrainingMethod:
     settings: ClassVar[dict[str, Setting]] = {}
     examples_per_pass: ClassVar[int] = 1  # the fewest examples one forward pass may hold
     logged: ClassVar[tuple[str, ...]] = ()  # figures its trainer logs whose last value the run's metrics keep
+    bf16_on_cpu: ClassVar[bool] = False  # measured to train as well in bf16 on a CPU that computes in it
     order: ClassVar[int] = 100  # where it is listed (help, messages): SFT first, as a loop starts there
     # Common settings this method changes where a run does not set them (GRPO/RLOO: LoRA on the top layers).
     defaults: ClassVar[dict[str, Any]] = {}
@@ -151,16 +152,23 @@ def micro_batches(batch_size: int, wanted: int) -> tuple[int, int]:
     return micro, batch_size // micro
 
 
-def native_bf16(on_cpu: bool) -> bool:
-    """Whether the device computes in bfloat16 natively: a GPU that supports it, or a CPU with AVX-512 BF16
-    or AMX instructions (a CPU without them would emulate it: fp32 there, not measured). On such a CPU (SmolLM2,
-    2 cores, DPO's 20 steps on one loop round's export of `plain`, bench/bench_recipes.py), mixed precision took
-    the steps from 162 to 122 s (the whole run 212 -> 162 s, 6.8 -> 5.2 CPU-minutes), and its candidate scored
-    as well: greedy gain +55.0 against +51.7 points, coherence 85.0 both, sampled gain +37.5 against +35.8."""
+def use_bf16(config: TrainConfig, device: str) -> bool:
+    """Whether a run of `config` on `device` trains in bf16 mixed precision: as the run chose (`--bf16`,
+    `--no-bf16`), else on a GPU that supports it, or on a CPU with AVX-512 BF16 or AMX instructions for the
+    methods measured there (`bf16_on_cpu`; a CPU without them would emulate bf16: fp32 there, not measured).
+    DPO on such a CPU (SmolLM2, 2 cores, 20 steps on one loop round's export of `plain`,
+    bench/bench_recipes.py): the steps took 122 s instead of 162 (the whole run 212 -> 162 s, 6.8 -> 5.2
+    CPU-minutes), and its candidate scored as well: greedy gain +55.0 against +51.7 points, coherence 85.0
+    both, sampled gain +37.5 against +35.8. The others stay fp32 on CPU until measured: GRPO and RLOO would
+    also sample and score rewards in bf16 (coarser rewards, more ties within a group)."""
     import torch
 
-    if not on_cpu:
+    if config.bf16 is not None:
+        return config.bf16
+    if device != "cpu":
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if not method_of(config.method).bf16_on_cpu:
+        return False
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private to torch: absent means no
     return any(bool(getattr(torch.cpu, check, lambda: False)()) for check in checks)
 
@@ -169,9 +177,10 @@ def shared_arguments(job: TrainingJob) -> dict[str, Any]:
     """TrainingArguments common to every method, set for small models on small data.
 
     TRL's defaults assume a GPU: bf16 on, gradient checkpointing on (~30% slower per step on a small model).
-    On CPU: bf16 only where the processor computes in it (`native_bf16`), no checkpointing, and micro-batches
-    of 2 with gradient accumulation: on SmolLM2 DPO that cut peak memory from 4.6 to 3.3 GB (full) and 3.5 to
-    1.8 GB (LoRA), and was no slower. Checkpoints every `save_steps` keep a run resumable.
+    On CPU: bf16 only where the processor computes in it and for the methods measured (`use_bf16`), no
+    checkpointing, and micro-batches of 2 with gradient accumulation: on SmolLM2 DPO that cut peak memory from
+    4.6 to 3.3 GB (full) and 3.5 to 1.8 GB (LoRA), and was no slower. Checkpoints every `save_steps` keep a run
+    resumable.
     """
     config = job.config
     on_cpu = job.device == "cpu"
@@ -180,11 +189,10 @@ def shared_arguments(job: TrainingJob) -> dict[str, Any]:
     )
     if micro < method_of(config.method).examples_per_pass:  # e.g. KTO's KL term needs 2 examples per pass
         micro, accumulation = config.batch_size, 1
-    bf16 = native_bf16(on_cpu) if config.bf16 is None else config.bf16
     return {
         "output_dir": str(job.output_dir),
         "use_cpu": on_cpu,
-        "bf16": bf16,
+        "bf16": use_bf16(config, job.device),
         "fp16": False,
         "activation_checkpointing": False,  # TRL turns it on; ~30% slower per step on small models
         "num_train_epochs": config.epochs,

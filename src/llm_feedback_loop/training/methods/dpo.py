@@ -29,6 +29,7 @@ class DPO(TrainingMethod):
     kind = "dpo"
     learning_rates = LearningRates(full=5e-6, lora=5e-5)
     order = 1
+    bf16_on_cpu = True  # measured: base.py's use_bf16
     settings: ClassVar[dict[str, Setting]] = {
         "beta": BETA,
         "sft_weight": (
