@@ -3,7 +3,7 @@ control round beside them, on SmolLM2-135M-Instruct; one table (the acceptance o
 
 Run from the repository root:
 
-    .venv/bin/python bench/bench_tasks.py                          # every task, 2 rounds + control (~80 min)
+    .venv/bin/python bench/bench_tasks.py                          # every task, 2 rounds + control (~64 min)
     .venv/bin/python bench/bench_tasks.py --tasks bullets --rounds 1 --no-control
     .venv/bin/python bench/bench_tasks.py --model tiny --rounds 1   # checks the harness (~3 min; the tiny
                                                                     # model's figures mean nothing)
