@@ -36,13 +36,14 @@ def weights_changed(base: Path, trained: Path) -> bool:
     return any(not torch.equal(before[name], after[name]) for name in shared)
 
 
+@pytest.mark.parametrize("precision", [(), ("--bf16",)], ids=["default", "bf16"])
 @pytest.mark.parametrize("method", ["sft", "dpo", "kto", "reward"])
 def test_each_method_trains_and_registers_a_candidate(
-    method: str, training_database: str, tmp_path: Path, tiny_model: Path
+    method: str, precision: tuple[str, ...], training_database: str, tmp_path: Path, tiny_model: Path
 ) -> None:
     data = write_export(tmp_path / "exports", method, count=24, test=8)
     out = tmp_path / "runs" / method
-    code, output = invoke("train", method, "--data", str(data), "--output-dir", str(out), *FAST)
+    code, output = invoke("train", method, "--data", str(data), "--output-dir", str(out), *FAST, *precision)
     assert code == 0, output
     assert "run 1 completed" in output and "registered candidate version" in output
 
@@ -50,7 +51,10 @@ def test_each_method_trains_and_registers_a_candidate(
     assert losses and all(loss == loss for loss in losses)  # logged, and not NaN
     assert weights_changed(tiny_model, out / "model")
     assert (out / "checkpoint-4").is_dir() and (out / "run.yaml").is_file()
-    assert yaml.safe_load((out / "run.yaml").read_text())["bf16"] in (True, False)  # the precision it ran in
+    recorded = yaml.safe_load((out / "run.yaml").read_text())["bf16"]  # the precision it ran in
+    assert recorded is True if precision else recorded in (True, False)
+    saved = load_file(out / "model" / "model.safetensors")
+    assert {tensor.dtype for tensor in saved.values()} == {torch.float32}  # the weights stay fp32
 
     run = run_show(1)
     assert run["status"] == "completed" and run["method"] == method
@@ -65,22 +69,6 @@ def test_each_method_trains_and_registers_a_candidate(
         assert 0.0 <= run["metrics"]["preference_accuracy"] <= 1.0  # held-out: chosen scored above rejected
     code, listed = invoke("models", "list")
     assert f"tiny-{method}-run1" in listed and "candidate" in listed
-
-
-@pytest.mark.parametrize("method", ["sft", "dpo", "kto", "reward"])
-def test_each_method_trains_in_bf16_mixed_precision_when_asked(
-    method: str, training_database: str, tmp_path: Path, tiny_model: Path
-) -> None:
-    data = write_export(tmp_path / "exports", method, count=24, test=8)
-    out = tmp_path / "runs" / method
-    code, output = invoke("train", method, "--data", str(data), "--output-dir", str(out), *FAST, "--bf16")
-    assert code == 0, output
-    losses = logged_losses(out)
-    assert losses and all(loss == loss for loss in losses)
-    assert weights_changed(tiny_model, out / "model")
-    assert yaml.safe_load((out / "run.yaml").read_text())["bf16"] is True
-    saved = load_file(out / "model" / "model.safetensors")
-    assert {tensor.dtype for tensor in saved.values()} == {torch.float32}  # the weights stay fp32
 
 
 def test_lora_then_dpo_on_the_result(training_database: str, tmp_path: Path, tiny_model: Path) -> None:
